@@ -1,0 +1,590 @@
+//! `pulse ingest replay`: files into raw tables.
+//!
+//! Formats: tweet JSON lines (Twitter v1.1 and v2), tweet CSV exports, TwitchProfiler samples
+//! (one JSON file per 5-minute sample, mapping channel to its viewers, named by the sample's
+//! time), the Memgraph demo CSVs (streamers, teams, vips, moderators, chatters), viewer event
+//! logs (`time,login,channel`), and category and stream snapshot CSVs. `auto` picks the format
+//! from the file name and header.
+//!
+//! Every record's key is the file's content hash and its line, so replaying the same files
+//! lands the same file names. A bad record (malformed JSON, invalid UTF-8, a wrong number of
+//! fields, an unparseable time) is quarantined with its raw bytes and `file:line`; the good
+//! records around it land. With `--speed N` records are paced at N times real time by their
+//! own timestamps, and the flush clock follows input time, so even paced replays cut their
+//! files at the same places.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::parse::{parse_count, parse_time, python_bytes_literal, tweet_from_json};
+use crate::records::{
+    CategoryRow, ChannelRow, MessageRow, PresenceRow, QuarantineRow, Record, RelationRow, StreamRow,
+};
+use crate::worker::{Stats, Worker};
+use crate::{Error, Result};
+use pulse_lake::schema::RawTable;
+
+/// An input format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// Detect from the file name and header.
+    Auto,
+    /// One tweet JSON object per line.
+    TweetsJsonl,
+    /// A CSV export with a text column and a date column.
+    TweetsCsv,
+    /// A TwitchProfiler sample: `{channel: [viewer, ...]}`, named by its time.
+    Profiler,
+    /// A Memgraph demo CSV (streamers, teams, vips, moderators, chatters).
+    Memgraph,
+    /// Viewer events: `time,...,login,channel,...`.
+    ViewerLog,
+    /// Category snapshots: `ID,NAME,VIEWS,DATE` or `Timestamp,Category,Viewers,...`.
+    CategoriesCsv,
+    /// Stream snapshots: `Timestamp,Category,Stream Title,Channel,Viewers,Tags`.
+    StreamsCsv,
+}
+
+impl std::str::FromStr for Format {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Format> {
+        Ok(match s {
+            "auto" => Format::Auto,
+            "tweets-jsonl" => Format::TweetsJsonl,
+            "tweets-csv" => Format::TweetsCsv,
+            "profiler" => Format::Profiler,
+            "memgraph" => Format::Memgraph,
+            "viewer-log" => Format::ViewerLog,
+            "categories-csv" => Format::CategoriesCsv,
+            "streams-csv" => Format::StreamsCsv,
+            _ => {
+                return Err(Error::Usage(format!(
+                    "unknown format {s:?}: auto, tweets-jsonl, tweets-csv, profiler, memgraph, viewer-log, categories-csv, streams-csv"
+                )));
+            }
+        })
+    }
+}
+
+/// How to replay.
+#[derive(Debug, Clone)]
+pub struct ReplayOptions {
+    /// The format of every input, or [`Format::Auto`].
+    pub format: Format,
+    /// Replay at this many times real time; `None` is as fast as possible.
+    pub speed: Option<f64>,
+    /// The observation time of files without times of their own (the Memgraph CSVs); by
+    /// default the file's modification time.
+    pub as_of: Option<i64>,
+}
+
+/// What a replay did.
+#[derive(Debug, Default)]
+pub struct ReplayReport {
+    /// Files replayed.
+    pub files: usize,
+    /// Files skipped, with why (unrecognised format, unreadable).
+    pub skipped: Vec<(PathBuf, String)>,
+    /// The worker's counters.
+    pub stats: Stats,
+}
+
+/// One parsed input record: where it was, its time, and what it became.
+struct Item {
+    line: u64,
+    time: Option<i64>,
+    out: std::result::Result<Vec<Record>, (String, Vec<u8>)>,
+}
+
+fn collect_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    for p in paths {
+        let meta = std::fs::metadata(p).map_err(|e| Error::io(format!("reading {}", p.display()), e))?;
+        if meta.is_dir() {
+            let mut entries: Vec<PathBuf> = std::fs::read_dir(p)
+                .map_err(|e| Error::io(format!("listing {}", p.display()), e))?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .collect();
+            entries.sort();
+            out.extend(collect_files(&entries)?);
+        } else {
+            out.push(p.clone());
+        }
+    }
+    Ok(out)
+}
+
+/// Replays `paths` (files or directories, walked in name order) into `worker`. Stops early,
+/// after flushing, when `shutdown` turns true.
+pub async fn replay(
+    worker: &mut Worker,
+    paths: &[PathBuf],
+    opts: &ReplayOptions,
+    shutdown: &tokio::sync::watch::Receiver<bool>,
+) -> Result<ReplayReport> {
+    let mut report = ReplayReport::default();
+    let started = tokio::time::Instant::now();
+    let mut t0: Option<i64> = None;
+    for path in collect_files(paths)? {
+        if *shutdown.borrow() {
+            break;
+        }
+        let bytes = match std::fs::read(&path) {
+            Ok(b) => b,
+            Err(e) => {
+                report.skipped.push((path, e.to_string()));
+                continue;
+            }
+        };
+        let format = match opts.format {
+            Format::Auto => match detect(&path, &bytes) {
+                Some(f) => f,
+                None => {
+                    tracing::warn!(file = %path.display(), "unrecognised file: skipped");
+                    report.skipped.push((path, "unrecognised format".into()));
+                    continue;
+                }
+            },
+            f => f,
+        };
+        let as_of = opts.as_of.unwrap_or_else(|| mtime_micros(&path));
+        let items = parse_file(format, &path, &bytes, as_of);
+        let hash = blake3::hash(&bytes).to_hex();
+        let key_base = format!("replay-{}", &hash[..16]);
+        let origin_base = path.display().to_string();
+        report.files += 1;
+        tracing::info!(file = %origin_base, ?format, records = items.len(), "replaying");
+        for item in items {
+            if *shutdown.borrow() {
+                break;
+            }
+            let clock = match (opts.speed, item.time) {
+                (Some(speed), Some(t)) if speed > 0.0 => {
+                    let first = *t0.get_or_insert(t);
+                    let since = Duration::from_micros((t - first).max(0) as u64).div_f64(speed);
+                    tokio::time::sleep_until(started + since).await;
+                    since
+                }
+                _ => Duration::ZERO,
+            };
+            let key = || format!("{key_base}-{:09}", item.line);
+            match item.out {
+                Ok(records) => {
+                    for r in records {
+                        worker.push(key, clock, r);
+                    }
+                }
+                Err((reason, raw)) => worker.quarantine(
+                    key,
+                    clock,
+                    QuarantineRow {
+                        received_at: item.time.unwrap_or(as_of),
+                        origin: format!("{origin_base}:{}", item.line),
+                        reason,
+                        raw,
+                    },
+                ),
+            }
+            worker.maybe_flush(clock).await?;
+        }
+    }
+    worker.flush().await?;
+    report.stats = worker.stats();
+    Ok(report)
+}
+
+fn mtime_micros(path: &Path) -> i64 {
+    std::fs::metadata(path)
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_secs() as i64 * 1_000_000)
+}
+
+fn strip_bom(b: &[u8]) -> &[u8] {
+    b.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(b)
+}
+
+fn first_line(b: &[u8]) -> String {
+    let b = strip_bom(b);
+    let end = b.iter().position(|&c| c == b'\n' || c == b'\r').unwrap_or(b.len());
+    String::from_utf8_lossy(&b[..end]).to_lowercase()
+}
+
+/// Picks a format from the file name and first line.
+pub fn detect(path: &Path, bytes: &[u8]) -> Option<Format> {
+    let name = path.file_name()?.to_string_lossy().to_lowercase();
+    let ext = path.extension().map(|e| e.to_string_lossy().to_lowercase()).unwrap_or_default();
+    match ext.as_str() {
+        "jsonl" | "ndjson" => Some(Format::TweetsJsonl),
+        "json" => {
+            let stem = path.file_stem()?.to_string_lossy();
+            parse_time(&stem).map(|_| Format::Profiler)
+        }
+        "csv" => {
+            let header = first_line(bytes);
+            let cols: Vec<&str> = header.split(',').map(str::trim).collect();
+            let has = |c: &str| cols.contains(&c);
+            if has("user_login") && has("followers")
+                || ["chatter_login", "moderator_login", "vip_login", "team_name"].iter().any(|c| has(c))
+                || (name == "chatters.csv" && cols.len() == 2)
+            {
+                Some(Format::Memgraph)
+            } else if has("time") && has("login") && has("channel") {
+                Some(Format::ViewerLog)
+            } else if has("text") && (has("date") || has("created_at") || has("timestamp")) {
+                Some(Format::TweetsCsv)
+            } else if has("timestamp") && has("category") && has("channel") && has("viewers") {
+                Some(Format::StreamsCsv)
+            } else if (has("name") && has("views") && has("date"))
+                || (has("timestamp") && has("category") && has("viewers"))
+                || (cols.len() >= 3 && parse_time(cols[0]).is_some())
+            {
+                Some(Format::CategoriesCsv)
+            } else {
+                None
+            }
+        }
+        _ => None,
+    }
+}
+
+fn parse_file(format: Format, path: &Path, bytes: &[u8], as_of: i64) -> Vec<Item> {
+    match format {
+        Format::Auto => Vec::new(),
+        Format::TweetsJsonl => parse_jsonl(bytes),
+        Format::Profiler => parse_profiler(path, bytes),
+        _ => parse_csv(format, path, bytes, as_of),
+    }
+}
+
+fn bad(line: u64, time: Option<i64>, reason: impl Into<String>, raw: &[u8]) -> Item {
+    Item { line, time, out: Err((reason.into(), raw.to_vec())) }
+}
+
+fn parse_jsonl(bytes: &[u8]) -> Vec<Item> {
+    let mut out = Vec::new();
+    for (i, raw) in bytes.split(|&b| b == b'\n').enumerate() {
+        let line = i as u64 + 1;
+        let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
+        if raw.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        let Ok(text) = std::str::from_utf8(raw) else {
+            out.push(bad(line, None, "invalid UTF-8", raw));
+            continue;
+        };
+        let item = match serde_json::from_str::<Value>(text) {
+            Err(e) => bad(line, None, format!("malformed JSON: {e}"), raw),
+            Ok(v) => match tweet_from_json(&v) {
+                Ok(m) => Item { line, time: Some(m.event_time), out: Ok(vec![Record::Message(m)]) },
+                Err(reason) => bad(line, None, reason, raw),
+            },
+        };
+        out.push(item);
+    }
+    out
+}
+
+fn collect<'a>(list: &'a Value, viewers: &mut Vec<&'a str>) -> bool {
+    match list.as_array() {
+        Some(a) if a.iter().all(Value::is_string) => {
+            viewers.extend(a.iter().filter_map(Value::as_str));
+            true
+        }
+        _ => false,
+    }
+}
+
+fn parse_profiler(path: &Path, bytes: &[u8]) -> Vec<Item> {
+    let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    let Some(t) = parse_time(&stem) else {
+        return vec![bad(0, None, "sample file name is not a time", bytes)];
+    };
+    let v: Value = match std::str::from_utf8(bytes).map_err(|e| e.to_string()).and_then(|s| serde_json::from_str(s).map_err(|e| e.to_string())) {
+        Ok(v) => v,
+        Err(e) => return vec![bad(0, Some(t), format!("malformed sample: {e}"), bytes)],
+    };
+    let Some(map) = v.as_object() else {
+        return vec![bad(0, Some(t), "sample is not an object of channels", bytes)];
+    };
+    let mut out = Vec::new();
+    for (i, (channel, entry)) in map.iter().enumerate() {
+        let line = i as u64 + 1;
+        let mut viewers: Vec<&str> = Vec::new();
+        let ok;
+        let mut meta: Option<&serde_json::Map<String, Value>> = None;
+        match entry {
+            Value::Array(_) => ok = collect(entry, &mut viewers),
+            Value::Object(o) => {
+                meta = Some(o);
+                let lists: Vec<&Value> = match o.get("chatters").or_else(|| o.get("viewers")) {
+                    Some(Value::Object(roles)) => roles.values().collect(),
+                    Some(list) => vec![list],
+                    None => Vec::new(),
+                };
+                ok = !lists.is_empty() && lists.into_iter().all(|l| collect(l, &mut viewers));
+            }
+            _ => ok = false,
+        }
+        if !ok {
+            let raw = serde_json::to_vec(&serde_json::json!({ channel: entry })).unwrap_or_default();
+            out.push(bad(line, Some(t), "channel entry is not a list of viewer logins", &raw));
+            continue;
+        }
+        let channel = channel.to_lowercase();
+        let mut records: Vec<Record> = viewers
+            .into_iter()
+            .map(|v| Record::Presence(PresenceRow { snapshot_time: t, channel_login: channel.clone(), viewer_login: v.to_lowercase() }))
+            .collect();
+        if let Some(o) = meta {
+            let s = |k: &str| o.get(k).and_then(Value::as_str).map(str::to_string);
+            let n = |k: &str| o.get(k).and_then(Value::as_i64);
+            if o.contains_key("viewer_count") || o.contains_key("game") || o.contains_key("title") {
+                records.push(Record::Stream(StreamRow {
+                    snapshot_time: t,
+                    channel_id: s("user_id").unwrap_or_else(|| channel.clone()),
+                    channel_login: channel.clone(),
+                    title: s("title"),
+                    category_id: s("game_id"),
+                    category_name: s("game").or_else(|| s("game_name")),
+                    language: s("language"),
+                    viewers: n("viewer_count"),
+                    started_at: s("started_at").and_then(|x| parse_time(&x)),
+                    tags: None,
+                }));
+            }
+        }
+        out.push(Item { line, time: Some(t), out: Ok(records) });
+    }
+    out
+}
+
+/// A CSV file as (line, raw bytes, fields or why they are unreadable), header included.
+fn csv_records(bytes: &[u8]) -> Vec<(u64, Vec<u8>, std::result::Result<Vec<String>, String>)> {
+    let body = strip_bom(bytes);
+    let mut rdr = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(body);
+    let mut rows = Vec::new();
+    let mut rec = csv::ByteRecord::new();
+    let mut starts = Vec::new();
+    loop {
+        let start = rdr.position().clone();
+        match rdr.read_byte_record(&mut rec) {
+            Ok(false) => break,
+            Ok(true) => {
+                let line = rec.position().map_or(start.line(), |p| p.line());
+                let begin = rec.position().map_or(start.byte(), |p| p.byte()) as usize;
+                starts.push(begin);
+                let fields: std::result::Result<Vec<String>, String> = rec
+                    .iter()
+                    .map(|f| std::str::from_utf8(f).map(str::to_string).map_err(|_| "invalid UTF-8".to_string()))
+                    .collect();
+                rows.push((line, Vec::new(), fields));
+            }
+            Err(e) => {
+                let line = start.line();
+                starts.push(start.byte() as usize);
+                rows.push((line, Vec::new(), Err(format!("unreadable CSV: {e}"))));
+                break;
+            }
+        }
+    }
+    for i in 0..rows.len() {
+        let begin = starts[i].min(body.len());
+        let end = starts.get(i + 1).copied().unwrap_or(body.len()).clamp(begin, body.len());
+        let raw = &body[begin..end];
+        let trimmed = raw.iter().rposition(|&c| c != b'\n' && c != b'\r').map_or(&raw[..0], |p| &raw[..=p]);
+        rows[i].1 = trimmed.to_vec();
+    }
+    rows
+}
+
+fn parse_csv(format: Format, path: &Path, bytes: &[u8], as_of: i64) -> Vec<Item> {
+    let name = path.file_name().map(|n| n.to_string_lossy().to_lowercase()).unwrap_or_default();
+    let mut rows = csv_records(bytes).into_iter();
+    let first = rows.next();
+    let Some((_, _, Ok(first_fields))) = first.clone() else {
+        return first.map(|(l, raw, f)| vec![bad(l, None, f.err().unwrap_or_default(), &raw)]).unwrap_or_default();
+    };
+    let lower: Vec<String> = first_fields.iter().map(|f| f.trim().to_lowercase()).collect();
+    // Files without a header line: the Memgraph demo's streamed chatters and the 2025
+    // category scrape's first version.
+    let headerless = (format == Format::Memgraph && lower.len() == 2 && lower[0].parse::<u64>().is_ok())
+        || (format == Format::CategoriesCsv && parse_time(&lower[0]).is_some());
+    let header: Vec<String> = if headerless {
+        match format {
+            Format::Memgraph => vec!["user_id".into(), "chatter_login".into()],
+            _ => ["timestamp", "category", "viewers", "tags"].iter().map(|s| s.to_string()).collect(),
+        }
+    } else {
+        lower
+    };
+    let col = |names: &[&str]| names.iter().find_map(|n| header.iter().position(|h| h == n));
+    let all: Vec<_> = if headerless { first.into_iter().chain(rows).collect() } else { rows.collect() };
+    let mapper: Box<dyn Fn(&[String]) -> std::result::Result<(Option<i64>, Vec<Record>), String>> = match format {
+        Format::TweetsCsv => {
+            let (text, time) = (col(&["text"]), col(&["date", "created_at", "timestamp"]));
+            let (id, author, lang) = (col(&["id", "id_str"]), col(&["user_name", "author", "screen_name", "username"]), col(&["lang", "language"]));
+            let (Some(text), Some(time)) = (text, time) else {
+                return vec![bad(1, None, "tweet CSV needs text and date columns", &[])];
+            };
+            Box::new(move |f| {
+                let t = parse_time(&f[time]).ok_or_else(|| format!("unparseable time {:?}", f[time]))?;
+                let get = |c: Option<usize>| c.map(|c| f[c].clone()).filter(|s| !s.is_empty());
+                Ok((Some(t), vec![Record::Message(MessageRow {
+                    event_time: t,
+                    source: "twitter".into(),
+                    message_id: get(id),
+                    channel: None,
+                    author: get(author),
+                    text: python_bytes_literal(&f[text]),
+                    language: get(lang),
+                })]))
+            })
+        }
+        Format::ViewerLog => {
+            let (Some(time), Some(login), Some(channel)) = (col(&["time"]), col(&["login"]), col(&["channel"])) else {
+                return vec![bad(1, None, "viewer log needs time, login and channel columns", &[])];
+            };
+            Box::new(move |f| {
+                let t = parse_time(&f[time]).ok_or_else(|| format!("unparseable time {:?}", f[time]))?;
+                if f[login].is_empty() || f[channel].is_empty() {
+                    return Err("empty login or channel".into());
+                }
+                Ok((Some(t), vec![Record::Presence(PresenceRow { snapshot_time: t, channel_login: f[channel].to_lowercase(), viewer_login: f[login].to_lowercase() })]))
+            })
+        }
+        Format::CategoriesCsv => {
+            let time = col(&["date", "timestamp"]);
+            let name_c = col(&["name", "category"]);
+            let views = col(&["views", "viewers"]);
+            let rank = col(&["id", "rank"]);
+            let (Some(time), Some(name_c)) = (time, name_c) else {
+                return vec![bad(1, None, "category CSV needs a time and a name column", &[])];
+            };
+            Box::new(move |f| {
+                let t = parse_time(&f[time]).ok_or_else(|| format!("unparseable time {:?}", f[time]))?;
+                let v = match views {
+                    Some(c) => Some(parse_count(&f[c]).ok_or_else(|| format!("unparseable viewers {:?}", f[c]))?),
+                    None => None,
+                };
+                Ok((Some(t), vec![Record::Category(CategoryRow {
+                    snapshot_time: t,
+                    category_id: None,
+                    category_name: f[name_c].clone(),
+                    viewers: v,
+                    live_channels: None,
+                    rank: rank.and_then(|c| f[c].parse().ok()),
+                })]))
+            })
+        }
+        Format::StreamsCsv => {
+            let (Some(time), Some(channel), Some(viewers)) = (col(&["timestamp"]), col(&["channel"]), col(&["viewers"])) else {
+                return vec![bad(1, None, "stream CSV needs timestamp, channel and viewers columns", &[])];
+            };
+            let (cat, title, tags) = (col(&["category"]), col(&["stream title", "title"]), col(&["tags"]));
+            Box::new(move |f| {
+                let t = parse_time(&f[time]).ok_or_else(|| format!("unparseable time {:?}", f[time]))?;
+                let login = f[channel].trim().to_lowercase();
+                let get = |c: Option<usize>| c.map(|c| f[c].clone()).filter(|s| !s.is_empty());
+                Ok((Some(t), vec![Record::Stream(StreamRow {
+                    snapshot_time: t,
+                    channel_id: login.clone(),
+                    channel_login: login,
+                    title: get(title),
+                    category_id: None,
+                    category_name: get(cat),
+                    language: None,
+                    viewers: Some(parse_count(&f[viewers]).ok_or_else(|| format!("unparseable viewers {:?}", f[viewers]))?),
+                    started_at: None,
+                    tags: get(tags).map(|s| s.split(',').map(|t| t.trim().to_string()).filter(|t| !t.is_empty()).collect()),
+                })]))
+            })
+        }
+        Format::Memgraph => memgraph_mapper(&name, &header, as_of),
+        _ => return Vec::new(),
+    };
+    let width = header.len();
+    all.into_iter()
+        .map(|(line, raw, fields)| match fields {
+            Err(reason) => bad(line, None, reason, &raw),
+            Ok(f) if f.len() != width => bad(line, None, format!("expected {width} fields, found {}", f.len()), &raw),
+            Ok(f) => match mapper(&f) {
+                Ok((time, records)) => Item { line, time, out: Ok(records) },
+                Err(reason) => bad(line, None, reason, &raw),
+            },
+        })
+        .collect()
+}
+
+type Mapper = Box<dyn Fn(&[String]) -> std::result::Result<(Option<i64>, Vec<Record>), String>>;
+
+fn memgraph_mapper(name: &str, header: &[String], as_of: i64) -> Mapper {
+    let col = |n: &str| header.iter().position(|h| h == n);
+    if let (Some(id), Some(login)) = (col("user_id"), col("user_login")) {
+        let (disp, game, lang, fol, desc, views, created) = (
+            col("user_name"), col("game_name"), col("language"), col("followers"),
+            col("description"), col("view_count"), col("created_at"),
+        );
+        return Box::new(move |f| {
+            let get = |c: Option<usize>| c.map(|c| f[c].clone()).filter(|s| !s.is_empty());
+            let num = |c: Option<usize>| -> std::result::Result<Option<i64>, String> {
+                match get(c) {
+                    None => Ok(None),
+                    Some(s) => s.parse().map(Some).map_err(|_| format!("not a number: {s:?}")),
+                }
+            };
+            let login_v = f[login].to_lowercase();
+            Ok((Some(as_of), vec![
+                Record::Channel(ChannelRow {
+                    observed_at: as_of,
+                    channel_id: f[id].clone(),
+                    login: login_v.clone(),
+                    display_name: get(disp),
+                    followers: num(fol)?,
+                    total_views: num(views)?,
+                    created_at: get(created).and_then(|s| parse_time(&s)),
+                    description: get(desc),
+                    language: get(lang),
+                    team: None,
+                }),
+                // The demo's streamers were live when scraped: a stream row keeps what they played.
+                Record::Stream(StreamRow {
+                    snapshot_time: as_of,
+                    channel_id: f[id].clone(),
+                    channel_login: login_v,
+                    title: None,
+                    category_id: None,
+                    category_name: get(game),
+                    language: get(lang),
+                    viewers: None,
+                    started_at: None,
+                    tags: None,
+                }),
+            ]))
+        });
+    }
+    let relation = [
+        ("chatter_login", RawTable::Chatters),
+        ("moderator_login", RawTable::Moderators),
+        ("vip_login", RawTable::Vips),
+        ("team_name", RawTable::Teams),
+    ]
+    .into_iter()
+    .find_map(|(c, t)| col(c).map(|i| (i, t)));
+    let id = col("user_id");
+    match (relation, id) {
+        (Some((other, table)), Some(id)) => Box::new(move |f| {
+            if f[id].is_empty() || f[other].is_empty() {
+                return Err("empty channel id or value".into());
+            }
+            Ok((Some(as_of), vec![Record::Relation(table, RelationRow { observed_at: as_of, channel_id: f[id].clone(), other: f[other].clone() })]))
+        }),
+        _ => {
+            let name = name.to_string();
+            Box::new(move |_| Err(format!("unrecognised Memgraph CSV {name}")))
+        }
+    }
+}

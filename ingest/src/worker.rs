@@ -1,0 +1,201 @@
+//! The one buffering and flushing mechanism every source uses.
+//!
+//! A source pushes records with a *key* naming the input position they came from (a file's
+//! content hash and line, a snapshot time, a frame range). The key of the first record in the
+//! buffer names the files of the next flush, so the same input cut at the same places lands
+//! under the same names: replays overwrite instead of duplicating. A flush happens when
+//! `flush_rows` records are buffered, when `flush_interval` has passed on the source's clock,
+//! and at shutdown. A failed flush keeps the buffer, so nothing fetched is lost.
+
+use std::time::{Duration, Instant};
+
+use pulse_lake::land::Lander;
+
+use crate::Result;
+use crate::records::{Buffers, QuarantineRow, Record};
+
+/// When to flush.
+#[derive(Debug, Clone, Copy)]
+pub struct FlushPolicy {
+    /// Flush at least this often.
+    pub interval: Duration,
+    /// Flush when this many records are buffered.
+    pub rows: usize,
+}
+
+impl Default for FlushPolicy {
+    fn default() -> Self {
+        FlushPolicy { interval: Duration::from_secs(60), rows: 500_000 }
+    }
+}
+
+/// Counters a worker logs and returns.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Stats {
+    /// Good records landed.
+    pub records: u64,
+    /// Records quarantined.
+    pub quarantined: u64,
+    /// Files written (raw and quarantine).
+    pub files: u64,
+    /// Bytes written.
+    pub bytes: u64,
+    /// Flushes done.
+    pub flushes: u64,
+}
+
+/// Buffers records of one source and lands them.
+#[derive(Debug)]
+pub struct Worker {
+    lander: Lander,
+    source: String,
+    policy: FlushPolicy,
+    buf: Buffers,
+    first_key: Option<String>,
+    /// The source clock reading when the buffer got its first record.
+    opened_at: Option<Duration>,
+    stats: Stats,
+    started: Instant,
+}
+
+impl Worker {
+    /// A worker landing into `lander`'s lake under the name of `source`.
+    pub fn new(lander: Lander, source: &str, policy: FlushPolicy) -> Worker {
+        Worker {
+            lander,
+            source: source.to_string(),
+            policy,
+            buf: Buffers::default(),
+            first_key: None,
+            opened_at: None,
+            stats: Stats::default(),
+            started: Instant::now(),
+        }
+    }
+
+    /// The lander (and so the lake) this worker writes to.
+    pub fn lander(&self) -> &Lander {
+        &self.lander
+    }
+
+    fn open(&mut self, key: impl FnOnce() -> String, clock: Duration) {
+        if self.first_key.is_none() {
+            self.first_key = Some(key());
+            self.opened_at = Some(clock);
+        }
+    }
+
+    /// Buffers a good record; `clock` is the source's clock (wall time since start for live
+    /// sources, input time for replays).
+    pub fn push(&mut self, key: impl FnOnce() -> String, clock: Duration, record: Record) {
+        self.open(key, clock);
+        self.buf.push(record);
+    }
+
+    /// Buffers a quarantine record.
+    pub fn quarantine(&mut self, key: impl FnOnce() -> String, clock: Duration, row: QuarantineRow) {
+        tracing::debug!(source = %self.source, origin = %row.origin, reason = %row.reason, "quarantined");
+        self.open(key, clock);
+        self.buf.quarantine.push(row);
+    }
+
+    /// True when the buffer should be flushed at source clock `clock`.
+    pub fn due(&self, clock: Duration) -> bool {
+        self.buf.records() + self.buf.quarantine.len() >= self.policy.rows
+            || self
+                .opened_at
+                .is_some_and(|t| clock.saturating_sub(t) >= self.policy.interval)
+    }
+
+    /// Flushes if [`Worker::due`].
+    pub async fn maybe_flush(&mut self, clock: Duration) -> Result<()> {
+        if self.due(clock) {
+            self.flush().await?;
+        }
+        Ok(())
+    }
+
+    /// Lands everything buffered. On error the buffer is kept for the next try.
+    pub async fn flush(&mut self) -> Result<()> {
+        let Some(stem) = self.first_key.clone() else {
+            return Ok(());
+        };
+        let mut files = 0u64;
+        let mut bytes = 0u64;
+        for (table, batch) in self.buf.batches()? {
+            for l in self.lander.land(table, &batch, &stem).await? {
+                files += 1;
+                bytes += l.bytes as u64;
+            }
+        }
+        if let Some(q) = self.buf.quarantine_batch(&self.source)? {
+            for l in self.lander.quarantine(&self.source, &q, &stem).await? {
+                files += 1;
+                bytes += l.bytes as u64;
+            }
+        }
+        self.stats.records += self.buf.records() as u64;
+        self.stats.quarantined += self.buf.quarantine.len() as u64;
+        self.stats.files += files;
+        self.stats.bytes += bytes;
+        self.stats.flushes += 1;
+        self.buf.clear();
+        self.first_key = None;
+        self.opened_at = None;
+        let secs = self.started.elapsed().as_secs_f64().max(1e-9);
+        tracing::info!(
+            source = %self.source,
+            records = self.stats.records,
+            quarantined = self.stats.quarantined,
+            files = self.stats.files,
+            records_per_s = (self.stats.records as f64 / secs).round(),
+            "flushed"
+        );
+        Ok(())
+    }
+
+    /// The counters so far.
+    pub fn stats(&self) -> Stats {
+        self.stats
+    }
+
+    /// Flushes what is left and returns the counters.
+    pub async fn finish(mut self) -> Result<Stats> {
+        self.flush().await?;
+        Ok(self.stats)
+    }
+}
+
+/// A receiver that turns true on SIGINT or SIGTERM, for workers to stop cleanly.
+pub fn shutdown_signal() -> tokio::sync::watch::Receiver<bool> {
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            let mut term = match signal(SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot listen for SIGTERM");
+                    let _ = tokio::signal::ctrl_c().await;
+                    let _ = tx.send(true);
+                    return;
+                }
+            };
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+        }
+        #[cfg(not(unix))]
+        let _ = tokio::signal::ctrl_c().await;
+        tracing::info!("shutdown requested: flushing");
+        let _ = tx.send(true);
+    });
+    rx
+}
+
+/// Microseconds since the epoch of a UTC time.
+pub fn micros(t: chrono::DateTime<chrono::Utc>) -> i64 {
+    t.timestamp_micros()
+}

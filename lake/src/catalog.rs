@@ -1,0 +1,108 @@
+//! Registers the lake in a DataFusion session: its store (the commit-aware [`LakeStore`]),
+//! Pulse's functions, and every table by name with `dt` and `hour` as partition columns, so
+//! `WHERE dt = '2026-01-05'` lists and reads only that day's files.
+//!
+//! [`LakeStore`]: crate::view::LakeStore
+
+use std::sync::Arc;
+
+use arrow::datatypes::{DataType, SchemaRef};
+use datafusion::datasource::file_format::parquet::ParquetFormat;
+use datafusion::datasource::listing::{
+    ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
+};
+use datafusion::prelude::{SessionConfig, SessionContext};
+use futures::TryStreamExt;
+
+use crate::schema::{RawTable, quarantine_schema};
+use crate::{Lake, Result};
+
+/// The session configuration Pulse queries run with.
+pub fn session_config() -> SessionConfig {
+    SessionConfig::new()
+        .with_information_schema(true)
+        .with_target_partitions(std::thread::available_parallelism().map_or(2, |n| n.get()))
+}
+
+/// Registers `table` at `rel` (a lake directory) with the given file schema and Hive
+/// partition columns.
+pub fn register_listing(
+    ctx: &SessionContext,
+    lake: &Lake,
+    table: &str,
+    rel: &str,
+    schema: SchemaRef,
+    partitions: Vec<(String, DataType)>,
+) -> Result<()> {
+    let url = ListingTableUrl::parse(lake.url(rel))?;
+    let opts = ListingOptions::new(Arc::new(ParquetFormat::default()))
+        .with_file_extension(".parquet")
+        .with_table_partition_cols(partitions);
+    let config = ListingTableConfig::new(url)
+        .with_listing_options(opts)
+        .with_schema(schema);
+    ctx.register_table(table, Arc::new(ListingTable::try_new(config)?))?;
+    Ok(())
+}
+
+/// The partition columns of a raw table.
+pub fn raw_partitions() -> Vec<(String, DataType)> {
+    vec![("dt".into(), DataType::Utf8), ("hour".into(), DataType::Int32)]
+}
+
+/// A session with the lake registered: its store, Pulse's functions, the raw tables (also
+/// when still empty) and one `quarantine_<source>` table per source that has quarantined
+/// records.
+pub async fn session(lake: &Lake) -> Result<SessionContext> {
+    let ctx = SessionContext::new_with_config(session_config());
+    register(&ctx, lake).await?;
+    Ok(ctx)
+}
+
+/// Registers the lake in an existing session (see [`session`]).
+pub async fn register(ctx: &SessionContext, lake: &Lake) -> Result<()> {
+    ctx.register_object_store(lake.store_url(), lake.store());
+    {
+        let state = ctx.state_ref();
+        let mut state = state.write();
+        pulse_udfs::register_all(&mut *state)?;
+    }
+    for t in RawTable::ALL {
+        register_listing(ctx, lake, t.name(), &t.dir(), t.schema(), raw_partitions())?;
+    }
+    for source in list_dirs(lake, "quarantine").await? {
+        register_listing(
+            ctx,
+            lake,
+            &format!("quarantine_{source}"),
+            &format!("quarantine/{source}"),
+            quarantine_schema(),
+            vec![("dt".into(), DataType::Utf8)],
+        )?;
+    }
+    Ok(())
+}
+
+/// The names of the directories directly under `rel`.
+pub async fn list_dirs(lake: &Lake, rel: &str) -> Result<Vec<String>> {
+    let listed = lake.store().list_with_delimiter(Some(&lake.path(rel))).await?;
+    let mut names: Vec<String> = listed
+        .common_prefixes
+        .iter()
+        .filter_map(|p| p.filename().map(str::to_string))
+        .collect();
+    names.sort();
+    Ok(names)
+}
+
+/// The visible files under `rel`, recursively, as (path, size).
+pub async fn list_files(lake: &Lake, rel: &str) -> Result<Vec<(object_store::path::Path, u64)>> {
+    let mut files: Vec<_> = lake
+        .store()
+        .list(Some(&lake.path(rel)))
+        .map_ok(|o| (o.location, o.size))
+        .try_collect()
+        .await?;
+    files.sort();
+    Ok(files)
+}

@@ -1,0 +1,68 @@
+//! The lake's one error type. Each variant says whether retrying can help, so a caller (an
+//! ingest worker, a scheduler) retries only what is worth retrying.
+
+/// Everything that can go wrong in the lake.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The lake location or another URL could not be understood (a user mistake).
+    #[error("invalid location {url:?}: {reason}")]
+    InvalidLocation {
+        /// The URL as given.
+        url: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The object store failed (I/O, network, permissions).
+    #[error("object store: {0}")]
+    Store(#[from] object_store::Error),
+    /// Encoding or decoding Parquet failed.
+    #[error("parquet: {0}")]
+    Parquet(#[from] parquet::errors::ParquetError),
+    /// Arrow rejected a batch (a schema mismatch is a bug in the caller).
+    #[error("arrow: {0}")]
+    Arrow(#[from] arrow::error::ArrowError),
+    /// DataFusion failed while planning or running a query.
+    #[error("query: {0}")]
+    DataFusion(#[from] datafusion::error::DataFusionError),
+    /// A commit marker could not be parsed: the lake was written by something else.
+    #[error("corrupt commit marker {path}: {reason}")]
+    CorruptMarker {
+        /// Where the marker is.
+        path: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A record batch has no usable partition time (a bug in the caller).
+    #[error("table {table}: {reason}")]
+    Partition {
+        /// The table being landed.
+        table: String,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+impl Error {
+    /// True when the same call may succeed later (network, throttling, I/O), false for a
+    /// mistake or corrupt data that a retry would only repeat.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Error::Store(e) => !matches!(
+                e,
+                object_store::Error::NotFound { .. }
+                    | object_store::Error::InvalidPath { .. }
+                    | object_store::Error::NotSupported { .. }
+                    | object_store::Error::AlreadyExists { .. }
+                    | object_store::Error::Precondition { .. }
+                    | object_store::Error::NotImplemented { .. }
+                    | object_store::Error::PermissionDenied { .. }
+                    | object_store::Error::Unauthenticated { .. }
+                    | object_store::Error::UnknownConfigurationKey { .. }
+            ),
+            _ => false,
+        }
+    }
+}
+
+/// The lake's result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,24 @@
+//! The Pulse lake: where every byte Pulse lands or computes lives, and the rules that keep it
+//! readable while it changes.
+//!
+//! - [`location`]: a lake is one object-store URL (a local path, `file://`, or `s3://`).
+//! - [`schema`]: the raw tables, their Arrow schemas and the schema version stamped in each file.
+//! - [`land`]: turns record batches into Hive-partitioned (`dt=`, `hour=`), zstd Parquet files,
+//!   each written with one atomic put under a name the caller derives from its input.
+//! - [`view`]: the commit protocol. Files replaced by a commit marker are hidden and a commit's
+//!   own files appear only once its marker exists, so a reader sees an old set or a new set of
+//!   files, never both or neither, on a local disk and on S3 alike.
+//! - [`catalog`]: registers every lake table by name in a DataFusion session.
+//!
+//! What this crate does not do: decide *when* to flush (the ingest workers do) or what to
+//! compute (the jobs do).
+
+pub mod catalog;
+pub mod error;
+pub mod land;
+pub mod location;
+pub mod schema;
+pub mod view;
+
+pub use error::{Error, Result};
+pub use location::{Lake, S3Config};

@@ -1,0 +1,13 @@
+//! Pulse's SQL functions. [`register_all`] is the one place they are registered, and every
+//! process that plans or runs Pulse SQL (the embedded engine today, the cluster's client,
+//! scheduler and executors later) calls it, so a query means the same thing everywhere.
+
+pub mod hashtags;
+
+use datafusion::execution::FunctionRegistry;
+
+/// Registers every Pulse function in `registry` (a `SessionContext` or `SessionState`).
+pub fn register_all(registry: &mut dyn FunctionRegistry) -> datafusion::error::Result<()> {
+    registry.register_udf(std::sync::Arc::new(hashtags::udf()))?;
+    Ok(())
+}
