@@ -1,1 +1,367 @@
-fn main() {}
+//! `pulse`: the one command of Pulse. It parses flags, builds the configuration, and calls
+//! the libraries: `pulse-ingest` for `gen` and `ingest`, `pulse-jobs` for `compact`, and
+//! `pulse-lake` for `sql`.
+//!
+//! Exit codes: 0 success, 1 failure (the whole error chain is printed), 2 bad usage.
+
+mod bench;
+mod config;
+mod demo;
+mod sql;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use chrono::NaiveDate;
+use clap::{Args, Parser, Subcommand};
+use pulse_ingest::worker::{FlushPolicy, Worker, shutdown_signal};
+use pulse_lake::Lake;
+use pulse_lake::land::Lander;
+
+use crate::config::Config;
+
+#[derive(Parser, Debug)]
+#[command(name = "pulse", version, about = "Analytics for live-streaming and social data on a Parquet lake")]
+struct Cli {
+    /// The lake: a path, file:// or s3://bucket/prefix URL [default: ./pulse-lake]
+    #[arg(long, global = true, env = "PULSE_LAKE")]
+    lake: Option<String>,
+    /// Configuration file [default: pulse.toml if present]
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand, Debug)]
+enum Cmd {
+    /// Generate a seeded Twitch + Twitter world into the lake.
+    Gen(GenArgs),
+    /// Run an ingest worker.
+    #[command(subcommand)]
+    Ingest(IngestCmd),
+    /// Merge a day's small files into a few large ones, atomically.
+    Compact {
+        /// The day (UTC), YYYY-MM-DD.
+        #[arg(long)]
+        date: NaiveDate,
+        /// Target file size, e.g. 128MiB.
+        #[arg(long, default_value = "128MiB", value_parser = parse_bytes)]
+        target_size: u64,
+    },
+    /// Run SQL over the lake: a query, a file, or an interactive prompt.
+    Sql {
+        /// The query (omit it, and -f, for the interactive prompt).
+        query: Option<String>,
+        /// Read statements from this file.
+        #[arg(short = 'f', long = "file")]
+        file: Option<PathBuf>,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "table")]
+        format: sql::OutFormat,
+        /// Write the result to this file instead of standard output.
+        #[arg(long)]
+        output: Option<PathBuf>,
+    },
+    /// Generate a small world, land it, compact it and print a few answers: Pulse end to end.
+    Demo(demo::DemoArgs),
+    /// Benchmarks (build with --release).
+    #[command(subcommand)]
+    Bench(bench::BenchCmd),
+}
+
+#[derive(Args, Debug)]
+struct GenArgs {
+    /// Seed of the world.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// First day (UTC).
+    #[arg(long, default_value = "2026-01-05")]
+    start: NaiveDate,
+    /// Days to generate.
+    #[arg(long, default_value_t = 1)]
+    days: u32,
+    /// Channels.
+    #[arg(long, default_value_t = 20)]
+    channels: usize,
+    /// Viewer population (about 60% active on a day).
+    #[arg(long, default_value_t = 5000)]
+    viewers: usize,
+    /// Bot accounts.
+    #[arg(long, default_value_t = 5)]
+    bots: usize,
+    /// Time between presence snapshots.
+    #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
+    snapshot_every: Duration,
+    /// Average tweets per second.
+    #[arg(long, default_value_t = 0.05)]
+    tweets_per_sec: f64,
+}
+
+impl GenArgs {
+    fn options(&self) -> pulse_ingest::generate::GenOptions {
+        pulse_ingest::generate::GenOptions {
+            seed: self.seed,
+            start: self.start,
+            days: self.days,
+            channels: self.channels,
+            viewers: self.viewers,
+            bots: self.bots,
+            snapshot_every_s: self.snapshot_every.as_secs() as u32,
+            tweets_per_sec: self.tweets_per_sec,
+        }
+    }
+}
+
+#[derive(Args, Debug, Clone)]
+struct FlushArgs {
+    /// Flush at least this often [default: 60s].
+    #[arg(long, value_parser = humantime::parse_duration)]
+    flush_interval: Option<Duration>,
+    /// Flush when this many records are buffered [default: 500000].
+    #[arg(long)]
+    flush_rows: Option<usize>,
+}
+
+#[derive(Subcommand, Debug)]
+enum IngestCmd {
+    /// Poll the Twitch Helix API (TWITCH_CLIENT_ID, TWITCH_CLIENT_SECRET).
+    Twitch {
+        #[command(flatten)]
+        flush: FlushArgs,
+        /// Top streams per poll.
+        #[arg(long)]
+        top: Option<usize>,
+        /// Only streams in this language.
+        #[arg(long)]
+        language: Option<String>,
+        /// Time between polls [default: 5m].
+        #[arg(long, value_parser = humantime::parse_duration)]
+        interval: Option<Duration>,
+        /// Helix base URL.
+        #[arg(long)]
+        base_url: Option<String>,
+        /// OAuth base URL.
+        #[arg(long)]
+        auth_url: Option<String>,
+        /// Stop after this many polls (default: run until SIGINT/SIGTERM).
+        #[arg(long)]
+        polls: Option<u64>,
+    },
+    /// Read text frames from TCP peers into `messages`.
+    Socket {
+        #[command(flatten)]
+        flush: FlushArgs,
+        /// Listen on this address, e.g. 127.0.0.1:9999.
+        #[arg(long, conflicts_with = "connect", required_unless_present = "connect")]
+        listen: Option<String>,
+        /// Connect to this address and read until it closes.
+        #[arg(long)]
+        connect: Option<String>,
+        /// Framing: line or len5.
+        #[arg(long, default_value = "line")]
+        framing: String,
+        /// Largest frame in bytes [default: 1 MiB].
+        #[arg(long, value_parser = parse_bytes)]
+        max_frame: Option<u64>,
+    },
+    /// Replay files into raw tables.
+    Replay {
+        #[command(flatten)]
+        flush: FlushArgs,
+        /// Files or directories.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// auto, tweets-jsonl, tweets-csv, profiler, memgraph, viewer-log, categories-csv, streams-csv.
+        #[arg(long, default_value = "auto")]
+        format: String,
+        /// Replay at N times real time (default: as fast as possible).
+        #[arg(long)]
+        speed: Option<f64>,
+        /// Observation time for files without their own (RFC 3339); default: file mtime.
+        #[arg(long)]
+        as_of: Option<String>,
+    },
+}
+
+fn parse_bytes(s: &str) -> Result<u64, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (n, unit) = s.split_at(split);
+    let n: u64 = n.parse().map_err(|_| format!("not a size: {s:?}"))?;
+    let mult = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" | "kib" => 1 << 10,
+        "m" | "mb" | "mib" => 1 << 20,
+        "g" | "gb" | "gib" => 1 << 30,
+        u => return Err(format!("unknown size unit {u:?}")),
+    };
+    Ok(n * mult)
+}
+
+fn init_tracing() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new("warn,pulse=info,pulse_ingest=info,pulse_jobs=info,pulse_lake=info"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).init();
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    init_tracing();
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().thread_stack_size(8 << 20).build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(run(cli)) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn policy(cfg: &Config, f: &FlushArgs) -> FlushPolicy {
+    FlushPolicy {
+        interval: f.flush_interval.unwrap_or(cfg.ingest.flush_interval),
+        rows: f.flush_rows.unwrap_or(cfg.ingest.flush_rows).max(1),
+    }
+}
+
+fn print_stats(source: &str, s: &pulse_ingest::worker::Stats) {
+    println!(
+        "{source}: {} records landed, {} quarantined, {} files, {} bytes",
+        s.records, s.quarantined, s.files, s.bytes
+    );
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let mut cfg = Config::load(cli.config.as_deref())?;
+    if let Some(l) = &cli.lake {
+        cfg.lake.url = l.clone();
+    }
+    let open = |cfg: &Config| Lake::open(&cfg.lake.url, &cfg.s3).with_context(|| format!("opening lake {}", cfg.lake.url));
+    match cli.cmd {
+        Cmd::Gen(g) => {
+            let lake = open(&cfg)?;
+            let lander = Lander::new(lake.clone());
+            let bar = progress_bar(g.days as u64 * 24, "generating hours");
+            let report = pulse_ingest::generate::generate(&lander, &g.options(), &|d, _| bar.set_position(d)).await?;
+            bar.finish_and_clear();
+            println!("generated into {lake}: {} files, {} bytes", report.files, report.bytes);
+            for (t, n) in &report.rows {
+                println!("  {t:<12} {n:>12} rows");
+            }
+            println!("  distinct viewers per day: {:?}", report.distinct_viewers_per_day);
+        }
+        Cmd::Ingest(i) => ingest(&cfg, open(&cfg)?, i).await?,
+        Cmd::Compact { date, target_size } => {
+            let lake = open(&cfg)?;
+            let report = pulse_jobs::compact::compact_day(&lake, date, target_size).await?;
+            if report.is_empty() {
+                println!("nothing landed on {date}");
+            }
+            println!("{:<12} {:>8} {:>14} {:>8} {:>14} {:>12}", "table", "files", "bytes", "files'", "bytes'", "rows");
+            for (t, c) in report {
+                println!("{:<12} {:>8} {:>14} {:>8} {:>14} {:>12}", t.name(), c.files_before, c.bytes_before, c.files_after, c.bytes_after, c.rows);
+            }
+        }
+        Cmd::Sql { query, file, format, output } => {
+            let lake = open(&cfg)?;
+            let ctx = pulse_lake::catalog::session(&lake).await?;
+            let text = match (query, file) {
+                (Some(q), None) => Some(q),
+                (None, Some(f)) => Some(std::fs::read_to_string(&f).with_context(|| format!("reading {}", f.display()))?),
+                (Some(_), Some(_)) => anyhow::bail!("give a query or -f FILE, not both"),
+                (None, None) => None,
+            };
+            match text {
+                Some(t) => sql::run(&ctx, &t, format, output.as_deref()).await?,
+                None => sql::repl(&ctx, format).await?,
+            }
+        }
+        Cmd::Demo(d) => demo::run(&cfg, d).await?,
+        Cmd::Bench(b) => bench::run(b).await?,
+    }
+    Ok(())
+}
+
+async fn ingest(cfg: &Config, lake: Lake, cmd: IngestCmd) -> anyhow::Result<()> {
+    let shutdown = shutdown_signal();
+    match cmd {
+        IngestCmd::Twitch { flush, top, language, interval, base_url, auth_url, polls } => {
+            let mut t = cfg.twitch.clone();
+            if let Some(v) = top {
+                t.top = v;
+            }
+            if language.is_some() {
+                t.language = language;
+            }
+            if let Some(v) = interval {
+                t.interval = v;
+            }
+            if let Some(v) = base_url {
+                t.base_url = v;
+            }
+            if let Some(v) = auth_url {
+                t.auth_url = v;
+            }
+            let mut w = Worker::new(Lander::new(lake), "twitch", policy(cfg, &flush));
+            let stats = pulse_ingest::twitch::run(&mut w, t, polls, shutdown).await?;
+            print_stats("twitch", &stats);
+        }
+        IngestCmd::Socket { flush, listen, connect, framing, max_frame } => {
+            let mode = match (listen, connect) {
+                (Some(l), _) => pulse_ingest::socket::Mode::Listen(l),
+                (None, Some(c)) => pulse_ingest::socket::Mode::Connect(c),
+                (None, None) => anyhow::bail!("give --listen ADDR or --connect ADDR"),
+            };
+            let opts = pulse_ingest::socket::SocketOptions {
+                mode,
+                framing: framing.parse()?,
+                max_frame: max_frame.map_or(cfg.ingest.max_frame, |m| m as usize),
+            };
+            let mut w = Worker::new(Lander::new(lake), "socket", policy(cfg, &flush));
+            let stats = pulse_ingest::socket::run(&mut w, &opts, shutdown, |addr| {
+                // Tests and scripts read the bound address from here (useful with port 0).
+                println!("listening on {addr}");
+            })
+            .await?;
+            print_stats("socket", &stats);
+        }
+        IngestCmd::Replay { flush, paths, format, speed, as_of } => {
+            let as_of = match as_of {
+                Some(s) => Some(pulse_ingest::parse::parse_time(&s).with_context(|| format!("--as-of {s:?} is not a time"))?),
+                None => None,
+            };
+            let opts = pulse_ingest::replay::ReplayOptions { format: format.parse()?, speed, as_of };
+            let mut w = Worker::new(Lander::new(lake), "replay", policy(cfg, &flush));
+            let report = pulse_ingest::replay::replay(&mut w, &paths, &opts, &shutdown).await?;
+            print_stats("replay", &report.stats);
+            println!("{} files replayed, {} skipped", report.files, report.skipped.len());
+            for (p, why) in &report.skipped {
+                println!("  skipped {}: {why}", p.display());
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A progress bar on a terminal, nothing otherwise (log lines say what happens).
+pub fn progress_bar(len: u64, what: &str) -> indicatif::ProgressBar {
+    use std::io::IsTerminal;
+    if !std::io::stderr().is_terminal() {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new(len);
+    if let Ok(style) = indicatif::ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} ({eta})") {
+        bar.set_style(style);
+    }
+    bar.set_message(what.to_string());
+    bar
+}

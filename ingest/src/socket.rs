@@ -1,1 +1,375 @@
-//! todo
+//! `pulse ingest socket`: a TCP text source, listening for peers or connecting to one.
+//!
+//! Two framings: `line` (newline-delimited, like Spark's `socketTextStream`) and `len5` (a
+//! five-ASCII-digit length, then that many bytes, like the Wallaroo example). Each frame
+//! becomes a `messages` row: a JSON tweet keeps its own `created_at`, anything else gets its
+//! arrival time. A frame over `max_frame`, invalid UTF-8, a frame cut off by a disconnect, or a
+//! bad length header is quarantined with its bytes (up to `max_frame`) and `peer#frame`; a bad
+//! length header also ends that connection, since no frame boundary can be trusted after it.
+//! Memory per connection is bounded by `max_frame`.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, BufReader};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
+
+use crate::parse::tweet_from_json;
+use crate::records::{MessageRow, QuarantineRow, Record};
+use crate::worker::{Stats, Worker};
+use crate::{Error, Result};
+
+/// How frames are delimited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Framing {
+    /// Newline-delimited text.
+    Line,
+    /// A five-digit ASCII length prefix, then the payload.
+    Len5,
+}
+
+impl std::str::FromStr for Framing {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Framing> {
+        match s {
+            "line" => Ok(Framing::Line),
+            "len5" => Ok(Framing::Len5),
+            _ => Err(Error::Usage(format!("unknown framing {s:?}: line or len5"))),
+        }
+    }
+}
+
+/// Listen for peers or connect to one.
+#[derive(Debug, Clone)]
+pub enum Mode {
+    /// Accept any number of peers on this address until shutdown.
+    Listen(String),
+    /// Connect to this address and read until it closes.
+    Connect(String),
+}
+
+/// The socket source's settings.
+#[derive(Debug, Clone)]
+pub struct SocketOptions {
+    /// Listen or connect.
+    pub mode: Mode,
+    /// Line or len5.
+    pub framing: Framing,
+    /// Largest frame accepted, in bytes.
+    pub max_frame: usize,
+}
+
+/// One frame read from a peer, or why it is bad.
+#[derive(Debug)]
+struct Frame {
+    origin: String,
+    arrival: i64,
+    body: std::result::Result<Vec<u8>, (String, Vec<u8>)>,
+}
+
+fn now_micros() -> i64 {
+    chrono::Utc::now().timestamp_micros()
+}
+
+/// Reads frames from one peer into `tx` until EOF or a fatal framing error.
+async fn read_frames<R: AsyncRead + Unpin>(
+    reader: R,
+    peer: String,
+    framing: Framing,
+    max_frame: usize,
+    tx: mpsc::Sender<Frame>,
+) {
+    let mut r = BufReader::with_capacity(64 * 1024, reader);
+    let mut n: u64 = 0;
+    loop {
+        n += 1;
+        let origin = format!("{peer}#{n}");
+        let body = match framing {
+            Framing::Line => match read_line(&mut r, max_frame).await {
+                Ok(None) => return,
+                Ok(Some(b)) => b,
+                Err(e) => Err((format!("read error: {e}"), Vec::new())),
+            },
+            Framing::Len5 => match read_len5(&mut r, max_frame).await {
+                Ok(None) => return,
+                Ok(Some((b, fatal))) => {
+                    let stop = fatal;
+                    let frame = Frame { origin, arrival: now_micros(), body: b };
+                    if tx.send(frame).await.is_err() || stop {
+                        return;
+                    }
+                    continue;
+                }
+                Err(e) => Err((format!("read error: {e}"), Vec::new())),
+            },
+        };
+        let is_err = body.is_err();
+        if tx.send(Frame { origin, arrival: now_micros(), body }).await.is_err() {
+            return;
+        }
+        if is_err && framing == Framing::Line {
+            // A cut-off line ends at EOF; anything else continues.
+            continue;
+        }
+    }
+}
+
+type FrameBody = std::result::Result<Vec<u8>, (String, Vec<u8>)>;
+
+/// One line (without `\n` or `\r\n`), `None` at a clean EOF.
+async fn read_line<R: AsyncRead + Unpin>(r: &mut BufReader<R>, max: usize) -> std::io::Result<Option<FrameBody>> {
+    let mut buf: Vec<u8> = Vec::new();
+    let mut over = false;
+    loop {
+        let chunk = r.fill_buf().await?;
+        if chunk.is_empty() {
+            if buf.is_empty() && !over {
+                return Ok(None);
+            }
+            return Ok(Some(Err(("frame cut off by disconnect".into(), buf))));
+        }
+        let (take, done) = match chunk.iter().position(|&b| b == b'\n') {
+            Some(p) => (p + 1, true),
+            None => (chunk.len(), false),
+        };
+        let room = max.saturating_sub(buf.len());
+        let payload = if done { &chunk[..take - 1] } else { &chunk[..take] };
+        if payload.len() > room {
+            over = true;
+        }
+        buf.extend_from_slice(&payload[..payload.len().min(room)]);
+        r.consume(take);
+        if done {
+            if buf.last() == Some(&b'\r') && !over {
+                buf.pop();
+            }
+            if over {
+                return Ok(Some(Err((format!("frame over max-frame ({max} bytes)"), buf))));
+            }
+            return Ok(Some(Ok(buf)));
+        }
+    }
+}
+
+/// One length-prefixed frame; the flag says the connection cannot continue.
+async fn read_len5<R: AsyncRead + Unpin>(
+    r: &mut BufReader<R>,
+    max: usize,
+) -> std::io::Result<Option<(FrameBody, bool)>> {
+    let mut header = [0u8; 5];
+    let mut got = 0;
+    while got < 5 {
+        let n = r.read(&mut header[got..]).await?;
+        if n == 0 {
+            if got == 0 {
+                return Ok(None);
+            }
+            return Ok(Some((Err(("length header cut off by disconnect".into(), header[..got].to_vec())), true)));
+        }
+        got += n;
+    }
+    let Some(len) = std::str::from_utf8(&header).ok().filter(|h| h.bytes().all(|b| b.is_ascii_digit())).and_then(|h| h.parse::<usize>().ok()) else {
+        // Keep what follows (up to max) as evidence; framing is lost for this connection.
+        let mut raw = header.to_vec();
+        let mut rest = vec![0u8; max.min(64 * 1024)];
+        if let Ok(n) = tokio::time::timeout(Duration::from_millis(50), r.read(&mut rest)).await.unwrap_or(Ok(0)) {
+            raw.extend_from_slice(&rest[..n]);
+        }
+        return Ok(Some((Err(("bad length header (not 5 ASCII digits)".into(), raw)), true)));
+    };
+    let keep = len.min(max);
+    let mut buf = vec![0u8; keep];
+    let mut filled = 0;
+    while filled < keep {
+        let n = r.read(&mut buf[filled..]).await?;
+        if n == 0 {
+            buf.truncate(filled);
+            return Ok(Some((Err((format!("frame cut off by disconnect ({filled} of {len} bytes)"), buf)), true)));
+        }
+        filled += n;
+    }
+    if len > max {
+        // Skip the rest of the oversized frame without holding it.
+        let mut left = (len - max) as u64;
+        let mut sink = vec![0u8; 64 * 1024];
+        while left > 0 {
+            let want = left.min(sink.len() as u64) as usize;
+            let n = r.read(&mut sink[..want]).await?;
+            if n == 0 {
+                return Ok(Some((Err((format!("oversized frame cut off by disconnect ({len} bytes)"), buf)), true)));
+            }
+            left -= n as u64;
+        }
+        return Ok(Some((Err((format!("frame over max-frame ({len} > {max} bytes)"), buf)), false)));
+    }
+    Ok(Some((Ok(buf), false)))
+}
+
+/// Turns a good frame into a message row (or a reason it is bad).
+fn to_message(body: &[u8], arrival: i64) -> std::result::Result<Option<MessageRow>, String> {
+    let text = std::str::from_utf8(body).map_err(|_| "invalid UTF-8".to_string())?;
+    if text.trim().is_empty() {
+        return Ok(None);
+    }
+    let trimmed = text.trim_start();
+    if trimmed.starts_with('{') {
+        if let Ok(v) = serde_json::from_str::<serde_json::Value>(trimmed) {
+            if v.get("created_at").is_some() || v.get("data").is_some() {
+                let mut m = tweet_from_json(&v)?;
+                m.source = "socket".into();
+                return Ok(Some(m));
+            }
+        }
+    }
+    Ok(Some(MessageRow {
+        event_time: arrival,
+        source: "socket".into(),
+        message_id: None,
+        channel: None,
+        author: None,
+        text: text.to_string(),
+        language: None,
+    }))
+}
+
+/// Runs the socket source until shutdown (listen) or until the peer closes (connect).
+/// `on_listen` is told the bound address (useful with port 0).
+pub async fn run(
+    worker: &mut Worker,
+    opts: &SocketOptions,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+    on_listen: impl FnOnce(SocketAddr),
+) -> Result<Stats> {
+    let (tx, mut rx) = mpsc::channel::<Frame>(4096);
+    let (framing, max) = (opts.framing, opts.max_frame);
+    let acceptor = match &opts.mode {
+        Mode::Listen(addr) => {
+            let listener = TcpListener::bind(addr).await.map_err(|e| Error::io(format!("listening on {addr}"), e))?;
+            let local = listener.local_addr().map_err(|e| Error::io("local address", e))?;
+            tracing::info!(addr = %local, "listening");
+            on_listen(local);
+            let tx = tx.clone();
+            Some(tokio::spawn(async move {
+                loop {
+                    match listener.accept().await {
+                        Ok((stream, peer)) => {
+                            tracing::info!(peer = %peer, "peer connected");
+                            tokio::spawn(read_frames(stream, peer.to_string(), framing, max, tx.clone()));
+                        }
+                        Err(e) => {
+                            tracing::warn!(error = %e, "accept failed");
+                            tokio::time::sleep(Duration::from_millis(100)).await;
+                        }
+                    }
+                }
+            }))
+        }
+        Mode::Connect(addr) => {
+            let stream = TcpStream::connect(addr).await.map_err(|e| Error::io(format!("connecting to {addr}"), e))?;
+            tokio::spawn(read_frames(stream, addr.clone(), framing, max, tx.clone()));
+            None
+        }
+    };
+    drop(tx);
+    let start = Instant::now();
+    let mut ticker = tokio::time::interval(Duration::from_millis(250));
+    loop {
+        tokio::select! {
+            frame = rx.recv() => {
+                let Some(frame) = frame else { break };
+                let clock = start.elapsed();
+                let Frame { origin, arrival, body } = frame;
+                let bad = |reason: String, raw: Vec<u8>| QuarantineRow { received_at: arrival, origin: origin.clone(), reason, raw };
+                match body {
+                    Ok(bytes) => match to_message(&bytes, arrival) {
+                        Ok(Some(m)) => {
+                            let t = m.event_time;
+                            let h = blake3::hash(&bytes).to_hex();
+                            worker.push(|| format!("socket-{t}-{}", &h[..12]), clock, Record::Message(m));
+                        }
+                        Ok(None) => {}
+                        Err(reason) => {
+                            let h = blake3::hash(&bytes).to_hex();
+                            worker.quarantine(|| format!("socket-{arrival}-{}", &h[..12]), clock, bad(reason, bytes));
+                        }
+                    },
+                    Err((reason, raw)) => {
+                        let h = blake3::hash(&raw).to_hex();
+                        worker.quarantine(|| format!("socket-{arrival}-{}", &h[..12]), clock, bad(reason, raw));
+                    }
+                }
+                worker.maybe_flush(clock).await?;
+            }
+            _ = ticker.tick() => worker.maybe_flush(start.elapsed()).await?,
+            _ = shutdown.changed() => break,
+        }
+    }
+    if let Some(a) = acceptor {
+        a.abort();
+    }
+    // Frames already read when shutdown came are still landed.
+    while let Ok(frame) = rx.try_recv() {
+        if let Ok(bytes) = frame.body {
+            if let Ok(Some(m)) = to_message(&bytes, frame.arrival) {
+                let t = m.event_time;
+                let h = blake3::hash(&bytes).to_hex();
+                worker.push(|| format!("socket-{t}-{}", &h[..12]), start.elapsed(), Record::Message(m));
+            }
+        }
+    }
+    worker.flush().await?;
+    Ok(worker.stats())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn frames(input: &[u8], framing: Framing, max: usize) -> Vec<FrameBody> {
+        let (tx, mut rx) = mpsc::channel(100);
+        read_frames(input, "p".into(), framing, max, tx).await;
+        let mut out = Vec::new();
+        while let Some(f) = rx.recv().await {
+            out.push(f.body);
+        }
+        out
+    }
+
+    #[tokio::test]
+    async fn lines_with_crlf_oversize_and_cut_off_tail() {
+        let got = frames(b"a\r\nbb\n0123456789\nc\nlast", Framing::Line, 5).await;
+        assert_eq!(got[0], Ok(b"a".to_vec()));
+        assert_eq!(got[1], Ok(b"bb".to_vec()));
+        assert!(matches!(&got[2], Err((r, raw)) if r.contains("max-frame") && raw == b"01234"));
+        assert_eq!(got[3], Ok(b"c".to_vec()));
+        assert!(matches!(&got[4], Err((r, raw)) if r.contains("cut off") && raw == b"last"));
+        assert_eq!(got.len(), 5);
+    }
+
+    #[tokio::test]
+    async fn len5_frames_oversize_skip_and_bad_header_stops() {
+        let mut input = b"00003abc00000".to_vec();
+        input.extend_from_slice(b"00010abcdefghij00002ok");
+        input.extend_from_slice(b"xx1!!garbage");
+        let got = frames(&input, Framing::Len5, 4).await;
+        assert_eq!(got[0], Ok(b"abc".to_vec()));
+        assert_eq!(got[1], Ok(Vec::new()));
+        assert!(matches!(&got[2], Err((r, raw)) if r.contains("max-frame") && raw == b"abcd"));
+        assert_eq!(got[3], Ok(b"ok".to_vec()));
+        assert!(matches!(&got[4], Err((r, _)) if r.contains("bad length header")));
+        assert_eq!(got.len(), 5);
+        let got = frames(b"00009abc", Framing::Len5, 100).await;
+        assert!(matches!(&got[0], Err((r, raw)) if r.contains("cut off") && raw == b"abc"));
+    }
+
+    #[test]
+    fn json_tweets_keep_their_time_and_text_gets_arrival() {
+        let m = to_message(br##"{"created_at":"2021-11-27T10:18:33Z","text":"#a"}"##, 5).unwrap().unwrap();
+        assert_eq!(m.event_time, 1_638_008_313_000_000);
+        let m = to_message(b"plain #b", 5).unwrap().unwrap();
+        assert_eq!((m.event_time, m.text.as_str()), (5, "plain #b"));
+        assert!(to_message(b"\xff\xfe", 5).is_err());
+        assert!(to_message(br#"{"created_at":"never","text":"x"}"#, 5).is_err());
+    }
+}

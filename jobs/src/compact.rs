@@ -1,0 +1,136 @@
+//! `pulse compact --date D`: merges a day's small files into a few large ones per hour
+//! partition (about `target_bytes` each, 128 MiB by default), sorted by time, and swaps them in
+//! with one commit marker per partition: a reader sees the old files or the new ones, never
+//! both or neither. Rerunning on a compacted day rewrites nothing. Run one compaction of a
+//! partition at a time (the nightly scheduler makes sure of it).
+
+use std::sync::Arc;
+
+use arrow::array::RecordBatch;
+use arrow::compute::{SortColumn, concat_batches, lexsort_to_indices, take_record_batch};
+use chrono::NaiveDate;
+use object_store::ObjectStore;
+use object_store::path::Path;
+use object_store::ObjectStoreExt;
+use object_store::buffered::BufWriter;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::async_writer::AsyncArrowWriter;
+use parquet::file::reader::{FileReader, SerializedFileReader};
+use pulse_lake::catalog::list_dirs;
+use pulse_lake::land::writer_properties;
+use pulse_lake::schema::RawTable;
+use pulse_lake::view::commit_file_name;
+use pulse_lake::Lake;
+
+use crate::Result;
+
+/// Sizes before and after compacting one table's day.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct TableCompaction {
+    /// Visible files before.
+    pub files_before: u64,
+    /// Their bytes.
+    pub bytes_before: u64,
+    /// Visible files after.
+    pub files_after: u64,
+    /// Their bytes.
+    pub bytes_after: u64,
+    /// Rows (unchanged by compaction).
+    pub rows: u64,
+}
+
+/// What compacting a day did, per table.
+pub type CompactReport = Vec<(RawTable, TableCompaction)>;
+
+async fn read_all(store: &Arc<dyn ObjectStore>, files: &[Path]) -> Result<Vec<RecordBatch>> {
+    let mut out = Vec::new();
+    for f in files {
+        let bytes = store.get(f).await?.bytes().await?;
+        for b in ParquetRecordBatchReaderBuilder::try_new(bytes)?.build()? {
+            out.push(b?);
+        }
+    }
+    Ok(out)
+}
+
+/// Compacts every raw table's partitions of `date`.
+pub async fn compact_day(lake: &Lake, date: NaiveDate, target_bytes: u64) -> Result<CompactReport> {
+    let mut report = Vec::new();
+    let day = date.format("%Y-%m-%d").to_string();
+    for table in RawTable::ALL {
+        let mut t = TableCompaction::default();
+        let day_dir = format!("{}/dt={day}", table.dir());
+        for hour in list_dirs(lake, &day_dir).await? {
+            let dir = lake.path(&format!("{day_dir}/{hour}"));
+            let c = compact_partition(lake, table, &dir, target_bytes).await?;
+            t.files_before += c.files_before;
+            t.bytes_before += c.bytes_before;
+            t.files_after += c.files_after;
+            t.bytes_after += c.bytes_after;
+            t.rows += c.rows;
+        }
+        if t.files_before > 0 {
+            tracing::info!(table = table.name(), dt = %day, files_before = t.files_before, files_after = t.files_after, bytes_before = t.bytes_before, bytes_after = t.bytes_after, "compacted");
+            report.push((table, t));
+        }
+    }
+    Ok(report)
+}
+
+/// Compacts one partition directory.
+pub async fn compact_partition(lake: &Lake, table: RawTable, dir: &Path, target_bytes: u64) -> Result<TableCompaction> {
+    let ls = lake.lake_store();
+    let files = ls.visible_files(dir).await?;
+    let mut c = TableCompaction {
+        files_before: files.len() as u64,
+        bytes_before: files.iter().map(|f| f.size).sum(),
+        ..Default::default()
+    };
+    let names: Vec<String> = files.iter().filter_map(|f| f.location.filename().map(str::to_string)).collect();
+    let already = names.len() == 1 && names[0].starts_with("c-");
+    if files.is_empty() || already {
+        c.files_after = c.files_before;
+        c.bytes_after = c.bytes_before;
+        if let Some(f) = files.first() {
+            let bytes = lake.store().get(&f.location).await?.bytes().await?;
+            c.rows = SerializedFileReader::new(bytes)?.metadata().file_metadata().num_rows() as u64;
+        }
+        return Ok(c);
+    }
+    let store = lake.store();
+    let paths: Vec<Path> = files.iter().map(|f| f.location.clone()).collect();
+    let batches = read_all(&store, &paths).await?;
+    let schema = table.schema();
+    let all = concat_batches(&schema, &batches)?;
+    c.rows = all.num_rows() as u64;
+    // Sort by time, then by the next columns, so equal values sit together and compress.
+    let keys: Vec<SortColumn> = all.columns().iter().take(3).map(|col| SortColumn { values: col.clone(), options: None }).filter(|k| !matches!(k.values.data_type(), arrow::datatypes::DataType::List(_))).collect();
+    let sorted = take_record_batch(&all, &lexsort_to_indices(&keys, None)?)?;
+    let mut sorted_names = names.clone();
+    sorted_names.sort();
+    let generation = blake3::hash(sorted_names.join("\n").as_bytes()).to_hex()[..16].to_string();
+    // Write the new files (invisible until the marker exists), rolling at the target size.
+    let mut n = 0;
+    let mut offset = 0;
+    const SLICE: usize = 64 * 1024;
+    while offset < sorted.num_rows() || n == 0 {
+        let path = dir.clone().join(commit_file_name(&generation, n).as_str());
+        let mut w = AsyncArrowWriter::try_new(BufWriter::new(store.clone(), path), schema.clone(), Some(writer_properties()))?;
+        while offset < sorted.num_rows() {
+            let len = SLICE.min(sorted.num_rows() - offset);
+            w.write(&sorted.slice(offset, len)).await?;
+            offset += len;
+            if (w.bytes_written() + w.in_progress_size()) as u64 >= target_bytes {
+                break;
+            }
+        }
+        w.close().await?;
+        n += 1;
+    }
+    ls.commit(dir, &generation, &names).await?;
+    ls.cleanup(dir, chrono::Duration::hours(1)).await?;
+    let after = ls.visible_files(dir).await?;
+    c.files_after = after.len() as u64;
+    c.bytes_after = after.iter().map(|f| f.size).sum();
+    Ok(c)
+}
