@@ -1,0 +1,132 @@
+//! Integration tests of the `pulse` binary: each test runs the real binary as a process
+//! against real files, real TCP peers and a real HTTP server on loopback, and checks what
+//! landed by querying the lake with `pulse sql`.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod compact;
+mod demo;
+mod replay;
+mod shared_data;
+mod socket;
+mod sql;
+mod twitch;
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+
+/// A lake in a temp dir and helpers to run `pulse` against it.
+pub struct Pulse {
+    pub dir: tempfile::TempDir,
+}
+
+impl Pulse {
+    pub fn new() -> Pulse {
+        Pulse { dir: tempfile::tempdir().unwrap() }
+    }
+
+    pub fn lake(&self) -> PathBuf {
+        self.dir.path().join("lake")
+    }
+
+    /// A `pulse` command with `--lake` set and a clean environment for config.
+    pub fn cmd(&self) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_pulse"));
+        c.arg("--lake").arg(self.lake()).current_dir(self.dir.path());
+        for (k, _) in std::env::vars() {
+            if k.starts_with("PULSE") || k.starts_with("TWITCH_") {
+                c.env_remove(k);
+            }
+        }
+        c.env("RUST_LOG", "warn");
+        c
+    }
+
+    /// Runs `pulse ARGS` and asserts it succeeds.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.cmd().args(args).output().unwrap();
+        assert!(out.status.success(), "pulse {args:?} failed:\n{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.cmd().args(args).output().unwrap()
+    }
+
+    /// Runs a query and returns the rows as strings (CSV cells), header dropped.
+    pub fn sql(&self, q: &str) -> Vec<Vec<String>> {
+        let out = self.ok(&["sql", q, "--format", "csv"]);
+        let mut r = csv::ReaderBuilder::new().has_headers(true).from_reader(out.as_bytes());
+        r.records().map(|rec| rec.unwrap().iter().map(str::to_string).collect()).collect()
+    }
+
+    /// A single number from a query.
+    pub fn count(&self, q: &str) -> i64 {
+        let rows = self.sql(q);
+        assert_eq!(rows.len(), 1, "{q}: {rows:?}");
+        rows[0][0].parse().unwrap()
+    }
+
+    /// Relative paths of the visible Parquet files under `rel`, sorted.
+    pub fn files(&self, rel: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        walk(&self.lake().join(rel), &self.lake(), &mut out);
+        out.sort();
+        out
+    }
+}
+
+fn walk(dir: &Path, root: &Path, out: &mut Vec<String>) {
+    let Ok(rd) = std::fs::read_dir(dir) else { return };
+    for e in rd.flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            walk(&p, root, out);
+        } else if p.extension().is_some_and(|x| x == "parquet") {
+            out.push(p.strip_prefix(root).unwrap().display().to_string());
+        }
+    }
+}
+
+/// A child process killed when dropped, also when a test fails.
+pub struct Running(pub Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Running {
+    /// Sends SIGTERM and waits for a clean exit.
+    pub fn terminate(mut self) -> std::process::ExitStatus {
+        let _ = Command::new("kill").arg("-TERM").arg(self.0.id().to_string()).status();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            if let Some(s) = self.0.try_wait().unwrap() {
+                return s;
+            }
+            assert!(std::time::Instant::now() < deadline, "pulse did not stop on SIGTERM");
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
+
+    /// Reads stdout lines until one starts with `prefix`; returns the rest of it.
+    pub fn read_until(&mut self, prefix: &str) -> String {
+        let stdout = self.0.stdout.as_mut().unwrap();
+        let mut r = BufReader::new(stdout);
+        let mut line = String::new();
+        loop {
+            line.clear();
+            assert!(r.read_line(&mut line).unwrap() > 0, "pulse exited before printing {prefix:?}");
+            if let Some(rest) = line.trim().strip_prefix(prefix) {
+                return rest.trim().to_string();
+            }
+        }
+    }
+}
+
+pub fn spawn(mut c: Command) -> Running {
+    Running(c.stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn().unwrap())
+}

@@ -1,0 +1,84 @@
+//! The socket source against real TCP peers: line framing as a listener, len5 framing as a
+//! client, bad frames quarantined, and readers querying while it lands.
+
+use std::io::Write;
+use std::net::{TcpListener, TcpStream};
+use std::time::Duration;
+
+use super::{Pulse, spawn};
+
+#[test]
+fn line_listener_lands_frames_quarantines_bad_ones_and_flushes_on_sigterm() {
+    let p = Pulse::new();
+    let mut c = p.cmd();
+    c.args(["ingest", "socket", "--listen", "127.0.0.1:0", "--max-frame", "64", "--flush-interval", "200ms"]);
+    let mut child = spawn(c);
+    let addr = child.read_until("listening on");
+    let mut s = TcpStream::connect(&addr).unwrap();
+    s.write_all(b"hello #world\r\n").unwrap();
+    s.write_all(b"{\"created_at\":\"2021-11-27T10:18:33Z\",\"text\":\"json #Tweet\"}\n").unwrap();
+    s.write_all(b"bad \xff\xfe bytes\n").unwrap();
+    s.write_all(&[b'x'; 100]).unwrap();
+    s.write_all(b"\nafter the long one\n").unwrap();
+    s.flush().unwrap();
+    // A second peer whose last frame is cut off by its disconnect.
+    let mut s2 = TcpStream::connect(&addr).unwrap();
+    s2.write_all(b"peer two\npartial").unwrap();
+    drop(s2);
+    // Readers querying while frames land never see a partial file.
+    let mut seen = 0;
+    for _ in 0..40 {
+        let n = p.count("SELECT count(*) FROM messages");
+        assert!(n >= seen, "count went down: {n} < {seen}");
+        seen = n;
+        if n == 4 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(seen, 4, "time-based flushes landed the frames while running");
+    drop(s);
+    let status = child.terminate();
+    assert!(status.success(), "{status:?}");
+    let rows = p.sql("SELECT text, source FROM messages ORDER BY text");
+    assert_eq!(rows, vec![
+        vec!["after the long one", "socket"],
+        vec!["hello #world", "socket"],
+        vec!["json #Tweet", "socket"],
+        vec!["peer two", "socket"],
+    ]);
+    // The JSON tweet kept its own time.
+    assert_eq!(p.sql("SELECT dt, hour FROM messages WHERE text = 'json #Tweet'"), vec![vec!["2021-11-27", "10"]]);
+    let q = p.sql("SELECT reason, length(encode(raw, 'hex')) / 2 FROM quarantine_socket ORDER BY reason");
+    assert_eq!(q, vec![
+        vec!["frame cut off by disconnect", "7"],
+        vec!["frame over max-frame (64 bytes)", "64"],
+        vec!["invalid UTF-8", "12"],
+    ]);
+    let origins = p.sql("SELECT origin FROM quarantine_socket WHERE reason = 'invalid UTF-8'");
+    assert!(origins[0][0].starts_with("127.0.0.1:") && origins[0][0].ends_with("#3"), "{origins:?}");
+}
+
+#[test]
+fn len5_client_reads_until_the_peer_closes() {
+    let p = Pulse::new();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let server = std::thread::spawn(move || {
+        let (mut s, _) = listener.accept().unwrap();
+        for msg in ["one #a", "two #b", "three #a"] {
+            write!(s, "{:05}{msg}", msg.len()).unwrap();
+        }
+        s.write_all(b"00003\xff\xff\xff").unwrap();
+        s.write_all(b"00020cut").unwrap();
+        // Dropping the stream closes it: the last frame is cut off.
+    });
+    let out = p.run(&["ingest", "socket", "--connect", &addr, "--framing", "len5"]);
+    server.join().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("3 records landed, 2 quarantined"), "{stdout}");
+    assert_eq!(p.sql("SELECT text FROM messages ORDER BY text"), vec![vec!["one #a"], vec!["three #a"], vec!["two #b"]]);
+    let q = p.sql("SELECT reason FROM quarantine_socket ORDER BY reason");
+    assert_eq!(q, vec![vec!["frame cut off by disconnect (3 of 20 bytes)"], vec!["invalid UTF-8"]]);
+}
