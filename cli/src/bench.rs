@@ -45,11 +45,20 @@ pub enum BenchCmd {
 }
 
 fn tweet_line(i: usize) -> String {
-    const WORDS: [&str; 12] = ["stream", "tonight", "gg", "what", "a", "play", "new", "video", "live", "now", "hype", "clip"];
-    const TAGS: [&str; 8] = ["twitch", "gaming", "esports", "valorant", "lol", "music", "chess", "speedrun"];
-    let text: Vec<&str> = (0..12).map(|k| WORDS[(i * 7 + k * 3) % WORDS.len()]).collect();
+    const WORDS: [&str; 12] = [
+        "stream", "tonight", "gg", "what", "a", "play", "new", "video", "live", "now", "hype",
+        "clip",
+    ];
+    const TAGS: [&str; 8] = [
+        "twitch", "gaming", "esports", "valorant", "lol", "music", "chess", "speedrun",
+    ];
+    let text: Vec<&str> = (0..12)
+        .map(|k| WORDS[(i * 7 + k * 3) % WORDS.len()])
+        .collect();
     let secs = 1_767_571_200 + (i / 50) as i64; // 2026-01-05, 50 tweets a second
-    let created = chrono::DateTime::from_timestamp(secs, 0).unwrap_or_default().format("%a %b %d %H:%M:%S +0000 %Y");
+    let created = chrono::DateTime::from_timestamp(secs, 0)
+        .unwrap_or_default()
+        .format("%a %b %d %H:%M:%S +0000 %Y");
     format!(
         r##"{{"created_at":"{created}","id_str":"{}","text":"{} #{} #{}","user":{{"screen_name":"user{}"}},"lang":"en"}}"##,
         1_000_000_000 + i,
@@ -73,17 +82,24 @@ fn rate(n: usize, d: Duration) -> f64 {
 }
 
 fn open_temp(dir: &Path, name: &str) -> anyhow::Result<Lake> {
-    Ok(Lake::open(dir.join(name).to_str().context("temp path")?, &S3Config::default())?)
+    Ok(Lake::open(
+        dir.join(name).to_str().context("temp path")?,
+        &S3Config::default(),
+    )?)
 }
 
 /// Runs the benchmark on one core: a current-thread runtime on its own thread.
 fn one_core<F, T>(f: F) -> anyhow::Result<T>
 where
-    F: FnOnce() -> std::pin::Pin<Box<dyn std::future::Future<Output = anyhow::Result<T>>>> + Send + 'static,
+    F: FnOnce() -> std::pin::Pin<Box<dyn std::future::Future<Output = anyhow::Result<T>>>>
+        + Send
+        + 'static,
     T: Send + 'static,
 {
     std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
         rt.block_on(f())
     })
     .join()
@@ -96,8 +112,14 @@ pub async fn run(cmd: BenchCmd) -> anyhow::Result<()> {
         eprintln!("warning: this is a debug build; figures are only meaningful with --release");
     }
     match cmd {
-        BenchCmd::Ingest { rows, flush_rows } => tokio::task::block_in_place(|| bench_ingest(rows, flush_rows)),
-        BenchCmd::Presence { channels, viewers, bots } => bench_presence(channels, viewers, bots).await,
+        BenchCmd::Ingest { rows, flush_rows } => {
+            tokio::task::block_in_place(|| bench_ingest(rows, flush_rows))
+        }
+        BenchCmd::Presence {
+            channels,
+            viewers,
+            bots,
+        } => bench_presence(channels, viewers, bots).await,
     }
 }
 
@@ -111,8 +133,13 @@ fn bench_ingest(rows: usize, flush_rows: usize) -> anyhow::Result<()> {
         }
     }
     let input_bytes = std::fs::metadata(&input)?.len();
-    println!("ingest benchmark: {rows} tweets ({input_bytes} bytes of JSON lines), one core, flush every {flush_rows} records");
-    let policy = FlushPolicy { interval: Duration::from_secs(3600), rows: flush_rows };
+    println!(
+        "ingest benchmark: {rows} tweets ({input_bytes} bytes of JSON lines), one core, flush every {flush_rows} records"
+    );
+    let policy = FlushPolicy {
+        interval: Duration::from_secs(3600),
+        rows: flush_rows,
+    };
 
     // 1. Tweet JSON lines -> landed Parquet.
     let (lake, path) = (open_temp(dir.path(), "replay")?, input.clone());
@@ -120,13 +147,21 @@ fn bench_ingest(rows: usize, flush_rows: usize) -> anyhow::Result<()> {
         Box::pin(async move {
             let mut w = Worker::new(Lander::new(lake), "replay", policy);
             let (_tx, rx) = tokio::sync::watch::channel(false);
-            let opts = ReplayOptions { format: Format::TweetsJsonl, speed: None, as_of: None };
+            let opts = ReplayOptions {
+                format: Format::TweetsJsonl,
+                speed: None,
+                as_of: None,
+            };
             let t = Instant::now();
             let r = pulse_ingest::replay::replay(&mut w, &[path], &opts, &rx).await?;
             Ok((t.elapsed(), r.stats))
         })
     })?;
-    ensure!(replay.1.records == rows as u64, "replay landed {} of {rows}", replay.1.records);
+    ensure!(
+        replay.1.records == rows as u64,
+        "replay landed {} of {rows}",
+        replay.1.records
+    );
 
     // 2. len5 frames over loopback TCP -> landed Parquet.
     let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
@@ -146,14 +181,24 @@ fn bench_ingest(rows: usize, flush_rows: usize) -> anyhow::Result<()> {
         Box::pin(async move {
             let mut w = Worker::new(Lander::new(lake), "socket", policy);
             let (_tx, rx) = tokio::sync::watch::channel(false);
-            let opts = SocketOptions { mode: Mode::Connect(addr), framing: Framing::Len5, max_frame: 1 << 20 };
+            let opts = SocketOptions {
+                mode: Mode::Connect(addr),
+                framing: Framing::Len5,
+                max_frame: 1 << 20,
+            };
             let t = Instant::now();
             let stats = pulse_ingest::socket::run(&mut w, &opts, rx, |_| {}).await?;
             Ok((t.elapsed(), stats))
         })
     })?;
-    sender.join().map_err(|_| anyhow::anyhow!("sender panicked"))??;
-    ensure!(socket.1.records == rows as u64, "socket landed {} of {rows}", socket.1.records);
+    sender
+        .join()
+        .map_err(|_| anyhow::anyhow!("sender panicked"))??;
+    ensure!(
+        socket.1.records == rows as u64,
+        "socket landed {} of {rows}",
+        socket.1.records
+    );
 
     // 3. The limit: the Parquet writer on the same rows as ready Arrow batches.
     let mut batches = Vec::new();
@@ -161,7 +206,8 @@ fn bench_ingest(rows: usize, flush_rows: usize) -> anyhow::Result<()> {
         let mut b = Buffers::default();
         for &i in chunk {
             let v: serde_json::Value = serde_json::from_str(&tweet_line(i))?;
-            let m: MessageRow = pulse_ingest::parse::tweet_from_json(&v).map_err(anyhow::Error::msg)?;
+            let m: MessageRow =
+                pulse_ingest::parse::tweet_from_json(&v).map_err(anyhow::Error::msg)?;
             b.push(Record::Message(m));
         }
         batches.extend(b.batches()?.into_iter().map(|(_, b)| b));
@@ -174,16 +220,30 @@ fn bench_ingest(rows: usize, flush_rows: usize) -> anyhow::Result<()> {
             let t = Instant::now();
             for (i, b) in batches.iter().enumerate() {
                 let bytes = encode_parquet(&schema, std::slice::from_ref(b))?;
-                lake.store().put(&lake.path(&format!("w/{i}.parquet")), bytes.into()).await?;
+                lake.store()
+                    .put(&lake.path(&format!("w/{i}.parquet")), bytes.into())
+                    .await?;
             }
             Ok(t.elapsed())
         })
     })?;
     let limit = rate(rows, writer);
-    println!("{:<40} {:>12} {:>14} {:>10}", "path", "seconds", "records/s", "of limit");
-    for (name, d) in [("tweet JSON lines -> Parquet (replay)", replay.0), ("len5 socket -> Parquet", socket.0), ("Parquet writer on Arrow batches (limit)", writer)] {
+    println!(
+        "{:<40} {:>12} {:>14} {:>10}",
+        "path", "seconds", "records/s", "of limit"
+    );
+    for (name, d) in [
+        ("tweet JSON lines -> Parquet (replay)", replay.0),
+        ("len5 socket -> Parquet", socket.0),
+        ("Parquet writer on Arrow batches (limit)", writer),
+    ] {
         let r = rate(rows, d);
-        println!("{name:<40} {:>12.3} {:>14.0} {:>9.0}%", d.as_secs_f64(), r, 100.0 * r / limit);
+        println!(
+            "{name:<40} {:>12.3} {:>14.0} {:>9.0}%",
+            d.as_secs_f64(),
+            r,
+            100.0 * r / limit
+        );
     }
     if let Some(p) = peak_rss() {
         println!("peak RSS: {:.1} MiB", p as f64 / 1048576.0);
@@ -194,10 +254,19 @@ fn bench_ingest(rows: usize, flush_rows: usize) -> anyhow::Result<()> {
 async fn bench_presence(channels: usize, viewers: usize, bots: usize) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let lake = open_temp(dir.path(), "lake")?;
-    let opts = pulse_ingest::generate::GenOptions { channels, viewers, bots, tweets_per_sec: 0.0, ..Default::default() };
-    println!("presence benchmark: {channels} channels, {viewers} viewer population, {bots} bots, 288 snapshots");
+    let opts = pulse_ingest::generate::GenOptions {
+        channels,
+        viewers,
+        bots,
+        tweets_per_sec: 0.0,
+        ..Default::default()
+    };
+    println!(
+        "presence benchmark: {channels} channels, {viewers} viewer population, {bots} bots, 288 snapshots"
+    );
     let t = Instant::now();
-    let report = pulse_ingest::generate::generate(&Lander::new(lake.clone()), &opts, &|_, _| {}).await?;
+    let report =
+        pulse_ingest::generate::generate(&Lander::new(lake.clone()), &opts, &|_, _| {}).await?;
     let land = t.elapsed();
     let presence_rows = report.rows.get("presence").copied().unwrap_or(0);
     let files = pulse_lake::catalog::list_files(&lake, "raw/presence").await?;
@@ -206,14 +275,38 @@ async fn bench_presence(channels: usize, viewers: usize, bots: usize) -> anyhow:
     let t = Instant::now();
     let c = pulse_jobs::compact::compact_day(&lake, opts.start, 128 << 20).await?;
     let compact = t.elapsed();
-    let p = c.iter().find(|(t, _)| *t == RawTable::Presence).map(|(_, c)| *c).unwrap_or_default();
-    ensure!(p.rows == presence_rows, "compaction kept {} of {presence_rows} rows", p.rows);
-    println!("distinct viewers on the day: {:?}", report.distinct_viewers_per_day);
+    let p = c
+        .iter()
+        .find(|(t, _)| *t == RawTable::Presence)
+        .map(|(_, c)| *c)
+        .unwrap_or_default();
+    ensure!(
+        p.rows == presence_rows,
+        "compaction kept {} of {presence_rows} rows",
+        p.rows
+    );
+    println!(
+        "distinct viewers on the day: {:?}",
+        report.distinct_viewers_per_day
+    );
     println!("presence rows: {presence_rows}");
-    println!("generate + land: {:.1} s ({:.0} rows/s), {} files, {:.1} MiB", land.as_secs_f64(), rate(presence_rows as usize, land), files.len(), landed_bytes as f64 / 1048576.0);
+    println!(
+        "generate + land: {:.1} s ({:.0} rows/s), {} files, {:.1} MiB",
+        land.as_secs_f64(),
+        rate(presence_rows as usize, land),
+        files.len(),
+        landed_bytes as f64 / 1048576.0
+    );
     if let Some(p) = peak {
         println!("peak RSS while landing: {:.0} MiB", p as f64 / 1048576.0);
     }
-    println!("compact: {:.1} s, {} files {:.1} MiB -> {} files {:.1} MiB", compact.as_secs_f64(), p.files_before, p.bytes_before as f64 / 1048576.0, p.files_after, p.bytes_after as f64 / 1048576.0);
+    println!(
+        "compact: {:.1} s, {} files {:.1} MiB -> {} files {:.1} MiB",
+        compact.as_secs_f64(),
+        p.files_before,
+        p.bytes_before as f64 / 1048576.0,
+        p.files_after,
+        p.bytes_after as f64 / 1048576.0
+    );
     Ok(())
 }

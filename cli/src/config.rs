@@ -22,7 +22,9 @@ pub struct LakeSection {
 
 impl Default for LakeSection {
     fn default() -> Self {
-        LakeSection { url: "./pulse-lake".into() }
+        LakeSection {
+            url: "./pulse-lake".into(),
+        }
     }
 }
 
@@ -41,7 +43,11 @@ pub struct IngestSection {
 
 impl Default for IngestSection {
     fn default() -> Self {
-        IngestSection { flush_interval: Duration::from_secs(60), flush_rows: 500_000, max_frame: 1 << 20 }
+        IngestSection {
+            flush_interval: Duration::from_secs(60),
+            flush_rows: 500_000,
+            max_frame: 1 << 20,
+        }
     }
 }
 
@@ -93,9 +99,13 @@ mod tests {
     use super::*;
 
     #[test]
+    #[allow(clippy::result_large_err)]
     fn layers_apply_in_order_and_unknown_keys_fail() {
         figment::Jail::expect_with(|jail| {
-            jail.create_file("pulse.toml", "[lake]\nurl = \"from-file\"\n[ingest]\nflush_rows = 7\nflush_interval = \"5s\"\n")?;
+            jail.create_file(
+                "pulse.toml",
+                "[lake]\nurl = \"from-file\"\n[ingest]\nflush_rows = 7\nflush_interval = \"5s\"\n",
+            )?;
             let c = Config::load(None).map_err(|e| e.to_string())?;
             assert_eq!(c.lake.url, "from-file");
             assert_eq!(c.ingest.flush_rows, 7);

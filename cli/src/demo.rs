@@ -30,7 +30,8 @@ const DEMO_SQL: &str = include_str!("../../sql/demo.sql");
 
 /// Runs the demo.
 pub async fn run(cfg: &Config, a: DemoArgs) -> anyhow::Result<()> {
-    let lake = Lake::open(&cfg.lake.url, &cfg.s3).with_context(|| format!("opening lake {}", cfg.lake.url))?;
+    let lake = Lake::open(&cfg.lake.url, &cfg.s3)
+        .with_context(|| format!("opening lake {}", cfg.lake.url))?;
     println!("== Pulse demo: lake {lake}");
     let opts = pulse_ingest::generate::GenOptions {
         seed: a.seed,
@@ -41,7 +42,8 @@ pub async fn run(cfg: &Config, a: DemoArgs) -> anyhow::Result<()> {
         tweets_per_sec: 0.2,
         ..Default::default()
     };
-    let report = pulse_ingest::generate::generate(&Lander::new(lake.clone()), &opts, &|_, _| {}).await?;
+    let report =
+        pulse_ingest::generate::generate(&Lander::new(lake.clone()), &opts, &|_, _| {}).await?;
     println!(
         "1. generated and landed {} days: {} rows in {} files ({} bytes)",
         a.days,
@@ -49,24 +51,48 @@ pub async fn run(cfg: &Config, a: DemoArgs) -> anyhow::Result<()> {
         report.files,
         report.bytes
     );
-    println!("   planted truth: bots {:?}; hashtag bursts {:?}", report.bots, report.bursts);
+    println!(
+        "   planted truth: bots {:?}; hashtag bursts {:?}",
+        report.bots, report.bursts
+    );
     for d in 0..a.days {
         let date = opts.start + chrono::Days::new(d as u64);
         let c = pulse_jobs::compact::compact_day(&lake, date, 128 << 20).await?;
         let (fb, fa, bb, ba) = c.iter().fold((0, 0, 0, 0), |acc, (_, t)| {
-            (acc.0 + t.files_before, acc.1 + t.files_after, acc.2 + t.bytes_before, acc.3 + t.bytes_after)
+            (
+                acc.0 + t.files_before,
+                acc.1 + t.files_after,
+                acc.2 + t.bytes_before,
+                acc.3 + t.bytes_after,
+            )
         });
         println!("2. compacted {date}: {fb} files ({bb} bytes) -> {fa} files ({ba} bytes)");
     }
     let ctx = pulse_lake::catalog::session(&lake).await?;
     println!("3. answers (sql/demo.sql):");
-    for block in DEMO_SQL.split(";\n").filter(|b| b.lines().any(|l| !l.trim().is_empty() && !l.starts_with("--"))) {
-        let title = block.lines().filter(|l| l.starts_with("-- ")).last().unwrap_or_default();
-        let stmt: String = block.lines().filter(|l| !l.starts_with("--")).collect::<Vec<_>>().join("\n");
+    for block in DEMO_SQL.split(";\n").filter(|b| {
+        b.lines()
+            .any(|l| !l.trim().is_empty() && !l.starts_with("--"))
+    }) {
+        let title = block
+            .lines()
+            .rfind(|l| l.starts_with("-- "))
+            .unwrap_or_default();
+        let stmt: String = block
+            .lines()
+            .filter(|l| !l.starts_with("--"))
+            .collect::<Vec<_>>()
+            .join("\n");
         println!();
         println!("{}", title.trim_start_matches("-- "));
-        let batches = crate::sql::query(&ctx, &stmt).await.with_context(|| format!("running: {stmt}"))?;
-        crate::sql::write(&batches, crate::sql::OutFormat::Table, &mut std::io::stdout())?;
+        let batches = crate::sql::query(&ctx, &stmt)
+            .await
+            .with_context(|| format!("running: {stmt}"))?;
+        crate::sql::write(
+            &batches,
+            crate::sql::OutFormat::Table,
+            &mut std::io::stdout(),
+        )?;
     }
     Ok(())
 }

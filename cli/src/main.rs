@@ -22,7 +22,11 @@ use pulse_lake::land::Lander;
 use crate::config::Config;
 
 #[derive(Parser, Debug)]
-#[command(name = "pulse", version, about = "Analytics for live-streaming and social data on a Parquet lake")]
+#[command(
+    name = "pulse",
+    version,
+    about = "Analytics for live-streaming and social data on a Parquet lake"
+)]
 struct Cli {
     /// The lake: a path, file:// or s3://bucket/prefix URL [default: ./pulse-lake]
     #[arg(long, global = true, env = "PULSE_LAKE")]
@@ -202,17 +206,27 @@ fn parse_bytes(s: &str) -> Result<u64, String> {
 
 fn init_tracing() {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new("warn,pulse=info,pulse_ingest=info,pulse_jobs=info,pulse_lake=info"));
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        EnvFilter::new("warn,pulse=info,pulse_ingest=info,pulse_jobs=info,pulse_lake=info")
+    });
     use std::io::IsTerminal;
     let ansi = std::io::stderr().is_terminal();
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi).with_target(false).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(ansi)
+        .with_target(false)
+        .init();
 }
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     init_tracing();
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().thread_stack_size(8 << 20).build() {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_stack_size(8 << 20)
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the runtime: {e}");
@@ -247,19 +261,30 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     if let Some(l) = &cli.lake {
         cfg.lake.url = l.clone();
     }
-    let open = |cfg: &Config| Lake::open(&cfg.lake.url, &cfg.s3).with_context(|| format!("opening lake {}", cfg.lake.url));
+    let open = |cfg: &Config| {
+        Lake::open(&cfg.lake.url, &cfg.s3).with_context(|| format!("opening lake {}", cfg.lake.url))
+    };
     match cli.cmd {
         Cmd::Gen(g) => {
             let lake = open(&cfg)?;
             let lander = Lander::new(lake.clone());
             let bar = progress_bar(g.days as u64 * 24, "generating hours");
-            let report = pulse_ingest::generate::generate(&lander, &g.options(), &|d, _| bar.set_position(d)).await?;
+            let report = pulse_ingest::generate::generate(&lander, &g.options(), &|d, _| {
+                bar.set_position(d)
+            })
+            .await?;
             bar.finish_and_clear();
-            println!("generated into {lake}: {} files, {} bytes", report.files, report.bytes);
+            println!(
+                "generated into {lake}: {} files, {} bytes",
+                report.files, report.bytes
+            );
             for (t, n) in &report.rows {
                 println!("  {t:<12} {n:>12} rows");
             }
-            println!("  distinct viewers per day: {:?}", report.distinct_viewers_per_day);
+            println!(
+                "  distinct viewers per day: {:?}",
+                report.distinct_viewers_per_day
+            );
         }
         Cmd::Ingest(i) => ingest(&cfg, open(&cfg)?, i).await?,
         Cmd::Compact { date, target_size } => {
@@ -268,17 +293,36 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             if report.is_empty() {
                 println!("nothing landed on {date}");
             }
-            println!("{:<12} {:>8} {:>14} {:>8} {:>14} {:>12}", "table", "files", "bytes", "files'", "bytes'", "rows");
+            println!(
+                "{:<12} {:>8} {:>14} {:>8} {:>14} {:>12}",
+                "table", "files", "bytes", "files'", "bytes'", "rows"
+            );
             for (t, c) in report {
-                println!("{:<12} {:>8} {:>14} {:>8} {:>14} {:>12}", t.name(), c.files_before, c.bytes_before, c.files_after, c.bytes_after, c.rows);
+                println!(
+                    "{:<12} {:>8} {:>14} {:>8} {:>14} {:>12}",
+                    t.name(),
+                    c.files_before,
+                    c.bytes_before,
+                    c.files_after,
+                    c.bytes_after,
+                    c.rows
+                );
             }
         }
-        Cmd::Sql { query, file, format, output } => {
+        Cmd::Sql {
+            query,
+            file,
+            format,
+            output,
+        } => {
             let lake = open(&cfg)?;
             let ctx = pulse_lake::catalog::session(&lake).await?;
             let text = match (query, file) {
                 (Some(q), None) => Some(q),
-                (None, Some(f)) => Some(std::fs::read_to_string(&f).with_context(|| format!("reading {}", f.display()))?),
+                (None, Some(f)) => Some(
+                    std::fs::read_to_string(&f)
+                        .with_context(|| format!("reading {}", f.display()))?,
+                ),
                 (Some(_), Some(_)) => anyhow::bail!("give a query or -f FILE, not both"),
                 (None, None) => None,
             };
@@ -296,7 +340,15 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 async fn ingest(cfg: &Config, lake: Lake, cmd: IngestCmd) -> anyhow::Result<()> {
     let shutdown = shutdown_signal();
     match cmd {
-        IngestCmd::Twitch { flush, top, language, interval, base_url, auth_url, polls } => {
+        IngestCmd::Twitch {
+            flush,
+            top,
+            language,
+            interval,
+            base_url,
+            auth_url,
+            polls,
+        } => {
             let mut t = cfg.twitch.clone();
             if let Some(v) = top {
                 t.top = v;
@@ -317,7 +369,13 @@ async fn ingest(cfg: &Config, lake: Lake, cmd: IngestCmd) -> anyhow::Result<()> 
             let stats = pulse_ingest::twitch::run(&mut w, t, polls, shutdown).await?;
             print_stats("twitch", &stats);
         }
-        IngestCmd::Socket { flush, listen, connect, framing, max_frame } => {
+        IngestCmd::Socket {
+            flush,
+            listen,
+            connect,
+            framing,
+            max_frame,
+        } => {
             let mode = match (listen, connect) {
                 (Some(l), _) => pulse_ingest::socket::Mode::Listen(l),
                 (None, Some(c)) => pulse_ingest::socket::Mode::Connect(c),
@@ -336,16 +394,33 @@ async fn ingest(cfg: &Config, lake: Lake, cmd: IngestCmd) -> anyhow::Result<()> 
             .await?;
             print_stats("socket", &stats);
         }
-        IngestCmd::Replay { flush, paths, format, speed, as_of } => {
+        IngestCmd::Replay {
+            flush,
+            paths,
+            format,
+            speed,
+            as_of,
+        } => {
             let as_of = match as_of {
-                Some(s) => Some(pulse_ingest::parse::parse_time(&s).with_context(|| format!("--as-of {s:?} is not a time"))?),
+                Some(s) => Some(
+                    pulse_ingest::parse::parse_time(&s)
+                        .with_context(|| format!("--as-of {s:?} is not a time"))?,
+                ),
                 None => None,
             };
-            let opts = pulse_ingest::replay::ReplayOptions { format: format.parse()?, speed, as_of };
+            let opts = pulse_ingest::replay::ReplayOptions {
+                format: format.parse()?,
+                speed,
+                as_of,
+            };
             let mut w = Worker::new(Lander::new(lake), "replay", policy(cfg, &flush));
             let report = pulse_ingest::replay::replay(&mut w, &paths, &opts, &shutdown).await?;
             print_stats("replay", &report.stats);
-            println!("{} files replayed, {} skipped", report.files, report.skipped.len());
+            println!(
+                "{} files replayed, {} skipped",
+                report.files,
+                report.skipped.len()
+            );
             for (p, why) in &report.skipped {
                 println!("  skipped {}: {why}", p.display());
             }
@@ -361,7 +436,9 @@ pub fn progress_bar(len: u64, what: &str) -> indicatif::ProgressBar {
         return indicatif::ProgressBar::hidden();
     }
     let bar = indicatif::ProgressBar::new(len);
-    if let Ok(style) = indicatif::ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} ({eta})") {
+    if let Ok(style) =
+        indicatif::ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} ({eta})")
+    {
         bar.set_style(style);
     }
     bar.set_message(what.to_string());

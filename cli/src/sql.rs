@@ -66,14 +66,20 @@ pub async fn query(ctx: &SessionContext, sql: &str) -> anyhow::Result<Vec<Record
 }
 
 /// Writes batches in `format` to `out`.
-pub fn write(batches: &[RecordBatch], format: OutFormat, out: &mut dyn Write) -> anyhow::Result<()> {
+pub fn write(
+    batches: &[RecordBatch],
+    format: OutFormat,
+    out: &mut dyn Write,
+) -> anyhow::Result<()> {
     match format {
         OutFormat::Table => {
             let s = arrow::util::pretty::pretty_format_batches(batches)?;
             writeln!(out, "{s}")?;
         }
         OutFormat::Csv => {
-            let mut w = arrow::csv::WriterBuilder::new().with_header(true).build(out);
+            let mut w = arrow::csv::WriterBuilder::new()
+                .with_header(true)
+                .build(out);
             for b in batches {
                 w.write(b)?;
             }
@@ -92,7 +98,12 @@ pub fn write(batches: &[RecordBatch], format: OutFormat, out: &mut dyn Write) ->
 
 /// Runs each statement of `sql`, printing the results of the last one (and of every one
 /// that returns rows when `all` is set).
-pub async fn run(ctx: &SessionContext, sql: &str, format: OutFormat, output: Option<&Path>) -> anyhow::Result<()> {
+pub async fn run(
+    ctx: &SessionContext,
+    sql: &str,
+    format: OutFormat,
+    output: Option<&Path>,
+) -> anyhow::Result<()> {
     let stmts = split_statements(sql);
     if stmts.is_empty() {
         bail!("no SQL statement given");
@@ -103,19 +114,30 @@ pub async fn run(ctx: &SessionContext, sql: &str, format: OutFormat, output: Opt
     }
     let schema = match last.first() {
         Some(b) => b.schema(),
-        None => ctx.sql(stmts.last().map(String::as_str).unwrap_or_default()).await?.schema().inner().clone(),
+        None => ctx
+            .sql(stmts.last().map(String::as_str).unwrap_or_default())
+            .await?
+            .schema()
+            .inner()
+            .clone(),
     };
     match (format, output) {
         (OutFormat::Parquet, Some(path)) => {
-            let file = std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
-            let mut w = parquet::arrow::ArrowWriter::try_new(file, schema, Some(pulse_lake::land::writer_properties()))?;
+            let file = std::fs::File::create(path)
+                .with_context(|| format!("creating {}", path.display()))?;
+            let mut w = parquet::arrow::ArrowWriter::try_new(
+                file,
+                schema,
+                Some(pulse_lake::land::writer_properties()),
+            )?;
             for b in &last {
                 w.write(b)?;
             }
             w.close()?;
         }
         (f, Some(path)) => {
-            let mut file = std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
+            let mut file = std::fs::File::create(path)
+                .with_context(|| format!("creating {}", path.display()))?;
             write(&last, f, &mut file)?;
         }
         (f, None) => {

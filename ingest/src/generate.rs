@@ -22,7 +22,9 @@ use pulse_lake::land::Lander;
 use pulse_lake::schema::RawTable;
 use serde::Serialize;
 
-use crate::records::{Buffers, CategoryRow, ChannelRow, MessageRow, Record, RelationRow, StreamRow};
+use crate::records::{
+    Buffers, CategoryRow, ChannelRow, MessageRow, Record, RelationRow, StreamRow,
+};
 use crate::rng::Rng;
 use crate::{Error, Result};
 
@@ -80,17 +82,53 @@ pub struct GenReport {
 }
 
 const GAMES: [&str; 16] = [
-    "Just Chatting", "League of Legends", "Grand Theft Auto V", "Valorant", "Counter-Strike",
-    "Minecraft", "Fortnite", "World of Warcraft", "Dota 2", "Apex Legends", "Chess",
-    "Hearthstone", "Rocket League", "Elden Ring", "Teamfight Tactics", "Music",
+    "Just Chatting",
+    "League of Legends",
+    "Grand Theft Auto V",
+    "Valorant",
+    "Counter-Strike",
+    "Minecraft",
+    "Fortnite",
+    "World of Warcraft",
+    "Dota 2",
+    "Apex Legends",
+    "Chess",
+    "Hearthstone",
+    "Rocket League",
+    "Elden Ring",
+    "Teamfight Tactics",
+    "Music",
 ];
 const LANGS: [&str; 7] = ["en", "en", "en", "fr", "de", "es", "pt"];
 const TAGS: [&str; 24] = [
-    "twitch", "gaming", "live", "esports", "valorant", "lol", "minecraft", "speedrun", "chess",
-    "music", "gta", "fortnite", "ai", "rust", "streamer", "cosplay", "worlds", "irl", "retro",
-    "indiegame", "pixelart", "community", "giveaway", "clips",
+    "twitch",
+    "gaming",
+    "live",
+    "esports",
+    "valorant",
+    "lol",
+    "minecraft",
+    "speedrun",
+    "chess",
+    "music",
+    "gta",
+    "fortnite",
+    "ai",
+    "rust",
+    "streamer",
+    "cosplay",
+    "worlds",
+    "irl",
+    "retro",
+    "indiegame",
+    "pixelart",
+    "community",
+    "giveaway",
+    "clips",
 ];
-const SYL: [&str; 16] = ["ka", "zu", "mi", "ro", "ta", "ne", "lo", "vi", "sa", "ko", "ri", "do", "pe", "xa", "jo", "fu"];
+const SYL: [&str; 16] = [
+    "ka", "zu", "mi", "ro", "ta", "ne", "lo", "vi", "sa", "ko", "ri", "do", "pe", "xa", "jo", "fu",
+];
 
 fn name(rng_seed: u64, kind: &str, i: usize) -> String {
     let mut r = Rng::derive(rng_seed, i as u64 ^ 0xA5A5);
@@ -128,9 +166,19 @@ fn micros(t: DateTime<Utc>) -> i64 {
 }
 
 /// Generates the world into `lander`'s lake. `progress(done, total)` is called per hour.
-pub async fn generate(lander: &Lander, o: &GenOptions, progress: &(dyn Fn(u64, u64) + Sync)) -> Result<GenReport> {
-    if o.channels == 0 || o.channels > u16::MAX as usize || o.snapshot_every_s == 0 || 86_400 % o.snapshot_every_s != 0 {
-        return Err(Error::Usage("need 1..65535 channels and a snapshot interval that divides a day".into()));
+pub async fn generate(
+    lander: &Lander,
+    o: &GenOptions,
+    progress: &(dyn Fn(u64, u64) + Sync),
+) -> Result<GenReport> {
+    if o.channels == 0
+        || o.channels > u16::MAX as usize
+        || o.snapshot_every_s == 0
+        || 86_400 % o.snapshot_every_s != 0
+    {
+        return Err(Error::Usage(
+            "need 1..65535 channels and a snapshot interval that divides a day".into(),
+        ));
     }
     let mut rng = Rng::derive(o.seed, 1);
     let channels: Vec<Channel> = (0..o.channels)
@@ -147,7 +195,11 @@ pub async fn generate(lander: &Lander, o: &GenOptions, progress: &(dyn Fn(u64, u
                 weekday_p: 0.75 + 0.2 * rng.f64(),
                 weekend_p: 0.4 + 0.3 * rng.f64(),
                 followers: (2_000_000.0 * pop) as i64 + rng.below(5_000) as i64,
-                team: if rng.chance(0.4) { Some(rng.below(4) as usize) } else { None },
+                team: if rng.chance(0.4) {
+                    Some(rng.below(4) as usize)
+                } else {
+                    None
+                },
             }
         })
         .collect();
@@ -169,9 +221,16 @@ pub async fn generate(lander: &Lander, o: &GenOptions, progress: &(dyn Fn(u64, u
             }
         })
         .collect();
-    let viewer_names: Vec<String> = (0..o.viewers).map(|v| name(o.seed ^ 0x77, "v", v)).collect();
-    let bots: Vec<String> = (0..o.bots).map(|b| format!("{}_bot", name(o.seed ^ 0xB0, "b", b))).collect();
-    let mut report = GenReport { bots: bots.clone(), ..Default::default() };
+    let viewer_names: Vec<String> = (0..o.viewers)
+        .map(|v| name(o.seed ^ 0x77, "v", v))
+        .collect();
+    let bots: Vec<String> = (0..o.bots)
+        .map(|b| format!("{}_bot", name(o.seed ^ 0xB0, "b", b)))
+        .collect();
+    let mut report = GenReport {
+        bots: bots.clone(),
+        ..Default::default()
+    };
     let mut buf = Buffers::default();
     let snaps_per_day = 86_400 / o.snapshot_every_s;
     let snaps_per_hour = (3600 / o.snapshot_every_s).max(1);
@@ -182,17 +241,45 @@ pub async fn generate(lander: &Lander, o: &GenOptions, progress: &(dyn Fn(u64, u
     let teams = ["nightowls", "pixelpact", "crewmates", "arena"];
     for (c, ch) in channels.iter().enumerate() {
         if let Some(t) = ch.team {
-            buf.push(Record::Relation(RawTable::Teams, RelationRow { observed_at: t_start, channel_id: ch.id.clone(), other: teams[t].into() }));
+            buf.push(Record::Relation(
+                RawTable::Teams,
+                RelationRow {
+                    observed_at: t_start,
+                    channel_id: ch.id.clone(),
+                    other: teams[t].into(),
+                },
+            ));
         }
         let mut r = Rng::derive(o.seed, 1000 + c as u64);
-        for m in ["nightbot", "streamelements"].iter().take(1 + r.below(2) as usize) {
-            buf.push(Record::Relation(RawTable::Moderators, RelationRow { observed_at: t_start, channel_id: ch.id.clone(), other: m.to_string() }));
+        for m in ["nightbot", "streamelements"]
+            .iter()
+            .take(1 + r.below(2) as usize)
+        {
+            buf.push(Record::Relation(
+                RawTable::Moderators,
+                RelationRow {
+                    observed_at: t_start,
+                    channel_id: ch.id.clone(),
+                    other: m.to_string(),
+                },
+            ));
         }
         if !viewer_names.is_empty() {
             for _ in 0..(2 + r.below(4)) {
                 let v = r.below(viewer_names.len() as u64) as usize;
-                let table = if r.chance(0.5) { RawTable::Vips } else { RawTable::Moderators };
-                buf.push(Record::Relation(table, RelationRow { observed_at: t_start, channel_id: ch.id.clone(), other: viewer_names[v].clone() }));
+                let table = if r.chance(0.5) {
+                    RawTable::Vips
+                } else {
+                    RawTable::Moderators
+                };
+                buf.push(Record::Relation(
+                    table,
+                    RelationRow {
+                        observed_at: t_start,
+                        channel_id: ch.id.clone(),
+                        other: viewer_names[v].clone(),
+                    },
+                ));
             }
         }
     }
@@ -211,7 +298,8 @@ pub async fn generate(lander: &Lander, o: &GenOptions, progress: &(dyn Fn(u64, u
                 if !dr.chance(p) {
                     return None;
                 }
-                let start = (ch.start_min + dr.below(31) as u32).saturating_sub(15) * 60 / o.snapshot_every_s;
+                let start = (ch.start_min + dr.below(31) as u32).saturating_sub(15) * 60
+                    / o.snapshot_every_s;
                 let end = (start + ch.dur_min * 60 / o.snapshot_every_s).min(snaps_per_day);
                 Some((start, end))
             })
@@ -225,7 +313,10 @@ pub async fn generate(lander: &Lander, o: &GenOptions, progress: &(dyn Fn(u64, u
                 followers: Some(ch.followers + day as i64 * (ch.followers / 500 + 3)),
                 total_views: Some(ch.followers * 40 + day as i64 * 1000),
                 created_at: Some(micros(day0) - (c as i64 + 1) * 86_400_000_000 * 97),
-                description: Some(format!("{} streams {} in {}", ch.login, GAMES[ch.game], ch.lang)),
+                description: Some(format!(
+                    "{} streams {} in {}",
+                    ch.login, GAMES[ch.game], ch.lang
+                )),
                 language: Some(ch.lang.into()),
                 team: ch.team.map(|t| teams[t].to_string()),
             }));
@@ -247,7 +338,11 @@ pub async fn generate(lander: &Lander, o: &GenOptions, progress: &(dyn Fn(u64, u
                 let s = ls + (v.offset_min + jitter) * 60 / o.snapshot_every_s;
                 let e = (s + (v.len_min + jitter) * 60 / o.snapshot_every_s).min(le);
                 for snap in s..e {
-                    by_hour[(snap / snaps_per_hour) as usize].push((snap as u16, c as u16, vi as u32));
+                    by_hour[(snap / snaps_per_hour) as usize].push((
+                        snap as u16,
+                        c as u16,
+                        vi as u32,
+                    ));
                     active[vi] = true;
                 }
             }
@@ -265,20 +360,33 @@ pub async fn generate(lander: &Lander, o: &GenOptions, progress: &(dyn Fn(u64, u
                         break;
                     }
                     if l.is_some_and(|(s, e)| snap >= s && snap < e) {
-                        by_hour[(snap / snaps_per_hour) as usize].push((snap as u16, c as u16, (o.viewers + b) as u32));
+                        by_hour[(snap / snaps_per_hour) as usize].push((
+                            snap as u16,
+                            c as u16,
+                            (o.viewers + b) as u32,
+                        ));
                         active[o.viewers + b] = true;
                         n += 1;
                     }
                 }
             }
         }
-        report.distinct_viewers_per_day.push(active.iter().filter(|a| **a).count() as u64);
+        report
+            .distinct_viewers_per_day
+            .push(active.iter().filter(|a| **a).count() as u64);
         // Hashtag bursts of the day.
         let burst_tags: Vec<(usize, u32)> = (0..2)
-            .map(|_| (dr.below(TAGS.len() as u64) as usize, 8 + dr.below(12) as u32))
+            .map(|_| {
+                (
+                    dr.below(TAGS.len() as u64) as usize,
+                    8 + dr.below(12) as u32,
+                )
+            })
             .collect();
         for (t, h) in &burst_tags {
-            report.bursts.push((date.to_string(), TAGS[*t].to_string(), *h));
+            report
+                .bursts
+                .push((date.to_string(), TAGS[*t].to_string(), *h));
         }
         for (hour, mut rows) in by_hour.into_iter().enumerate() {
             rows.sort_unstable();
@@ -286,7 +394,8 @@ pub async fn generate(lander: &Lander, o: &GenOptions, progress: &(dyn Fn(u64, u
             let mut ts = TimestampMicrosecondBuilder::with_capacity(n).with_timezone("UTC");
             let mut cb = StringBuilder::with_capacity(n, n * 12);
             let mut vb = StringBuilder::with_capacity(n, n * 16);
-            let mut counts: std::collections::BTreeMap<(u16, u16), i64> = std::collections::BTreeMap::new();
+            let mut counts: std::collections::BTreeMap<(u16, u16), i64> =
+                std::collections::BTreeMap::new();
             for &(snap, c, v) in &rows {
                 ts.append_value(micros(day0) + snap as i64 * o.snapshot_every_s as i64 * 1_000_000);
                 cb.append_value(&channels[c as usize].login);
@@ -297,7 +406,14 @@ pub async fn generate(lander: &Lander, o: &GenOptions, progress: &(dyn Fn(u64, u
                 vb.append_value(name);
                 *counts.entry((snap, c)).or_default() += 1;
             }
-            let batch = RecordBatch::try_new(RawTable::Presence.schema(), vec![Arc::new(ts.finish()), Arc::new(cb.finish()), Arc::new(vb.finish())])?;
+            let batch = RecordBatch::try_new(
+                RawTable::Presence.schema(),
+                vec![
+                    Arc::new(ts.finish()),
+                    Arc::new(cb.finish()),
+                    Arc::new(vb.finish()),
+                ],
+            )?;
             let stem = format!("gen-{}-d{day}-h{hour:02}", o.seed);
             for l in lander.land(RawTable::Presence, &batch, &stem).await? {
                 report.files += 1;
@@ -307,7 +423,8 @@ pub async fn generate(lander: &Lander, o: &GenOptions, progress: &(dyn Fn(u64, u
             // Streams and categories of each snapshot in the hour.
             for snap in (hour as u32 * snaps_per_hour)..((hour as u32 + 1) * snaps_per_hour) {
                 let t = micros(day0) + snap as i64 * o.snapshot_every_s as i64 * 1_000_000;
-                let mut cats: std::collections::BTreeMap<usize, (i64, i64)> = std::collections::BTreeMap::new();
+                let mut cats: std::collections::BTreeMap<usize, (i64, i64)> =
+                    std::collections::BTreeMap::new();
                 for (c, ch) in channels.iter().enumerate() {
                     let Some((s, e)) = live[c] else { continue };
                     if snap < s || snap >= e {
@@ -316,7 +433,11 @@ pub async fn generate(lander: &Lander, o: &GenOptions, progress: &(dyn Fn(u64, u
                     let chat = counts.get(&(snap as u16, c as u16)).copied().unwrap_or(0);
                     // Logged-out viewers are not in chat: about a third more watch.
                     let viewers = chat + chat / 3 + 1;
-                    let game = if (snap - s) < 6 && ch.game != 0 { 0 } else { ch.game };
+                    let game = if (snap - s) < 6 && ch.game != 0 {
+                        0
+                    } else {
+                        ch.game
+                    };
                     let e = cats.entry(game).or_default();
                     e.0 += viewers;
                     e.1 += 1;
@@ -329,8 +450,13 @@ pub async fn generate(lander: &Lander, o: &GenOptions, progress: &(dyn Fn(u64, u
                         category_name: Some(GAMES[game].into()),
                         language: Some(ch.lang.into()),
                         viewers: Some(viewers),
-                        started_at: Some(micros(day0) + s as i64 * o.snapshot_every_s as i64 * 1_000_000),
-                        tags: Some(vec![ch.lang.to_uppercase(), GAMES[game].split(' ').next().unwrap_or("").to_string()]),
+                        started_at: Some(
+                            micros(day0) + s as i64 * o.snapshot_every_s as i64 * 1_000_000,
+                        ),
+                        tags: Some(vec![
+                            ch.lang.to_uppercase(),
+                            GAMES[game].split(' ').next().unwrap_or("").to_string(),
+                        ]),
                     }));
                 }
                 let mut ranked: Vec<(usize, (i64, i64))> = cats.into_iter().collect();
@@ -348,26 +474,41 @@ pub async fn generate(lander: &Lander, o: &GenOptions, progress: &(dyn Fn(u64, u
             }
             // Tweets of the hour.
             let expected = o.tweets_per_sec * 3600.0;
-            let count = (expected.floor() as u64 + u64::from(trng.chance(expected.fract()))) as usize;
-            let mut times: Vec<i64> = (0..count).map(|_| trng.below(3_600_000_000) as i64).collect();
+            let count =
+                (expected.floor() as u64 + u64::from(trng.chance(expected.fract()))) as usize;
+            let mut times: Vec<i64> = (0..count)
+                .map(|_| trng.below(3_600_000_000) as i64)
+                .collect();
             times.sort_unstable();
             for (k, off) in times.into_iter().enumerate() {
                 let mut tags: Vec<&str> = Vec::new();
                 for (t, h) in &burst_tags {
-                    if *h as usize == hour || *h as usize + 1 == hour && trng.chance(0.5) {
-                        if trng.chance(0.6) {
-                            tags.push(TAGS[*t]);
-                        }
+                    let in_burst =
+                        *h as usize == hour || (*h as usize + 1 == hour && trng.chance(0.5));
+                    if in_burst && trng.chance(0.6) {
+                        tags.push(TAGS[*t]);
                     }
                 }
                 for _ in 0..trng.below(3) {
                     tags.push(TAGS[trng.zipf(TAGS.len(), 1.2)]);
                 }
-                let author = viewer_names.get(trng.below(o.viewers.max(1) as u64) as usize).cloned();
+                let author = viewer_names
+                    .get(trng.below(o.viewers.max(1) as u64) as usize)
+                    .cloned();
                 let text = format!(
                     "{} {}",
-                    ["watching now", "what a play", "gg", "new video up", "who is live?", "hype"][trng.below(6) as usize],
-                    tags.iter().map(|t| format!("#{t}")).collect::<Vec<_>>().join(" ")
+                    [
+                        "watching now",
+                        "what a play",
+                        "gg",
+                        "new video up",
+                        "who is live?",
+                        "hype"
+                    ][trng.below(6) as usize],
+                    tags.iter()
+                        .map(|t| format!("#{t}"))
+                        .collect::<Vec<_>>()
+                        .join(" ")
                 );
                 buf.push(Record::Message(MessageRow {
                     event_time: micros(day0) + hour as i64 * 3_600_000_000 + off,
@@ -379,20 +520,42 @@ pub async fn generate(lander: &Lander, o: &GenOptions, progress: &(dyn Fn(u64, u
                     language: Some("en".into()),
                 }));
             }
-            flush(lander, &mut buf, &format!("gen-{}-d{day}-h{hour:02}", o.seed), &mut report).await?;
+            flush(
+                lander,
+                &mut buf,
+                &format!("gen-{}-d{day}-h{hour:02}", o.seed),
+                &mut report,
+            )
+            .await?;
             progress(day as u64 * 24 + hour as u64 + 1, total_hours);
         }
     }
-    flush(lander, &mut buf, &format!("gen-{}-dims", o.seed), &mut report).await?;
+    flush(
+        lander,
+        &mut buf,
+        &format!("gen-{}-dims", o.seed),
+        &mut report,
+    )
+    .await?;
     let world = serde_json::json!({ "options": o, "bots": report.bots, "bursts": report.bursts });
     let path = lander.lake().path(&format!("gen/world-{}.json", o.seed));
     let body = serde_json::to_vec_pretty(&world).unwrap_or_default();
     use object_store::ObjectStoreExt;
-    lander.lake().store().put(&path, body.into()).await.map_err(pulse_lake::Error::from)?;
+    lander
+        .lake()
+        .store()
+        .put(&path, body.into())
+        .await
+        .map_err(pulse_lake::Error::from)?;
     Ok(report)
 }
 
-async fn flush(lander: &Lander, buf: &mut Buffers, stem: &str, report: &mut GenReport) -> Result<()> {
+async fn flush(
+    lander: &Lander,
+    buf: &mut Buffers,
+    stem: &str,
+    report: &mut GenReport,
+) -> Result<()> {
     for (table, batch) in buf.batches()? {
         *report.rows.entry(table.name().into()).or_default() += batch.num_rows() as u64;
         for l in lander.land(table, &batch, stem).await? {

@@ -16,21 +16,30 @@ pub fn parse_time(s: &str) -> Option<i64> {
     if let Ok(t) = DateTime::parse_from_rfc3339(s) {
         return Some(t.timestamp_micros());
     }
-    for f in ["%Y-%m-%d %H:%M:%S%.f%:z", "%Y-%m-%d %H:%M:%S%:z", "%a %b %d %H:%M:%S %z %Y"] {
+    for f in [
+        "%Y-%m-%d %H:%M:%S%.f%:z",
+        "%Y-%m-%d %H:%M:%S%:z",
+        "%a %b %d %H:%M:%S %z %Y",
+    ] {
         if let Ok(t) = DateTime::parse_from_str(s, f) {
             return Some(t.timestamp_micros());
         }
     }
-    for f in ["%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M"] {
+    for f in [
+        "%Y-%m-%d %H:%M:%S%.f",
+        "%Y-%m-%d %H:%M:%S",
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%d %H:%M",
+    ] {
         if let Ok(t) = NaiveDateTime::parse_from_str(s, f) {
             return Some(t.and_utc().timestamp_micros());
         }
     }
     // Unix seconds (TwitchProfiler names its samples this way).
-    if let Ok(secs) = s.parse::<i64>() {
-        if (0..100_000_000_000).contains(&secs) {
-            return Some(secs * 1_000_000);
-        }
+    if let Ok(secs) = s.parse::<i64>()
+        && (0..100_000_000_000).contains(&secs)
+    {
+        return Some(secs * 1_000_000);
     }
     None
 }
@@ -62,7 +71,11 @@ pub fn parse_count(s: &str) -> Option<i64> {
     let normalised = if num.contains('.') {
         num.replace(',', "")
     } else if let Some((_, frac)) = num.rsplit_once(',') {
-        if frac.len() == 3 { num.replace(',', "") } else { num.replace(',', ".") }
+        if frac.len() == 3 {
+            num.replace(',', "")
+        } else {
+            num.replace(',', ".")
+        }
     } else {
         num.to_string()
     };
@@ -83,10 +96,14 @@ pub fn tweet_from_json(v: &Value) -> Result<MessageRow, String> {
         return Err("tweet is not a JSON object".into());
     }
     let text = str_field(t, &["full_text", "text"])
-        .or_else(|| t.get("extended_tweet").and_then(|e| str_field(e, &["full_text"])))
+        .or_else(|| {
+            t.get("extended_tweet")
+                .and_then(|e| str_field(e, &["full_text"]))
+        })
         .ok_or("tweet has no text")?;
     let created = str_field(t, &["created_at"]).ok_or("tweet has no created_at")?;
-    let event_time = parse_time(created).ok_or_else(|| format!("unparseable created_at {created:?}"))?;
+    let event_time =
+        parse_time(created).ok_or_else(|| format!("unparseable created_at {created:?}"))?;
     let id = str_field(t, &["id_str", "id"])
         .map(str::to_string)
         .or_else(|| t.get("id").and_then(Value::as_u64).map(|i| i.to_string()));
@@ -134,9 +151,12 @@ pub fn python_bytes_literal(s: &str) -> String {
                 b'\\' => (Some(b'\\'), 2),
                 b'\'' => (Some(b'\''), 2),
                 b'"' => (Some(b'"'), 2),
-                b'x' if i + 4 <= b.len() => {
-                    (std::str::from_utf8(&b[i + 2..i + 4]).ok().and_then(|h| u8::from_str_radix(h, 16).ok()), 4)
-                }
+                b'x' if i + 4 <= b.len() => (
+                    std::str::from_utf8(&b[i + 2..i + 4])
+                        .ok()
+                        .and_then(|h| u8::from_str_radix(h, 16).ok()),
+                    4,
+                ),
                 _ => (None, 1),
             };
             match byte {
@@ -198,20 +218,33 @@ mod tests {
         )
         .unwrap();
         let m = tweet_from_json(&v11).unwrap();
-        assert_eq!((m.text.as_str(), m.author.as_deref(), m.message_id.as_deref()), ("hello #a", Some("bob"), Some("42")));
+        assert_eq!(
+            (
+                m.text.as_str(),
+                m.author.as_deref(),
+                m.message_id.as_deref()
+            ),
+            ("hello #a", Some("bob"), Some("42"))
+        );
         let v2: Value = serde_json::from_str(
             r#"{"data":{"id":"7","text":"hi","created_at":"2021-11-27T10:18:33.000Z","author_id":"99","lang":"de"},"includes":{"users":[{"username":"ann"}]}}"#,
         )
         .unwrap();
         let m = tweet_from_json(&v2).unwrap();
-        assert_eq!((m.author.as_deref(), m.language.as_deref()), (Some("ann"), Some("de")));
+        assert_eq!(
+            (m.author.as_deref(), m.language.as_deref()),
+            (Some("ann"), Some("de"))
+        );
         assert!(tweet_from_json(&serde_json::json!({"text": "no time"})).is_err());
         assert!(tweet_from_json(&serde_json::json!([1, 2])).is_err());
     }
 
     #[test]
     fn python_bytes_literals() {
-        assert_eq!(python_bytes_literal(r"b'caf\xc3\xa9 \xe2\x80\xa6'"), "café …");
+        assert_eq!(
+            python_bytes_literal(r"b'caf\xc3\xa9 \xe2\x80\xa6'"),
+            "café …"
+        );
         assert_eq!(python_bytes_literal(r#"b"it's""#), "it's");
         assert_eq!(python_bytes_literal("plain"), "plain");
     }

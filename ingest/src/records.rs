@@ -156,7 +156,10 @@ impl Buffers {
     pub fn batches(&self) -> Result<Vec<(RawTable, RecordBatch)>> {
         let mut out = Vec::new();
         if !self.streams.is_empty() {
-            out.push((RawTable::Streams, serde_batch(RawTable::Streams.schema(), &self.streams)?));
+            out.push((
+                RawTable::Streams,
+                serde_batch(RawTable::Streams.schema(), &self.streams)?,
+            ));
         }
         if !self.categories.is_empty() {
             out.push((
@@ -168,10 +171,16 @@ impl Buffers {
             out.push((RawTable::Presence, presence_batch(&self.presence)?));
         }
         if !self.messages.is_empty() {
-            out.push((RawTable::Messages, serde_batch(RawTable::Messages.schema(), &self.messages)?));
+            out.push((
+                RawTable::Messages,
+                serde_batch(RawTable::Messages.schema(), &self.messages)?,
+            ));
         }
         if !self.channels.is_empty() {
-            out.push((RawTable::Channels, serde_batch(RawTable::Channels.schema(), &self.channels)?));
+            out.push((
+                RawTable::Channels,
+                serde_batch(RawTable::Channels.schema(), &self.channels)?,
+            ));
         }
         for (t, rows) in &self.relations {
             if !rows.is_empty() {
@@ -229,7 +238,11 @@ pub fn presence_batch(rows: &[PresenceRow]) -> Result<RecordBatch> {
     }
     Ok(RecordBatch::try_new(
         RawTable::Presence.schema(),
-        vec![Arc::new(t.finish()), Arc::new(c.finish()), Arc::new(v.finish())],
+        vec![
+            Arc::new(t.finish()),
+            Arc::new(c.finish()),
+            Arc::new(v.finish()),
+        ],
     )?)
 }
 
@@ -244,7 +257,11 @@ fn relation_batch(table: RawTable, rows: &[RelationRow]) -> Result<RecordBatch> 
     }
     Ok(RecordBatch::try_new(
         table.schema(),
-        vec![Arc::new(t.finish()), Arc::new(c.finish()), Arc::new(o.finish())],
+        vec![
+            Arc::new(t.finish()),
+            Arc::new(c.finish()),
+            Arc::new(o.finish()),
+        ],
     )?)
 }
 
@@ -286,7 +303,11 @@ mod tests {
         }));
         b.push(Record::Relation(
             RawTable::Vips,
-            RelationRow { observed_at: 3, channel_id: "1".into(), other: "bob".into() },
+            RelationRow {
+                observed_at: 3,
+                channel_id: "1".into(),
+                other: "bob".into(),
+            },
         ));
         let batches = b.batches().unwrap();
         assert_eq!(batches.len(), 4);

@@ -101,7 +101,8 @@ struct Item {
 fn collect_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
     let mut out = Vec::new();
     for p in paths {
-        let meta = std::fs::metadata(p).map_err(|e| Error::io(format!("reading {}", p.display()), e))?;
+        let meta =
+            std::fs::metadata(p).map_err(|e| Error::io(format!("reading {}", p.display()), e))?;
         if meta.is_dir() {
             let mut entries: Vec<PathBuf> = std::fs::read_dir(p)
                 .map_err(|e| Error::io(format!("listing {}", p.display()), e))?
@@ -209,14 +210,20 @@ fn strip_bom(b: &[u8]) -> &[u8] {
 
 fn first_line(b: &[u8]) -> String {
     let b = strip_bom(b);
-    let end = b.iter().position(|&c| c == b'\n' || c == b'\r').unwrap_or(b.len());
+    let end = b
+        .iter()
+        .position(|&c| c == b'\n' || c == b'\r')
+        .unwrap_or(b.len());
     String::from_utf8_lossy(&b[..end]).to_lowercase()
 }
 
 /// Picks a format from the file name and first line.
 pub fn detect(path: &Path, bytes: &[u8]) -> Option<Format> {
     let name = path.file_name()?.to_string_lossy().to_lowercase();
-    let ext = path.extension().map(|e| e.to_string_lossy().to_lowercase()).unwrap_or_default();
+    let ext = path
+        .extension()
+        .map(|e| e.to_string_lossy().to_lowercase())
+        .unwrap_or_default();
     match ext.as_str() {
         "jsonl" | "ndjson" => Some(Format::TweetsJsonl),
         "json" => {
@@ -228,7 +235,9 @@ pub fn detect(path: &Path, bytes: &[u8]) -> Option<Format> {
             let cols: Vec<&str> = header.split(',').map(str::trim).collect();
             let has = |c: &str| cols.contains(&c);
             if has("user_login") && has("followers")
-                || ["chatter_login", "moderator_login", "vip_login", "team_name"].iter().any(|c| has(c))
+                || ["chatter_login", "moderator_login", "vip_login", "team_name"]
+                    .iter()
+                    .any(|c| has(c))
                 || (name == "chatters.csv" && cols.len() == 2)
             {
                 Some(Format::Memgraph)
@@ -261,7 +270,11 @@ fn parse_file(format: Format, path: &Path, bytes: &[u8], as_of: i64) -> Vec<Item
 }
 
 fn bad(line: u64, time: Option<i64>, reason: impl Into<String>, raw: &[u8]) -> Item {
-    Item { line, time, out: Err((reason.into(), raw.to_vec())) }
+    Item {
+        line,
+        time,
+        out: Err((reason.into(), raw.to_vec())),
+    }
 }
 
 fn parse_jsonl(bytes: &[u8]) -> Vec<Item> {
@@ -279,7 +292,11 @@ fn parse_jsonl(bytes: &[u8]) -> Vec<Item> {
         let item = match serde_json::from_str::<Value>(text) {
             Err(e) => bad(line, None, format!("malformed JSON: {e}"), raw),
             Ok(v) => match tweet_from_json(&v) {
-                Ok(m) => Item { line, time: Some(m.event_time), out: Ok(vec![Record::Message(m)]) },
+                Ok(m) => Item {
+                    line,
+                    time: Some(m.event_time),
+                    out: Ok(vec![Record::Message(m)]),
+                },
                 Err(reason) => bad(line, None, reason, raw),
             },
         };
@@ -299,16 +316,27 @@ fn collect<'a>(list: &'a Value, viewers: &mut Vec<&'a str>) -> bool {
 }
 
 fn parse_profiler(path: &Path, bytes: &[u8]) -> Vec<Item> {
-    let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    let stem = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let Some(t) = parse_time(&stem) else {
         return vec![bad(0, None, "sample file name is not a time", bytes)];
     };
-    let v: Value = match std::str::from_utf8(bytes).map_err(|e| e.to_string()).and_then(|s| serde_json::from_str(s).map_err(|e| e.to_string())) {
+    let v: Value = match std::str::from_utf8(bytes)
+        .map_err(|e| e.to_string())
+        .and_then(|s| serde_json::from_str(s).map_err(|e| e.to_string()))
+    {
         Ok(v) => v,
         Err(e) => return vec![bad(0, Some(t), format!("malformed sample: {e}"), bytes)],
     };
     let Some(map) = v.as_object() else {
-        return vec![bad(0, Some(t), "sample is not an object of channels", bytes)];
+        return vec![bad(
+            0,
+            Some(t),
+            "sample is not an object of channels",
+            bytes,
+        )];
     };
     let mut out = Vec::new();
     for (i, (channel, entry)) in map.iter().enumerate() {
@@ -330,14 +358,26 @@ fn parse_profiler(path: &Path, bytes: &[u8]) -> Vec<Item> {
             _ => ok = false,
         }
         if !ok {
-            let raw = serde_json::to_vec(&serde_json::json!({ channel: entry })).unwrap_or_default();
-            out.push(bad(line, Some(t), "channel entry is not a list of viewer logins", &raw));
+            let raw =
+                serde_json::to_vec(&serde_json::json!({ channel: entry })).unwrap_or_default();
+            out.push(bad(
+                line,
+                Some(t),
+                "channel entry is not a list of viewer logins",
+                &raw,
+            ));
             continue;
         }
         let channel = channel.to_lowercase();
         let mut records: Vec<Record> = viewers
             .into_iter()
-            .map(|v| Record::Presence(PresenceRow { snapshot_time: t, channel_login: channel.clone(), viewer_login: v.to_lowercase() }))
+            .map(|v| {
+                Record::Presence(PresenceRow {
+                    snapshot_time: t,
+                    channel_login: channel.clone(),
+                    viewer_login: v.to_lowercase(),
+                })
+            })
             .collect();
         if let Some(o) = meta {
             let s = |k: &str| o.get(k).and_then(Value::as_str).map(str::to_string);
@@ -357,15 +397,25 @@ fn parse_profiler(path: &Path, bytes: &[u8]) -> Vec<Item> {
                 }));
             }
         }
-        out.push(Item { line, time: Some(t), out: Ok(records) });
+        out.push(Item {
+            line,
+            time: Some(t),
+            out: Ok(records),
+        });
     }
     out
 }
 
-/// A CSV file as (line, raw bytes, fields or why they are unreadable), header included.
-fn csv_records(bytes: &[u8]) -> Vec<(u64, Vec<u8>, std::result::Result<Vec<String>, String>)> {
+/// A CSV record: its line, its raw bytes, and its fields or why they are unreadable.
+type CsvRow = (u64, Vec<u8>, std::result::Result<Vec<String>, String>);
+
+/// A CSV file as rows, header included.
+fn csv_records(bytes: &[u8]) -> Vec<CsvRow> {
     let body = strip_bom(bytes);
-    let mut rdr = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(body);
+    let mut rdr = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(body);
     let mut rows = Vec::new();
     let mut rec = csv::ByteRecord::new();
     let mut starts = Vec::new();
@@ -379,7 +429,11 @@ fn csv_records(bytes: &[u8]) -> Vec<(u64, Vec<u8>, std::result::Result<Vec<Strin
                 starts.push(begin);
                 let fields: std::result::Result<Vec<String>, String> = rec
                     .iter()
-                    .map(|f| std::str::from_utf8(f).map(str::to_string).map_err(|_| "invalid UTF-8".to_string()))
+                    .map(|f| {
+                        std::str::from_utf8(f)
+                            .map(str::to_string)
+                            .map_err(|_| "invalid UTF-8".to_string())
+                    })
                     .collect();
                 rows.push((line, Vec::new(), fields));
             }
@@ -393,67 +447,117 @@ fn csv_records(bytes: &[u8]) -> Vec<(u64, Vec<u8>, std::result::Result<Vec<Strin
     }
     for i in 0..rows.len() {
         let begin = starts[i].min(body.len());
-        let end = starts.get(i + 1).copied().unwrap_or(body.len()).clamp(begin, body.len());
+        let end = starts
+            .get(i + 1)
+            .copied()
+            .unwrap_or(body.len())
+            .clamp(begin, body.len());
         let raw = &body[begin..end];
-        let trimmed = raw.iter().rposition(|&c| c != b'\n' && c != b'\r').map_or(&raw[..0], |p| &raw[..=p]);
+        let trimmed = raw
+            .iter()
+            .rposition(|&c| c != b'\n' && c != b'\r')
+            .map_or(&raw[..0], |p| &raw[..=p]);
         rows[i].1 = trimmed.to_vec();
     }
     rows
 }
 
 fn parse_csv(format: Format, path: &Path, bytes: &[u8], as_of: i64) -> Vec<Item> {
-    let name = path.file_name().map(|n| n.to_string_lossy().to_lowercase()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().to_lowercase())
+        .unwrap_or_default();
     let mut rows = csv_records(bytes).into_iter();
     let first = rows.next();
     let Some((_, _, Ok(first_fields))) = first.clone() else {
-        return first.map(|(l, raw, f)| vec![bad(l, None, f.err().unwrap_or_default(), &raw)]).unwrap_or_default();
+        return first
+            .map(|(l, raw, f)| vec![bad(l, None, f.err().unwrap_or_default(), &raw)])
+            .unwrap_or_default();
     };
-    let lower: Vec<String> = first_fields.iter().map(|f| f.trim().to_lowercase()).collect();
+    let lower: Vec<String> = first_fields
+        .iter()
+        .map(|f| f.trim().to_lowercase())
+        .collect();
     // Files without a header line: the Memgraph demo's streamed chatters and the 2025
     // category scrape's first version.
-    let headerless = (format == Format::Memgraph && lower.len() == 2 && lower[0].parse::<u64>().is_ok())
-        || (format == Format::CategoriesCsv && parse_time(&lower[0]).is_some());
+    let headerless =
+        (format == Format::Memgraph && lower.len() == 2 && lower[0].parse::<u64>().is_ok())
+            || (format == Format::CategoriesCsv && parse_time(&lower[0]).is_some());
     let header: Vec<String> = if headerless {
         match format {
             Format::Memgraph => vec!["user_id".into(), "chatter_login".into()],
-            _ => ["timestamp", "category", "viewers", "tags"].iter().map(|s| s.to_string()).collect(),
+            _ => ["timestamp", "category", "viewers", "tags"]
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
         }
     } else {
         lower
     };
-    let col = |names: &[&str]| names.iter().find_map(|n| header.iter().position(|h| h == n));
-    let all: Vec<_> = if headerless { first.into_iter().chain(rows).collect() } else { rows.collect() };
-    let mapper: Box<dyn Fn(&[String]) -> std::result::Result<(Option<i64>, Vec<Record>), String>> = match format {
+    let col = |names: &[&str]| {
+        names
+            .iter()
+            .find_map(|n| header.iter().position(|h| h == n))
+    };
+    let all: Vec<_> = if headerless {
+        first.into_iter().chain(rows).collect()
+    } else {
+        rows.collect()
+    };
+    let mapper: Mapper = match format {
         Format::TweetsCsv => {
             let (text, time) = (col(&["text"]), col(&["date", "created_at", "timestamp"]));
-            let (id, author, lang) = (col(&["id", "id_str"]), col(&["user_name", "author", "screen_name", "username"]), col(&["lang", "language"]));
+            let (id, author, lang) = (
+                col(&["id", "id_str"]),
+                col(&["user_name", "author", "screen_name", "username"]),
+                col(&["lang", "language"]),
+            );
             let (Some(text), Some(time)) = (text, time) else {
                 return vec![bad(1, None, "tweet CSV needs text and date columns", &[])];
             };
             Box::new(move |f| {
-                let t = parse_time(&f[time]).ok_or_else(|| format!("unparseable time {:?}", f[time]))?;
+                let t = parse_time(&f[time])
+                    .ok_or_else(|| format!("unparseable time {:?}", f[time]))?;
                 let get = |c: Option<usize>| c.map(|c| f[c].clone()).filter(|s| !s.is_empty());
-                Ok((Some(t), vec![Record::Message(MessageRow {
-                    event_time: t,
-                    source: "twitter".into(),
-                    message_id: get(id),
-                    channel: None,
-                    author: get(author),
-                    text: python_bytes_literal(&f[text]),
-                    language: get(lang),
-                })]))
+                Ok((
+                    Some(t),
+                    vec![Record::Message(MessageRow {
+                        event_time: t,
+                        source: "twitter".into(),
+                        message_id: get(id),
+                        channel: None,
+                        author: get(author),
+                        text: python_bytes_literal(&f[text]),
+                        language: get(lang),
+                    })],
+                ))
             })
         }
         Format::ViewerLog => {
-            let (Some(time), Some(login), Some(channel)) = (col(&["time"]), col(&["login"]), col(&["channel"])) else {
-                return vec![bad(1, None, "viewer log needs time, login and channel columns", &[])];
+            let (Some(time), Some(login), Some(channel)) =
+                (col(&["time"]), col(&["login"]), col(&["channel"]))
+            else {
+                return vec![bad(
+                    1,
+                    None,
+                    "viewer log needs time, login and channel columns",
+                    &[],
+                )];
             };
             Box::new(move |f| {
-                let t = parse_time(&f[time]).ok_or_else(|| format!("unparseable time {:?}", f[time]))?;
+                let t = parse_time(&f[time])
+                    .ok_or_else(|| format!("unparseable time {:?}", f[time]))?;
                 if f[login].is_empty() || f[channel].is_empty() {
                     return Err("empty login or channel".into());
                 }
-                Ok((Some(t), vec![Record::Presence(PresenceRow { snapshot_time: t, channel_login: f[channel].to_lowercase(), viewer_login: f[login].to_lowercase() })]))
+                Ok((
+                    Some(t),
+                    vec![Record::Presence(PresenceRow {
+                        snapshot_time: t,
+                        channel_login: f[channel].to_lowercase(),
+                        viewer_login: f[login].to_lowercase(),
+                    })],
+                ))
             })
         }
         Format::CategoriesCsv => {
@@ -462,45 +566,80 @@ fn parse_csv(format: Format, path: &Path, bytes: &[u8], as_of: i64) -> Vec<Item>
             let views = col(&["views", "viewers"]);
             let rank = col(&["id", "rank"]);
             let (Some(time), Some(name_c)) = (time, name_c) else {
-                return vec![bad(1, None, "category CSV needs a time and a name column", &[])];
+                return vec![bad(
+                    1,
+                    None,
+                    "category CSV needs a time and a name column",
+                    &[],
+                )];
             };
             Box::new(move |f| {
-                let t = parse_time(&f[time]).ok_or_else(|| format!("unparseable time {:?}", f[time]))?;
+                let t = parse_time(&f[time])
+                    .ok_or_else(|| format!("unparseable time {:?}", f[time]))?;
                 let v = match views {
-                    Some(c) => Some(parse_count(&f[c]).ok_or_else(|| format!("unparseable viewers {:?}", f[c]))?),
+                    Some(c) => Some(
+                        parse_count(&f[c])
+                            .ok_or_else(|| format!("unparseable viewers {:?}", f[c]))?,
+                    ),
                     None => None,
                 };
-                Ok((Some(t), vec![Record::Category(CategoryRow {
-                    snapshot_time: t,
-                    category_id: None,
-                    category_name: f[name_c].clone(),
-                    viewers: v,
-                    live_channels: None,
-                    rank: rank.and_then(|c| f[c].parse().ok()),
-                })]))
+                Ok((
+                    Some(t),
+                    vec![Record::Category(CategoryRow {
+                        snapshot_time: t,
+                        category_id: None,
+                        category_name: f[name_c].clone(),
+                        viewers: v,
+                        live_channels: None,
+                        rank: rank.and_then(|c| f[c].parse().ok()),
+                    })],
+                ))
             })
         }
         Format::StreamsCsv => {
-            let (Some(time), Some(channel), Some(viewers)) = (col(&["timestamp"]), col(&["channel"]), col(&["viewers"])) else {
-                return vec![bad(1, None, "stream CSV needs timestamp, channel and viewers columns", &[])];
+            let (Some(time), Some(channel), Some(viewers)) =
+                (col(&["timestamp"]), col(&["channel"]), col(&["viewers"]))
+            else {
+                return vec![bad(
+                    1,
+                    None,
+                    "stream CSV needs timestamp, channel and viewers columns",
+                    &[],
+                )];
             };
-            let (cat, title, tags) = (col(&["category"]), col(&["stream title", "title"]), col(&["tags"]));
+            let (cat, title, tags) = (
+                col(&["category"]),
+                col(&["stream title", "title"]),
+                col(&["tags"]),
+            );
             Box::new(move |f| {
-                let t = parse_time(&f[time]).ok_or_else(|| format!("unparseable time {:?}", f[time]))?;
+                let t = parse_time(&f[time])
+                    .ok_or_else(|| format!("unparseable time {:?}", f[time]))?;
                 let login = f[channel].trim().to_lowercase();
                 let get = |c: Option<usize>| c.map(|c| f[c].clone()).filter(|s| !s.is_empty());
-                Ok((Some(t), vec![Record::Stream(StreamRow {
-                    snapshot_time: t,
-                    channel_id: login.clone(),
-                    channel_login: login,
-                    title: get(title),
-                    category_id: None,
-                    category_name: get(cat),
-                    language: None,
-                    viewers: Some(parse_count(&f[viewers]).ok_or_else(|| format!("unparseable viewers {:?}", f[viewers]))?),
-                    started_at: None,
-                    tags: get(tags).map(|s| s.split(',').map(|t| t.trim().to_string()).filter(|t| !t.is_empty()).collect()),
-                })]))
+                Ok((
+                    Some(t),
+                    vec![Record::Stream(StreamRow {
+                        snapshot_time: t,
+                        channel_id: login.clone(),
+                        channel_login: login,
+                        title: get(title),
+                        category_id: None,
+                        category_name: get(cat),
+                        language: None,
+                        viewers: Some(
+                            parse_count(&f[viewers])
+                                .ok_or_else(|| format!("unparseable viewers {:?}", f[viewers]))?,
+                        ),
+                        started_at: None,
+                        tags: get(tags).map(|s| {
+                            s.split(',')
+                                .map(|t| t.trim().to_string())
+                                .filter(|t| !t.is_empty())
+                                .collect()
+                        }),
+                    })],
+                ))
             })
         }
         Format::Memgraph => memgraph_mapper(&name, &header, as_of),
@@ -510,9 +649,18 @@ fn parse_csv(format: Format, path: &Path, bytes: &[u8], as_of: i64) -> Vec<Item>
     all.into_iter()
         .map(|(line, raw, fields)| match fields {
             Err(reason) => bad(line, None, reason, &raw),
-            Ok(f) if f.len() != width => bad(line, None, format!("expected {width} fields, found {}", f.len()), &raw),
+            Ok(f) if f.len() != width => bad(
+                line,
+                None,
+                format!("expected {width} fields, found {}", f.len()),
+                &raw,
+            ),
             Ok(f) => match mapper(&f) {
-                Ok((time, records)) => Item { line, time, out: Ok(records) },
+                Ok((time, records)) => Item {
+                    line,
+                    time,
+                    out: Ok(records),
+                },
                 Err(reason) => bad(line, None, reason, &raw),
             },
         })
@@ -525,45 +673,56 @@ fn memgraph_mapper(name: &str, header: &[String], as_of: i64) -> Mapper {
     let col = |n: &str| header.iter().position(|h| h == n);
     if let (Some(id), Some(login)) = (col("user_id"), col("user_login")) {
         let (disp, game, lang, fol, desc, views, created) = (
-            col("user_name"), col("game_name"), col("language"), col("followers"),
-            col("description"), col("view_count"), col("created_at"),
+            col("user_name"),
+            col("game_name"),
+            col("language"),
+            col("followers"),
+            col("description"),
+            col("view_count"),
+            col("created_at"),
         );
         return Box::new(move |f| {
             let get = |c: Option<usize>| c.map(|c| f[c].clone()).filter(|s| !s.is_empty());
             let num = |c: Option<usize>| -> std::result::Result<Option<i64>, String> {
                 match get(c) {
                     None => Ok(None),
-                    Some(s) => s.parse().map(Some).map_err(|_| format!("not a number: {s:?}")),
+                    Some(s) => s
+                        .parse()
+                        .map(Some)
+                        .map_err(|_| format!("not a number: {s:?}")),
                 }
             };
             let login_v = f[login].to_lowercase();
-            Ok((Some(as_of), vec![
-                Record::Channel(ChannelRow {
-                    observed_at: as_of,
-                    channel_id: f[id].clone(),
-                    login: login_v.clone(),
-                    display_name: get(disp),
-                    followers: num(fol)?,
-                    total_views: num(views)?,
-                    created_at: get(created).and_then(|s| parse_time(&s)),
-                    description: get(desc),
-                    language: get(lang),
-                    team: None,
-                }),
-                // The demo's streamers were live when scraped: a stream row keeps what they played.
-                Record::Stream(StreamRow {
-                    snapshot_time: as_of,
-                    channel_id: f[id].clone(),
-                    channel_login: login_v,
-                    title: None,
-                    category_id: None,
-                    category_name: get(game),
-                    language: get(lang),
-                    viewers: None,
-                    started_at: None,
-                    tags: None,
-                }),
-            ]))
+            Ok((
+                Some(as_of),
+                vec![
+                    Record::Channel(ChannelRow {
+                        observed_at: as_of,
+                        channel_id: f[id].clone(),
+                        login: login_v.clone(),
+                        display_name: get(disp),
+                        followers: num(fol)?,
+                        total_views: num(views)?,
+                        created_at: get(created).and_then(|s| parse_time(&s)),
+                        description: get(desc),
+                        language: get(lang),
+                        team: None,
+                    }),
+                    // The demo's streamers were live when scraped: a stream row keeps what they played.
+                    Record::Stream(StreamRow {
+                        snapshot_time: as_of,
+                        channel_id: f[id].clone(),
+                        channel_login: login_v,
+                        title: None,
+                        category_id: None,
+                        category_name: get(game),
+                        language: get(lang),
+                        viewers: None,
+                        started_at: None,
+                        tags: None,
+                    }),
+                ],
+            ))
         });
     }
     let relation = [
@@ -580,7 +739,17 @@ fn memgraph_mapper(name: &str, header: &[String], as_of: i64) -> Mapper {
             if f[id].is_empty() || f[other].is_empty() {
                 return Err("empty channel id or value".into());
             }
-            Ok((Some(as_of), vec![Record::Relation(table, RelationRow { observed_at: as_of, channel_id: f[id].clone(), other: f[other].clone() })]))
+            Ok((
+                Some(as_of),
+                vec![Record::Relation(
+                    table,
+                    RelationRow {
+                        observed_at: as_of,
+                        channel_id: f[id].clone(),
+                        other: f[other].clone(),
+                    },
+                )],
+            ))
         }),
         _ => {
             let name = name.to_string();

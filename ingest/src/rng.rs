@@ -13,7 +13,9 @@ impl Rng {
 
     /// A generator derived from this seed and a label (independent streams per purpose).
     pub fn derive(seed: u64, label: u64) -> Rng {
-        let mut r = Rng::new(seed.wrapping_mul(0x100_0000_01B3) ^ label.wrapping_mul(0xD6E8_FEB8_6659_FD93));
+        let mut r = Rng::new(
+            seed.wrapping_mul(0x100_0000_01B3) ^ label.wrapping_mul(0xD6E8_FEB8_6659_FD93),
+        );
         r.next_u64();
         r
     }
@@ -63,15 +65,28 @@ mod tests {
 
     #[test]
     fn same_seed_same_stream_and_zipf_favours_the_head() {
-        let a: Vec<u64> = (0..4).map({ let mut r = Rng::new(7); move |_| r.next_u64() }).collect();
-        let b: Vec<u64> = (0..4).map({ let mut r = Rng::new(7); move |_| r.next_u64() }).collect();
+        let a: Vec<u64> = (0..4)
+            .map({
+                let mut r = Rng::new(7);
+                move |_| r.next_u64()
+            })
+            .collect();
+        let b: Vec<u64> = (0..4)
+            .map({
+                let mut r = Rng::new(7);
+                move |_| r.next_u64()
+            })
+            .collect();
         assert_eq!(a, b);
         let mut r = Rng::new(1);
         let mut counts = [0usize; 10];
         for _ in 0..100_000 {
             counts[r.zipf(10, 1.0)] += 1;
         }
-        assert!(counts[0] > counts[1] && counts[1] > counts[4] && counts[4] > counts[9], "{counts:?}");
+        assert!(
+            counts[0] > counts[1] && counts[1] > counts[4] && counts[4] > counts[9],
+            "{counts:?}"
+        );
         assert!((0..1000).all(|_| r.below(3) < 3));
     }
 }

@@ -95,7 +95,11 @@ async fn read_frames<R: AsyncRead + Unpin>(
                 Ok(None) => return,
                 Ok(Some((b, fatal))) => {
                     let stop = fatal;
-                    let frame = Frame { origin, arrival: now_micros(), body: b };
+                    let frame = Frame {
+                        origin,
+                        arrival: now_micros(),
+                        body: b,
+                    };
                     if tx.send(frame).await.is_err() || stop {
                         return;
                     }
@@ -105,7 +109,15 @@ async fn read_frames<R: AsyncRead + Unpin>(
             },
         };
         let is_err = body.is_err();
-        if tx.send(Frame { origin, arrival: now_micros(), body }).await.is_err() {
+        if tx
+            .send(Frame {
+                origin,
+                arrival: now_micros(),
+                body,
+            })
+            .await
+            .is_err()
+        {
             return;
         }
         if is_err && framing == Framing::Line {
@@ -118,7 +130,10 @@ async fn read_frames<R: AsyncRead + Unpin>(
 type FrameBody = std::result::Result<Vec<u8>, (String, Vec<u8>)>;
 
 /// One line (without `\n` or `\r\n`), `None` at a clean EOF.
-async fn read_line<R: AsyncRead + Unpin>(r: &mut BufReader<R>, max: usize) -> std::io::Result<Option<FrameBody>> {
+async fn read_line<R: AsyncRead + Unpin>(
+    r: &mut BufReader<R>,
+    max: usize,
+) -> std::io::Result<Option<FrameBody>> {
     let mut buf: Vec<u8> = Vec::new();
     let mut over = false;
     loop {
@@ -134,7 +149,11 @@ async fn read_line<R: AsyncRead + Unpin>(r: &mut BufReader<R>, max: usize) -> st
             None => (chunk.len(), false),
         };
         let room = max.saturating_sub(buf.len());
-        let payload = if done { &chunk[..take - 1] } else { &chunk[..take] };
+        let payload = if done {
+            &chunk[..take - 1]
+        } else {
+            &chunk[..take]
+        };
         if payload.len() > room {
             over = true;
         }
@@ -145,7 +164,10 @@ async fn read_line<R: AsyncRead + Unpin>(r: &mut BufReader<R>, max: usize) -> st
                 buf.pop();
             }
             if over {
-                return Ok(Some(Err((format!("frame over max-frame ({max} bytes)"), buf))));
+                return Ok(Some(Err((
+                    format!("frame over max-frame ({max} bytes)"),
+                    buf,
+                ))));
             }
             return Ok(Some(Ok(buf)));
         }
@@ -165,18 +187,34 @@ async fn read_len5<R: AsyncRead + Unpin>(
             if got == 0 {
                 return Ok(None);
             }
-            return Ok(Some((Err(("length header cut off by disconnect".into(), header[..got].to_vec())), true)));
+            return Ok(Some((
+                Err((
+                    "length header cut off by disconnect".into(),
+                    header[..got].to_vec(),
+                )),
+                true,
+            )));
         }
         got += n;
     }
-    let Some(len) = std::str::from_utf8(&header).ok().filter(|h| h.bytes().all(|b| b.is_ascii_digit())).and_then(|h| h.parse::<usize>().ok()) else {
+    let Some(len) = std::str::from_utf8(&header)
+        .ok()
+        .filter(|h| h.bytes().all(|b| b.is_ascii_digit()))
+        .and_then(|h| h.parse::<usize>().ok())
+    else {
         // Keep what follows (up to max) as evidence; framing is lost for this connection.
         let mut raw = header.to_vec();
         let mut rest = vec![0u8; max.min(64 * 1024)];
-        if let Ok(n) = tokio::time::timeout(Duration::from_millis(50), r.read(&mut rest)).await.unwrap_or(Ok(0)) {
+        if let Ok(n) = tokio::time::timeout(Duration::from_millis(50), r.read(&mut rest))
+            .await
+            .unwrap_or(Ok(0))
+        {
             raw.extend_from_slice(&rest[..n]);
         }
-        return Ok(Some((Err(("bad length header (not 5 ASCII digits)".into(), raw)), true)));
+        return Ok(Some((
+            Err(("bad length header (not 5 ASCII digits)".into(), raw)),
+            true,
+        )));
     };
     let keep = len.min(max);
     let mut buf = vec![0u8; keep];
@@ -185,7 +223,13 @@ async fn read_len5<R: AsyncRead + Unpin>(
         let n = r.read(&mut buf[filled..]).await?;
         if n == 0 {
             buf.truncate(filled);
-            return Ok(Some((Err((format!("frame cut off by disconnect ({filled} of {len} bytes)"), buf)), true)));
+            return Ok(Some((
+                Err((
+                    format!("frame cut off by disconnect ({filled} of {len} bytes)"),
+                    buf,
+                )),
+                true,
+            )));
         }
         filled += n;
     }
@@ -197,11 +241,20 @@ async fn read_len5<R: AsyncRead + Unpin>(
             let want = left.min(sink.len() as u64) as usize;
             let n = r.read(&mut sink[..want]).await?;
             if n == 0 {
-                return Ok(Some((Err((format!("oversized frame cut off by disconnect ({len} bytes)"), buf)), true)));
+                return Ok(Some((
+                    Err((
+                        format!("oversized frame cut off by disconnect ({len} bytes)"),
+                        buf,
+                    )),
+                    true,
+                )));
             }
             left -= n as u64;
         }
-        return Ok(Some((Err((format!("frame over max-frame ({len} > {max} bytes)"), buf)), false)));
+        return Ok(Some((
+            Err((format!("frame over max-frame ({len} > {max} bytes)"), buf)),
+            false,
+        )));
     }
     Ok(Some((Ok(buf), false)))
 }
@@ -213,14 +266,13 @@ fn to_message(body: &[u8], arrival: i64) -> std::result::Result<Option<MessageRo
         return Ok(None);
     }
     let trimmed = text.trim_start();
-    if trimmed.starts_with('{') {
-        if let Ok(v) = serde_json::from_str::<serde_json::Value>(trimmed) {
-            if v.get("created_at").is_some() || v.get("data").is_some() {
-                let mut m = tweet_from_json(&v)?;
-                m.source = "socket".into();
-                return Ok(Some(m));
-            }
-        }
+    if trimmed.starts_with('{')
+        && let Ok(v) = serde_json::from_str::<serde_json::Value>(trimmed)
+        && (v.get("created_at").is_some() || v.get("data").is_some())
+    {
+        let mut m = tweet_from_json(&v)?;
+        m.source = "socket".into();
+        return Ok(Some(m));
     }
     Ok(Some(MessageRow {
         event_time: arrival,
@@ -231,6 +283,41 @@ fn to_message(body: &[u8], arrival: i64) -> std::result::Result<Option<MessageRo
         text: text.to_string(),
         language: None,
     }))
+}
+
+/// Buffers one frame: a message row, or a quarantine record with why it is bad. The file
+/// key is the event time and a hash of the frame, so the same stream lands the same names.
+fn accept(worker: &mut Worker, frame: Frame, clock: Duration) {
+    let Frame {
+        origin,
+        arrival,
+        body,
+    } = frame;
+    let (reason, raw) = match body {
+        Ok(bytes) => match to_message(&bytes, arrival) {
+            Ok(Some(m)) => {
+                let t = m.event_time;
+                let h = blake3::hash(&bytes).to_hex();
+                worker.push(
+                    || format!("socket-{t}-{}", &h[..12]),
+                    clock,
+                    Record::Message(m),
+                );
+                return;
+            }
+            Ok(None) => return,
+            Err(reason) => (reason, bytes),
+        },
+        Err(bad) => bad,
+    };
+    let h = blake3::hash(&raw).to_hex();
+    let row = QuarantineRow {
+        received_at: arrival,
+        origin,
+        reason,
+        raw,
+    };
+    worker.quarantine(|| format!("socket-{arrival}-{}", &h[..12]), clock, row);
 }
 
 /// Runs the socket source until shutdown (listen) or until the peer closes (connect).
@@ -245,8 +332,12 @@ pub async fn run(
     let (framing, max) = (opts.framing, opts.max_frame);
     let acceptor = match &opts.mode {
         Mode::Listen(addr) => {
-            let listener = TcpListener::bind(addr).await.map_err(|e| Error::io(format!("listening on {addr}"), e))?;
-            let local = listener.local_addr().map_err(|e| Error::io("local address", e))?;
+            let listener = TcpListener::bind(addr)
+                .await
+                .map_err(|e| Error::io(format!("listening on {addr}"), e))?;
+            let local = listener
+                .local_addr()
+                .map_err(|e| Error::io("local address", e))?;
             tracing::info!(addr = %local, "listening");
             on_listen(local);
             let tx = tx.clone();
@@ -255,7 +346,13 @@ pub async fn run(
                     match listener.accept().await {
                         Ok((stream, peer)) => {
                             tracing::info!(peer = %peer, "peer connected");
-                            tokio::spawn(read_frames(stream, peer.to_string(), framing, max, tx.clone()));
+                            tokio::spawn(read_frames(
+                                stream,
+                                peer.to_string(),
+                                framing,
+                                max,
+                                tx.clone(),
+                            ));
                         }
                         Err(e) => {
                             tracing::warn!(error = %e, "accept failed");
@@ -266,7 +363,9 @@ pub async fn run(
             }))
         }
         Mode::Connect(addr) => {
-            let stream = TcpStream::connect(addr).await.map_err(|e| Error::io(format!("connecting to {addr}"), e))?;
+            let stream = TcpStream::connect(addr)
+                .await
+                .map_err(|e| Error::io(format!("connecting to {addr}"), e))?;
             tokio::spawn(read_frames(stream, addr.clone(), framing, max, tx.clone()));
             None
         }
@@ -279,26 +378,7 @@ pub async fn run(
             frame = rx.recv() => {
                 let Some(frame) = frame else { break };
                 let clock = start.elapsed();
-                let Frame { origin, arrival, body } = frame;
-                let bad = |reason: String, raw: Vec<u8>| QuarantineRow { received_at: arrival, origin: origin.clone(), reason, raw };
-                match body {
-                    Ok(bytes) => match to_message(&bytes, arrival) {
-                        Ok(Some(m)) => {
-                            let t = m.event_time;
-                            let h = blake3::hash(&bytes).to_hex();
-                            worker.push(|| format!("socket-{t}-{}", &h[..12]), clock, Record::Message(m));
-                        }
-                        Ok(None) => {}
-                        Err(reason) => {
-                            let h = blake3::hash(&bytes).to_hex();
-                            worker.quarantine(|| format!("socket-{arrival}-{}", &h[..12]), clock, bad(reason, bytes));
-                        }
-                    },
-                    Err((reason, raw)) => {
-                        let h = blake3::hash(&raw).to_hex();
-                        worker.quarantine(|| format!("socket-{arrival}-{}", &h[..12]), clock, bad(reason, raw));
-                    }
-                }
+                accept(worker, frame, clock);
                 worker.maybe_flush(clock).await?;
             }
             _ = ticker.tick() => worker.maybe_flush(start.elapsed()).await?,
@@ -310,13 +390,7 @@ pub async fn run(
     }
     // Frames already read when shutdown came are still landed.
     while let Ok(frame) = rx.try_recv() {
-        if let Ok(bytes) = frame.body {
-            if let Ok(Some(m)) = to_message(&bytes, frame.arrival) {
-                let t = m.event_time;
-                let h = blake3::hash(&bytes).to_hex();
-                worker.push(|| format!("socket-{t}-{}", &h[..12]), start.elapsed(), Record::Message(m));
-            }
-        }
+        accept(worker, frame, start.elapsed());
     }
     worker.flush().await?;
     Ok(worker.stats())
@@ -365,7 +439,9 @@ mod tests {
 
     #[test]
     fn json_tweets_keep_their_time_and_text_gets_arrival() {
-        let m = to_message(br##"{"created_at":"2021-11-27T10:18:33Z","text":"#a"}"##, 5).unwrap().unwrap();
+        let m = to_message(br##"{"created_at":"2021-11-27T10:18:33Z","text":"#a"}"##, 5)
+            .unwrap()
+            .unwrap();
         assert_eq!(m.event_time, 1_638_008_313_000_000);
         let m = to_message(b"plain #b", 5).unwrap().unwrap();
         assert_eq!((m.event_time, m.text.as_str()), (5, "plain #b"));

@@ -108,7 +108,13 @@ impl Helix {
             .timeout(Duration::from_secs(30))
             .build()
             .map_err(|e| Error::Http(e.to_string()))?;
-        Ok(Helix { http, cfg, token: None, not_before: None, shutdown })
+        Ok(Helix {
+            http,
+            cfg,
+            token: None,
+            not_before: None,
+            shutdown,
+        })
     }
 
     async fn sleep(&mut self, d: Duration) -> bool {
@@ -122,20 +128,31 @@ impl Helix {
         let url = format!("{}/oauth2/token", self.cfg.auth_url.trim_end_matches('/'));
         let params = [
             ("client_id", self.cfg.client_id.clone().unwrap_or_default()),
-            ("client_secret", self.cfg.client_secret.clone().unwrap_or_default()),
+            (
+                "client_secret",
+                self.cfg.client_secret.clone().unwrap_or_default(),
+            ),
             ("grant_type", "client_credentials".to_string()),
         ];
         let mut delay = self.cfg.backoff;
         for attempt in 0..=self.cfg.max_retries {
             match self.http.post(&url).form(&params).send().await {
                 Ok(r) if r.status().is_success() => {
-                    let body = r.bytes().await.map_err(|e| Fetch::Failed(format!("token: {e}")))?;
-                    let v: Value = serde_json::from_slice(&body)
-                        .map_err(|e| Fetch::Bad { reason: format!("token response: {e}"), body: body.to_vec() })?;
-                    let tok = v.get("access_token").and_then(Value::as_str).ok_or_else(|| Fetch::Bad {
-                        reason: "token response has no access_token".into(),
+                    let body = r
+                        .bytes()
+                        .await
+                        .map_err(|e| Fetch::Failed(format!("token: {e}")))?;
+                    let v: Value = serde_json::from_slice(&body).map_err(|e| Fetch::Bad {
+                        reason: format!("token response: {e}"),
                         body: body.to_vec(),
                     })?;
+                    let tok = v
+                        .get("access_token")
+                        .and_then(Value::as_str)
+                        .ok_or_else(|| Fetch::Bad {
+                            reason: "token response has no access_token".into(),
+                            body: body.to_vec(),
+                        })?;
                     self.token = Some(tok.to_string());
                     tracing::info!("got an app access token");
                     return Ok(());
@@ -143,7 +160,12 @@ impl Helix {
                 Ok(r) if r.status().is_server_error() || r.status().as_u16() == 429 => {
                     tracing::warn!(status = %r.status(), attempt, "token request failed, retrying");
                 }
-                Ok(r) => return Err(Fetch::Failed(format!("token request refused: HTTP {}", r.status()))),
+                Ok(r) => {
+                    return Err(Fetch::Failed(format!(
+                        "token request refused: HTTP {}",
+                        r.status()
+                    )));
+                }
                 Err(e) => tracing::warn!(error = %e, attempt, "token request failed, retrying"),
             }
             if !self.sleep(delay).await {
@@ -155,7 +177,12 @@ impl Helix {
     }
 
     /// GET a Helix path with retries; returns the JSON body.
-    async fn get(&mut self, path: &str, query: &[(&str, String)], user: bool) -> std::result::Result<Value, Fetch> {
+    async fn get(
+        &mut self,
+        path: &str,
+        query: &[(&str, String)],
+        user: bool,
+    ) -> std::result::Result<Value, Fetch> {
         let url = format!("{}{}", self.cfg.base_url.trim_end_matches('/'), path);
         let mut delay = self.cfg.backoff;
         let mut renewed = false;
@@ -164,7 +191,10 @@ impl Helix {
             if let Some(t) = self.not_before.take() {
                 let wait = t.saturating_duration_since(Instant::now());
                 if !wait.is_zero() {
-                    tracing::info!(wait_ms = wait.as_millis() as u64, "rate limit reached, waiting for reset");
+                    tracing::info!(
+                        wait_ms = wait.as_millis() as u64,
+                        "rate limit reached, waiting for reset"
+                    );
                     if !self.sleep(wait).await {
                         return Err(Fetch::Stopped);
                     }
@@ -188,7 +218,12 @@ impl Helix {
                 Err(e) => format!("request error: {e}"),
                 Ok(resp) => {
                     let status = resp.status();
-                    let h = |k: &str| resp.headers().get(k).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<i64>().ok());
+                    let h = |k: &str| {
+                        resp.headers()
+                            .get(k)
+                            .and_then(|v| v.to_str().ok())
+                            .and_then(|v| v.parse::<i64>().ok())
+                    };
                     let (remaining, reset) = (h("ratelimit-remaining"), h("ratelimit-reset"));
                     let until_reset = reset.map(|r| {
                         let secs = r - chrono::Utc::now().timestamp();
@@ -216,13 +251,20 @@ impl Helix {
                             format!("{path}: HTTP 429")
                         }
                         500..=599 => format!("{path}: HTTP {status}"),
-                        _ => return Err(Fetch::Failed(format!("{path}: HTTP {status}: {}", String::from_utf8_lossy(&body)))),
+                        _ => {
+                            return Err(Fetch::Failed(format!(
+                                "{path}: HTTP {status}: {}",
+                                String::from_utf8_lossy(&body)
+                            )));
+                        }
                     }
                 }
             };
             attempt += 1;
             if attempt > self.cfg.max_retries {
-                return Err(Fetch::Failed(format!("{retry_reason} (gave up after {attempt} attempts)")));
+                return Err(Fetch::Failed(format!(
+                    "{retry_reason} (gave up after {attempt} attempts)"
+                )));
             }
             tracing::warn!(reason = %retry_reason, attempt, "retrying");
             if !self.sleep(delay).await {
@@ -234,7 +276,10 @@ impl Helix {
 
     /// `data` array and pagination cursor of a Helix page, or why the shape is wrong.
     fn page(v: &Value) -> std::result::Result<(&Vec<Value>, Option<String>), String> {
-        let data = v.get("data").and_then(Value::as_array).ok_or("response has no data array")?;
+        let data = v
+            .get("data")
+            .and_then(Value::as_array)
+            .ok_or("response has no data array")?;
         let cursor = v
             .get("pagination")
             .and_then(|p| p.get("cursor"))
@@ -246,7 +291,10 @@ impl Helix {
 }
 
 fn s(v: &Value, k: &str) -> Option<String> {
-    v.get(k).and_then(Value::as_str).filter(|x| !x.is_empty()).map(str::to_string)
+    v.get(k)
+        .and_then(Value::as_str)
+        .filter(|x| !x.is_empty())
+        .map(str::to_string)
 }
 
 /// What one poll fetched.
@@ -269,7 +317,10 @@ pub struct Poller {
 impl Poller {
     /// A poller with `cfg`.
     pub fn new(cfg: TwitchConfig, shutdown: tokio::sync::watch::Receiver<bool>) -> Result<Poller> {
-        Ok(Poller { helix: Helix::new(cfg, shutdown)?, known_users: HashSet::new() })
+        Ok(Poller {
+            helix: Helix::new(cfg, shutdown)?,
+            known_users: HashSet::new(),
+        })
     }
 
     fn note(snap: &mut Snapshot, origin: &str, e: Fetch) -> bool {
@@ -295,7 +346,10 @@ impl Poller {
         while streams.len() < cfg.top {
             page_no += 1;
             let origin = format!("GET /helix/streams page {page_no}");
-            let mut q = vec![("first", cfg.top.saturating_sub(streams.len()).min(100).to_string())];
+            let mut q = vec![(
+                "first",
+                cfg.top.saturating_sub(streams.len()).min(100).to_string(),
+            )];
             if let Some(l) = &cfg.language {
                 q.push(("language", l.clone()));
             }
@@ -313,7 +367,8 @@ impl Poller {
             };
             match Helix::page(&v) {
                 Err(reason) => {
-                    snap.bad.push((reason, serde_json::to_vec(&v).unwrap_or_default(), origin));
+                    snap.bad
+                        .push((reason, serde_json::to_vec(&v).unwrap_or_default(), origin));
                     break;
                 }
                 Ok((data, next)) => {
@@ -329,7 +384,11 @@ impl Poller {
         let mut by_game: BTreeMap<String, (i64, i64)> = BTreeMap::new();
         for (i, st) in streams.iter().enumerate() {
             let (Some(id), Some(login)) = (s(st, "user_id"), s(st, "user_login")) else {
-                snap.bad.push(("stream without user_id/user_login".into(), serde_json::to_vec(st).unwrap_or_default(), format!("GET /helix/streams item {i}")));
+                snap.bad.push((
+                    "stream without user_id/user_login".into(),
+                    serde_json::to_vec(st).unwrap_or_default(),
+                    format!("GET /helix/streams item {i}"),
+                ));
                 continue;
             };
             let viewers = st.get("viewer_count").and_then(Value::as_i64);
@@ -348,16 +407,29 @@ impl Poller {
                 language: s(st, "language"),
                 viewers,
                 started_at: s(st, "started_at").and_then(|x| parse_time(&x)),
-                tags: st.get("tags").and_then(Value::as_array).map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect()),
+                tags: st.get("tags").and_then(Value::as_array).map(|a| {
+                    a.iter()
+                        .filter_map(Value::as_str)
+                        .map(str::to_string)
+                        .collect()
+                }),
             }));
         }
         // Top categories; viewers and live channels are those of the sampled streams.
-        match self.helix.get("/helix/games/top", &[("first", "100".into())], false).await {
+        match self
+            .helix
+            .get("/helix/games/top", &[("first", "100".into())], false)
+            .await
+        {
             Ok(v) => match Helix::page(&v) {
                 Ok((data, _)) => {
                     for (rank, g) in data.iter().enumerate() {
                         let Some(name) = s(g, "name") else {
-                            snap.bad.push(("game without name".into(), serde_json::to_vec(g).unwrap_or_default(), "GET /helix/games/top".into()));
+                            snap.bad.push((
+                                "game without name".into(),
+                                serde_json::to_vec(g).unwrap_or_default(),
+                                "GET /helix/games/top".into(),
+                            ));
                             continue;
                         };
                         let id = s(g, "id");
@@ -372,7 +444,11 @@ impl Poller {
                         }));
                     }
                 }
-                Err(reason) => snap.bad.push((reason, serde_json::to_vec(&v).unwrap_or_default(), "GET /helix/games/top".into())),
+                Err(reason) => snap.bad.push((
+                    reason,
+                    serde_json::to_vec(&v).unwrap_or_default(),
+                    "GET /helix/games/top".into(),
+                )),
             },
             Err(e) => {
                 if !Self::note(&mut snap, "GET /helix/games/top", e) {
@@ -395,7 +471,11 @@ impl Poller {
                     Ok((data, _)) => {
                         for u in data {
                             let (Some(id), Some(login)) = (s(u, "id"), s(u, "login")) else {
-                                snap.bad.push(("user without id/login".into(), serde_json::to_vec(u).unwrap_or_default(), "GET /helix/users".into()));
+                                snap.bad.push((
+                                    "user without id/login".into(),
+                                    serde_json::to_vec(u).unwrap_or_default(),
+                                    "GET /helix/users".into(),
+                                ));
                                 continue;
                             };
                             self.known_users.insert(id.clone());
@@ -413,7 +493,11 @@ impl Poller {
                             }));
                         }
                     }
-                    Err(reason) => snap.bad.push((reason, serde_json::to_vec(&v).unwrap_or_default(), "GET /helix/users".into())),
+                    Err(reason) => snap.bad.push((
+                        reason,
+                        serde_json::to_vec(&v).unwrap_or_default(),
+                        "GET /helix/users".into(),
+                    )),
                 },
                 Err(e) => {
                     if !Self::note(&mut snap, "GET /helix/users", e) {
@@ -429,10 +513,17 @@ impl Poller {
                 .filter_map(|st| Some((s(st, "user_id")?, s(st, "user_login")?.to_lowercase())))
                 .collect();
             for channel in &cfg.tracked_channels {
-                let login = logins.get(channel).cloned().unwrap_or_else(|| channel.clone());
+                let login = logins
+                    .get(channel)
+                    .cloned()
+                    .unwrap_or_else(|| channel.clone());
                 let mut after: Option<String> = None;
                 loop {
-                    let mut q = vec![("broadcaster_id", channel.clone()), ("moderator_id", moderator.clone()), ("first", "1000".into())];
+                    let mut q = vec![
+                        ("broadcaster_id", channel.clone()),
+                        ("moderator_id", moderator.clone()),
+                        ("first", "1000".into()),
+                    ];
                     if let Some(a) = &after {
                         q.push(("after", a.clone()));
                     }
@@ -450,8 +541,16 @@ impl Poller {
                         Ok((data, next)) => {
                             for c in data {
                                 match s(c, "user_login") {
-                                    Some(v) => snap.records.push(Record::Presence(PresenceRow { snapshot_time: t, channel_login: login.clone(), viewer_login: v.to_lowercase() })),
-                                    None => snap.bad.push(("chatter without user_login".into(), serde_json::to_vec(c).unwrap_or_default(), origin.clone())),
+                                    Some(v) => snap.records.push(Record::Presence(PresenceRow {
+                                        snapshot_time: t,
+                                        channel_login: login.clone(),
+                                        viewer_login: v.to_lowercase(),
+                                    })),
+                                    None => snap.bad.push((
+                                        "chatter without user_login".into(),
+                                        serde_json::to_vec(c).unwrap_or_default(),
+                                        origin.clone(),
+                                    )),
                                 }
                             }
                             after = next;
@@ -460,7 +559,11 @@ impl Poller {
                             }
                         }
                         Err(reason) => {
-                            snap.bad.push((reason, serde_json::to_vec(&v).unwrap_or_default(), origin));
+                            snap.bad.push((
+                                reason,
+                                serde_json::to_vec(&v).unwrap_or_default(),
+                                origin,
+                            ));
                             break;
                         }
                     }
@@ -488,17 +591,33 @@ pub async fn run(
         if *shutdown.borrow() {
             break;
         }
-        let t = chrono::Utc::now().timestamp() * 1_000_000;
+        // Millisecond precision: polls closer than a second apart stay distinct snapshots.
+        let t = chrono::Utc::now().timestamp_millis() * 1_000;
         let snap = poller.poll(t).await;
         polls += 1;
-        tracing::info!(records = snap.records.len(), bad = snap.bad.len(), failed = snap.failed.len(), poll = polls, "snapshot fetched");
+        tracing::info!(
+            records = snap.records.len(),
+            bad = snap.bad.len(),
+            failed = snap.failed.len(),
+            poll = polls,
+            "snapshot fetched"
+        );
         let clock = start.elapsed();
         let key = format!("twitch-{t}");
         for r in snap.records {
             worker.push(|| key.clone(), clock, r);
         }
         for (reason, raw, origin) in snap.bad {
-            worker.quarantine(|| key.clone(), clock, QuarantineRow { received_at: t, origin, reason, raw });
+            worker.quarantine(
+                || key.clone(),
+                clock,
+                QuarantineRow {
+                    received_at: t,
+                    origin,
+                    reason,
+                    raw,
+                },
+            );
         }
         // Land every snapshot; a failed flush keeps the records for the next try.
         if let Err(e) = worker.maybe_flush(clock).await {

@@ -25,7 +25,10 @@ pub struct FlushPolicy {
 
 impl Default for FlushPolicy {
     fn default() -> Self {
-        FlushPolicy { interval: Duration::from_secs(60), rows: 500_000 }
+        FlushPolicy {
+            interval: Duration::from_secs(60),
+            rows: 500_000,
+        }
     }
 }
 
@@ -93,7 +96,12 @@ impl Worker {
     }
 
     /// Buffers a quarantine record.
-    pub fn quarantine(&mut self, key: impl FnOnce() -> String, clock: Duration, row: QuarantineRow) {
+    pub fn quarantine(
+        &mut self,
+        key: impl FnOnce() -> String,
+        clock: Duration,
+        row: QuarantineRow,
+    ) {
         tracing::debug!(source = %self.source, origin = %row.origin, reason = %row.reason, "quarantined");
         self.open(key, clock);
         self.buf.quarantine.push(row);

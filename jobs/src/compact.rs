@@ -10,17 +10,17 @@ use arrow::array::RecordBatch;
 use arrow::compute::{SortColumn, concat_batches, lexsort_to_indices, take_record_batch};
 use chrono::NaiveDate;
 use object_store::ObjectStore;
-use object_store::path::Path;
 use object_store::ObjectStoreExt;
 use object_store::buffered::BufWriter;
+use object_store::path::Path;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::async_writer::AsyncArrowWriter;
 use parquet::file::reader::{FileReader, SerializedFileReader};
+use pulse_lake::Lake;
 use pulse_lake::catalog::list_dirs;
 use pulse_lake::land::writer_properties;
 use pulse_lake::schema::RawTable;
 use pulse_lake::view::commit_file_name;
-use pulse_lake::Lake;
 
 use crate::Result;
 
@@ -78,7 +78,12 @@ pub async fn compact_day(lake: &Lake, date: NaiveDate, target_bytes: u64) -> Res
 }
 
 /// Compacts one partition directory.
-pub async fn compact_partition(lake: &Lake, table: RawTable, dir: &Path, target_bytes: u64) -> Result<TableCompaction> {
+pub async fn compact_partition(
+    lake: &Lake,
+    table: RawTable,
+    dir: &Path,
+    target_bytes: u64,
+) -> Result<TableCompaction> {
     let ls = lake.lake_store();
     let files = ls.visible_files(dir).await?;
     let mut c = TableCompaction {
@@ -86,7 +91,10 @@ pub async fn compact_partition(lake: &Lake, table: RawTable, dir: &Path, target_
         bytes_before: files.iter().map(|f| f.size).sum(),
         ..Default::default()
     };
-    let names: Vec<String> = files.iter().filter_map(|f| f.location.filename().map(str::to_string)).collect();
+    let names: Vec<String> = files
+        .iter()
+        .filter_map(|f| f.location.filename().map(str::to_string))
+        .collect();
     // One file is already as merged as a partition gets; still drop what markers hide.
     if files.len() <= 1 {
         ls.cleanup(dir, chrono::Duration::hours(1)).await?;
@@ -94,7 +102,10 @@ pub async fn compact_partition(lake: &Lake, table: RawTable, dir: &Path, target_
         c.bytes_after = c.bytes_before;
         if let Some(f) = files.first() {
             let bytes = lake.store().get(&f.location).await?.bytes().await?;
-            c.rows = SerializedFileReader::new(bytes)?.metadata().file_metadata().num_rows() as u64;
+            c.rows = SerializedFileReader::new(bytes)?
+                .metadata()
+                .file_metadata()
+                .num_rows() as u64;
         }
         return Ok(c);
     }
@@ -105,7 +116,16 @@ pub async fn compact_partition(lake: &Lake, table: RawTable, dir: &Path, target_
     let all = concat_batches(&schema, &batches)?;
     c.rows = all.num_rows() as u64;
     // Sort by time, then by the next columns, so equal values sit together and compress.
-    let keys: Vec<SortColumn> = all.columns().iter().take(3).map(|col| SortColumn { values: col.clone(), options: None }).filter(|k| !matches!(k.values.data_type(), arrow::datatypes::DataType::List(_))).collect();
+    let keys: Vec<SortColumn> = all
+        .columns()
+        .iter()
+        .take(3)
+        .map(|col| SortColumn {
+            values: col.clone(),
+            options: None,
+        })
+        .filter(|k| !matches!(k.values.data_type(), arrow::datatypes::DataType::List(_)))
+        .collect();
     let sorted = take_record_batch(&all, &lexsort_to_indices(&keys, None)?)?;
     let mut sorted_names = names.clone();
     sorted_names.sort();
@@ -116,7 +136,11 @@ pub async fn compact_partition(lake: &Lake, table: RawTable, dir: &Path, target_
     const SLICE: usize = 64 * 1024;
     while offset < sorted.num_rows() || n == 0 {
         let path = dir.clone().join(commit_file_name(&generation, n).as_str());
-        let mut w = AsyncArrowWriter::try_new(BufWriter::new(store.clone(), path), schema.clone(), Some(writer_properties()))?;
+        let mut w = AsyncArrowWriter::try_new(
+            BufWriter::new(store.clone(), path),
+            schema.clone(),
+            Some(writer_properties()),
+        )?;
         while offset < sorted.num_rows() {
             let len = SLICE.min(sorted.num_rows() - offset);
             w.write(&sorted.slice(offset, len)).await?;

@@ -47,7 +47,10 @@ pub fn register_listing(
 
 /// The partition columns of a raw table.
 pub fn raw_partitions() -> Vec<(String, DataType)> {
-    vec![("dt".into(), DataType::Utf8), ("hour".into(), DataType::Int32)]
+    vec![
+        ("dt".into(), DataType::Utf8),
+        ("hour".into(), DataType::Int32),
+    ]
 }
 
 /// A session with the lake registered: its store, Pulse's functions, the raw tables (also
@@ -85,7 +88,10 @@ pub async fn register(ctx: &SessionContext, lake: &Lake) -> Result<()> {
 
 /// The names of the directories directly under `rel`.
 pub async fn list_dirs(lake: &Lake, rel: &str) -> Result<Vec<String>> {
-    let listed = lake.store().list_with_delimiter(Some(&lake.path(rel))).await?;
+    let listed = lake
+        .store()
+        .list_with_delimiter(Some(&lake.path(rel)))
+        .await?;
     let mut names: Vec<String> = listed
         .common_prefixes
         .iter()

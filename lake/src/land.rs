@@ -6,7 +6,6 @@
 //! hash and offset, a snapshot time), which makes landing the same input twice overwrite
 //! rather than duplicate.
 
-use std::collections::BTreeMap;
 use arrow::array::{Array, RecordBatch, TimestampMicrosecondArray, UInt32Array};
 use arrow::datatypes::SchemaRef;
 use bytes::Bytes;
@@ -15,8 +14,9 @@ use object_store::ObjectStoreExt;
 use object_store::path::Path;
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
-use parquet::file::properties::WriterProperties;
 use parquet::file::metadata::KeyValue;
+use parquet::file::properties::WriterProperties;
+use std::collections::BTreeMap;
 
 use crate::schema::{RawTable, SCHEMA_VERSION, SCHEMA_VERSION_KEY, quarantine_schema};
 use crate::{Error, Lake, Result};
@@ -57,7 +57,11 @@ pub fn encode_parquet(schema: &SchemaRef, batches: &[RecordBatch]) -> Result<Byt
 }
 
 /// Splits a batch by the hour (since the epoch, UTC) of its timestamp column `col`.
-fn split_by_hour(batch: &RecordBatch, col: &str, table: &str) -> Result<BTreeMap<i64, RecordBatch>> {
+fn split_by_hour(
+    batch: &RecordBatch,
+    col: &str,
+    table: &str,
+) -> Result<BTreeMap<i64, RecordBatch>> {
     let bad = |reason: &str| Error::Partition {
         table: table.to_string(),
         reason: reason.to_string(),
@@ -103,7 +107,12 @@ fn hour_start(hour: i64) -> DateTime<Utc> {
 
 /// The partition directory of `table` for the hour starting at `t`.
 pub fn partition_dir(table: RawTable, t: DateTime<Utc>) -> String {
-    format!("{}/dt={}/hour={}", table.dir(), t.format("%Y-%m-%d"), t.format("%H"))
+    format!(
+        "{}/dt={}/hour={}",
+        table.dir(),
+        t.format("%Y-%m-%d"),
+        t.format("%H")
+    )
 }
 
 /// Writes batches into the lake's raw and quarantine areas.
@@ -124,7 +133,12 @@ impl Lander {
     }
 
     /// Lands `batch` of `table`: one file per hour it spans, named `<stem>.parquet`.
-    pub async fn land(&self, table: RawTable, batch: &RecordBatch, stem: &str) -> Result<Vec<Landed>> {
+    pub async fn land(
+        &self,
+        table: RawTable,
+        batch: &RecordBatch,
+        stem: &str,
+    ) -> Result<Vec<Landed>> {
         if batch.num_rows() == 0 {
             return Ok(Vec::new());
         }
@@ -144,7 +158,12 @@ impl Lander {
     }
 
     /// Lands quarantine records of `source` (rows of [`quarantine_schema`]) by UTC date.
-    pub async fn quarantine(&self, source: &str, batch: &RecordBatch, stem: &str) -> Result<Vec<Landed>> {
+    pub async fn quarantine(
+        &self,
+        source: &str,
+        batch: &RecordBatch,
+        stem: &str,
+    ) -> Result<Vec<Landed>> {
         let mut by_day: BTreeMap<i64, Vec<RecordBatch>> = BTreeMap::new();
         for (hour, part) in split_by_hour(batch, "received_at", "quarantine")? {
             by_day.entry(hour.div_euclid(24)).or_default().push(part);
@@ -153,13 +172,22 @@ impl Lander {
         let mut landed = Vec::new();
         for (day, parts) in by_day {
             let part = arrow::compute::concat_batches(&schema, &parts)?;
-            let dir = format!("quarantine/{source}/dt={}", hour_start(day * 24).format("%Y-%m-%d"));
+            let dir = format!(
+                "quarantine/{source}/dt={}",
+                hour_start(day * 24).format("%Y-%m-%d")
+            );
             landed.push(self.put(&dir, stem, &schema, &part).await?);
         }
         Ok(landed)
     }
 
-    async fn put(&self, dir: &str, stem: &str, schema: &SchemaRef, part: &RecordBatch) -> Result<Landed> {
+    async fn put(
+        &self,
+        dir: &str,
+        stem: &str,
+        schema: &SchemaRef,
+        part: &RecordBatch,
+    ) -> Result<Landed> {
         let bytes = encode_parquet(schema, std::slice::from_ref(part))?;
         let path = self.lake.path(&format!("{dir}/{stem}.parquet"));
         let size = bytes.len();
@@ -173,13 +201,12 @@ impl Lander {
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::Arc;
     use crate::S3Config;
     use arrow::array::StringArray;
+    use std::sync::Arc;
 
     fn presence(times: &[i64]) -> RecordBatch {
         let n = times.len();
@@ -188,7 +215,9 @@ mod tests {
             vec![
                 Arc::new(TimestampMicrosecondArray::from(times.to_vec()).with_timezone("UTC")),
                 Arc::new(StringArray::from(vec!["chan"; n])),
-                Arc::new(StringArray::from((0..n).map(|i| format!("v{i}")).collect::<Vec<_>>())),
+                Arc::new(StringArray::from(
+                    (0..n).map(|i| format!("v{i}")).collect::<Vec<_>>(),
+                )),
             ],
         )
         .unwrap()
@@ -202,13 +231,31 @@ mod tests {
         // 2026-01-01T00:00Z is 1767225600 s; rows in hours 23 (the day before), 00 and 01.
         let t0 = 1_767_225_600_000_000i64;
         let batch = presence(&[t0 - 1, t0, t0 + h - 1, t0 + h, t0 + 2 * h - 1]);
-        let landed = Lander::new(lake).land(RawTable::Presence, &batch, "s").await.unwrap();
-        let got: Vec<(String, usize)> =
-            landed.iter().map(|l| (l.path.to_string(), l.rows)).collect();
+        let landed = Lander::new(lake)
+            .land(RawTable::Presence, &batch, "s")
+            .await
+            .unwrap();
+        let got: Vec<(String, usize)> = landed
+            .iter()
+            .map(|l| (l.path.to_string(), l.rows))
+            .collect();
         assert_eq!(got.len(), 3);
-        assert!(got[0].0.ends_with("raw/presence/dt=2025-12-31/hour=23/s.parquet"), "{got:?}");
-        assert!(got[1].0.ends_with("raw/presence/dt=2026-01-01/hour=00/s.parquet"));
-        assert!(got[2].0.ends_with("raw/presence/dt=2026-01-01/hour=01/s.parquet"));
+        assert!(
+            got[0]
+                .0
+                .ends_with("raw/presence/dt=2025-12-31/hour=23/s.parquet"),
+            "{got:?}"
+        );
+        assert!(
+            got[1]
+                .0
+                .ends_with("raw/presence/dt=2026-01-01/hour=00/s.parquet")
+        );
+        assert!(
+            got[2]
+                .0
+                .ends_with("raw/presence/dt=2026-01-01/hour=01/s.parquet")
+        );
         assert_eq!(got.iter().map(|g| g.1).collect::<Vec<_>>(), [1, 2, 2]);
     }
 }

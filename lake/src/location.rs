@@ -106,8 +106,8 @@ impl Lake {
                     b = b.with_allow_http(h);
                 }
                 let inner = b.build().map_err(|e| invalid(e.to_string()))?;
-                let store_url = Url::parse(&format!("s3://{bucket}"))
-                    .map_err(|e| invalid(e.to_string()))?;
+                let store_url =
+                    Url::parse(&format!("s3://{bucket}")).map_err(|e| invalid(e.to_string()))?;
                 let prefix = Path::from(url.path().trim_matches('/'));
                 Ok(Lake {
                     display: location.trim_end_matches('/').to_string(),

@@ -97,7 +97,12 @@ impl RawTable {
     pub fn schema(self) -> SchemaRef {
         static SCHEMAS: OnceLock<HashMap<RawTable, SchemaRef>> = OnceLock::new();
         SCHEMAS
-            .get_or_init(|| RawTable::ALL.into_iter().map(|t| (t, t.build_schema())).collect())
+            .get_or_init(|| {
+                RawTable::ALL
+                    .into_iter()
+                    .map(|t| (t, t.build_schema()))
+                    .collect()
+            })
             .get(&self)
             .cloned()
             .unwrap_or_else(|| self.build_schema())
@@ -107,7 +112,13 @@ impl RawTable {
         let ts = |n: &str, null: bool| Field::new(n, ts_type(), null);
         let s = |n: &str, null: bool| Field::new(n, DataType::Utf8, null);
         let i = |n: &str| Field::new(n, DataType::Int64, true);
-        let relation = |what: &str| vec![ts("observed_at", false), s("channel_id", false), s(what, false)];
+        let relation = |what: &str| {
+            vec![
+                ts("observed_at", false),
+                s("channel_id", false),
+                s(what, false),
+            ]
+        };
         let fields = match self {
             RawTable::Streams => vec![
                 ts("snapshot_time", false),

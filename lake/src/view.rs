@@ -28,13 +28,12 @@ use bytes::Bytes;
 use futures::stream::{BoxStream, StreamExt, TryStreamExt};
 use object_store::path::Path;
 use object_store::{
-    CopyOptions, GetOptions, ObjectStoreExt, GetResult, ListResult, MultipartUpload, ObjectMeta, ObjectStore,
-    PutMode, PutMultipartOptions, PutOptions, PutPayload, PutResult,
+    CopyOptions, GetOptions, GetResult, ListResult, MultipartUpload, ObjectMeta, ObjectStore,
+    ObjectStoreExt, PutMode, PutMultipartOptions, PutOptions, PutPayload, PutResult,
 };
 use serde::{Deserialize, Serialize};
 
 use crate::{Error, Result};
-
 
 /// Prefix of commit marker names.
 const MARKER_PREFIX: &str = "_commit-";
@@ -171,7 +170,12 @@ impl LakeStore {
     /// Commits generation `generation` in `dir`: the files `c-<generation>-*` written before
     /// become visible and `replaces` disappear, in one atomic put of the marker. Fails if a
     /// file the marker promises is missing, or if the generation was already committed.
-    pub async fn commit(&self, dir: &Path, generation: &str, replaces: &[String]) -> Result<Marker> {
+    pub async fn commit(
+        &self,
+        dir: &Path,
+        generation: &str,
+        replaces: &[String],
+    ) -> Result<Marker> {
         let listed = self.inner.list_with_delimiter(Some(dir)).await?;
         let adds: BTreeSet<String> = listed
             .objects
@@ -201,7 +205,11 @@ impl LakeStore {
             ..Default::default()
         };
         self.inner
-            .put_opts(&dir.clone().join(marker_name(generation)), body.into(), opts)
+            .put_opts(
+                &dir.clone().join(marker_name(generation)),
+                body.into(),
+                opts,
+            )
             .await?;
         Ok(marker)
     }
@@ -215,7 +223,10 @@ impl LakeStore {
         for o in &listed.objects {
             let name = split_dir(&o.location).1;
             if name.starts_with(MARKER_PREFIX) && name.ends_with(".json") {
-                markers.push((o.location.clone(), Self::read_marker(self.inner.as_ref(), &o.location).await?));
+                markers.push((
+                    o.location.clone(),
+                    Self::read_marker(self.inner.as_ref(), &o.location).await?,
+                ));
             }
         }
         let replaced: HashSet<&String> = markers.iter().flat_map(|(_, m)| &m.replaces).collect();
@@ -262,7 +273,11 @@ impl ObjectStore for LakeStore {
         self.inner.put_multipart_opts(location, opts).await
     }
 
-    async fn get_opts(&self, location: &Path, options: GetOptions) -> object_store::Result<GetResult> {
+    async fn get_opts(
+        &self,
+        location: &Path,
+        options: GetOptions,
+    ) -> object_store::Result<GetResult> {
         self.inner.get_opts(location, options).await
     }
 
@@ -312,7 +327,12 @@ impl ObjectStore for LakeStore {
         })
     }
 
-    async fn copy_opts(&self, from: &Path, to: &Path, options: CopyOptions) -> object_store::Result<()> {
+    async fn copy_opts(
+        &self,
+        from: &Path,
+        to: &Path,
+        options: CopyOptions,
+    ) -> object_store::Result<()> {
         self.inner.copy_opts(from, to, options).await
     }
 }
@@ -360,28 +380,71 @@ mod tests {
         let store = LakeStore::new(Arc::new(InMemory::new()));
         let dir = Path::from("raw/t/dt=2026-01-01/hour=00");
         for n in ["a.parquet", "b.parquet"] {
-            store.put(&dir.clone().join(n), Bytes::from_static(b"x").into()).await.unwrap();
+            store
+                .put(&dir.clone().join(n), Bytes::from_static(b"x").into())
+                .await
+                .unwrap();
         }
-        store.put(&dir.clone().join(commit_file_name("g1", 0)), Bytes::from_static(b"y").into()).await.unwrap();
+        store
+            .put(
+                &dir.clone().join(commit_file_name("g1", 0)),
+                Bytes::from_static(b"y").into(),
+            )
+            .await
+            .unwrap();
         // Before the marker: the old set only.
         assert_eq!(names(&store, &dir).await, ["a.parquet", "b.parquet"]);
-        store.commit(&dir, "g1", &["a.parquet".into(), "b.parquet".into()]).await.unwrap();
+        store
+            .commit(&dir, "g1", &["a.parquet".into(), "b.parquet".into()])
+            .await
+            .unwrap();
         // After: the new set only, before and after cleanup.
         assert_eq!(names(&store, &dir).await, ["c-g1-0000.parquet"]);
-        assert_eq!(store.cleanup(&dir, chrono::Duration::hours(1)).await.unwrap(), 2);
+        assert_eq!(
+            store
+                .cleanup(&dir, chrono::Duration::hours(1))
+                .await
+                .unwrap(),
+            2
+        );
         assert_eq!(names(&store, &dir).await, ["c-g1-0000.parquet"]);
         // Re-landing a compacted-away name (an idempotent replay) stays hidden.
-        store.put(&dir.clone().join("a.parquet"), Bytes::from_static(b"x").into()).await.unwrap();
+        store
+            .put(
+                &dir.clone().join("a.parquet"),
+                Bytes::from_static(b"x").into(),
+            )
+            .await
+            .unwrap();
         assert_eq!(names(&store, &dir).await, ["c-g1-0000.parquet"]);
         // A second generation supersedes the first; its marker becomes obsolete.
-        store.put(&dir.clone().join("d.parquet"), Bytes::from_static(b"x").into()).await.unwrap();
-        store.put(&dir.clone().join(commit_file_name("g2", 0)), Bytes::from_static(b"z").into()).await.unwrap();
         store
-            .commit(&dir, "g2", &["c-g1-0000.parquet".into(), "d.parquet".into()])
+            .put(
+                &dir.clone().join("d.parquet"),
+                Bytes::from_static(b"x").into(),
+            )
+            .await
+            .unwrap();
+        store
+            .put(
+                &dir.clone().join(commit_file_name("g2", 0)),
+                Bytes::from_static(b"z").into(),
+            )
+            .await
+            .unwrap();
+        store
+            .commit(
+                &dir,
+                "g2",
+                &["c-g1-0000.parquet".into(), "d.parquet".into()],
+            )
             .await
             .unwrap();
         assert_eq!(names(&store, &dir).await, ["c-g2-0000.parquet"]);
-        store.cleanup(&dir, chrono::Duration::hours(1)).await.unwrap();
+        store
+            .cleanup(&dir, chrono::Duration::hours(1))
+            .await
+            .unwrap();
         assert_eq!(names(&store, &dir).await, ["c-g2-0000.parquet"]);
         let left: Vec<String> = store
             .inner()

@@ -46,7 +46,10 @@ pub fn extract(text: &str) -> Vec<String> {
         if c.is_ascii_alphabetic() && (i == 0 || chars[i - 1].1.is_whitespace()) {
             let rest = &text[pos..];
             let lower = rest.get(..8).unwrap_or(rest).to_ascii_lowercase();
-            if lower.starts_with("http://") || lower.starts_with("https://") || lower.starts_with("www.") {
+            if lower.starts_with("http://")
+                || lower.starts_with("https://")
+                || lower.starts_with("www.")
+            {
                 while i < chars.len() && !chars[i].1.is_whitespace() {
                     i += 1;
                 }
@@ -143,7 +146,10 @@ mod tests {
 
     #[test]
     fn plain_tags_are_case_folded_in_order() {
-        assert_eq!(tags("Go #Rust and #DataFusion, #rust!"), ["rust", "datafusion", "rust"]);
+        assert_eq!(
+            tags("Go #Rust and #DataFusion, #rust!"),
+            ["rust", "datafusion", "rust"]
+        );
         assert_eq!(tags("#a_b #snake_case_2"), ["a_b", "snake_case_2"]);
     }
 
@@ -174,7 +180,10 @@ mod tests {
 
     #[test]
     fn any_script_and_full_width_hash() {
-        assert_eq!(tags("＃東京オリンピック と #中文"), ["東京オリンピック", "中文"]);
+        assert_eq!(
+            tags("＃東京オリンピック と #中文"),
+            ["東京オリンピック", "中文"]
+        );
         assert_eq!(tags("مرحبا #السعودية"), ["السعودية"]);
         // Arabic with harakat (combining marks) stays one tag.
         assert_eq!(tags("#مَرْحَبًا"), ["مَرْحَبًا"]);

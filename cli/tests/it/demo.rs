@@ -8,7 +8,13 @@ fn demo_runs_end_to_end_and_reruns_identically() {
     let p = Pulse::new();
     let args = ["demo", "--days", "1", "--channels", "6", "--viewers", "300"];
     let first = p.ok(&args);
-    for section in ["1. generated", "2. compacted 2026-01-05", "Rows landed per raw table", "Top hashtags of each day", "_bot"] {
+    for section in [
+        "1. generated",
+        "2. compacted 2026-01-05",
+        "Rows landed per raw table",
+        "Top hashtags of each day",
+        "_bot",
+    ] {
         assert!(first.contains(section), "missing {section:?} in:\n{first}");
     }
     let answers = |s: &str| s.split("3. answers").nth(1).unwrap().to_string();

@@ -1,7 +1,7 @@
 //! Integration tests of the `pulse` binary: each test runs the real binary as a process
 //! against real files, real TCP peers and a real HTTP server on loopback, and checks what
 //! landed by querying the lake with `pulse sql`.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::new_without_default)]
 
 mod compact;
 mod demo;
@@ -22,7 +22,9 @@ pub struct Pulse {
 
 impl Pulse {
     pub fn new() -> Pulse {
-        Pulse { dir: tempfile::tempdir().unwrap() }
+        Pulse {
+            dir: tempfile::tempdir().unwrap(),
+        }
     }
 
     pub fn lake(&self) -> PathBuf {
@@ -32,7 +34,9 @@ impl Pulse {
     /// A `pulse` command with `--lake` set and a clean environment for config.
     pub fn cmd(&self) -> Command {
         let mut c = Command::new(env!("CARGO_BIN_EXE_pulse"));
-        c.arg("--lake").arg(self.lake()).current_dir(self.dir.path());
+        c.arg("--lake")
+            .arg(self.lake())
+            .current_dir(self.dir.path());
         for (k, _) in std::env::vars() {
             if k.starts_with("PULSE") || k.starts_with("TWITCH_") {
                 c.env_remove(k);
@@ -45,7 +49,12 @@ impl Pulse {
     /// Runs `pulse ARGS` and asserts it succeeds.
     pub fn ok(&self, args: &[&str]) -> String {
         let out = self.cmd().args(args).output().unwrap();
-        assert!(out.status.success(), "pulse {args:?} failed:\n{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "pulse {args:?} failed:\n{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8(out.stdout).unwrap()
     }
 
@@ -56,8 +65,12 @@ impl Pulse {
     /// Runs a query and returns the rows as strings (CSV cells), header dropped.
     pub fn sql(&self, q: &str) -> Vec<Vec<String>> {
         let out = self.ok(&["sql", q, "--format", "csv"]);
-        let mut r = csv::ReaderBuilder::new().has_headers(true).from_reader(out.as_bytes());
-        r.records().map(|rec| rec.unwrap().iter().map(str::to_string).collect()).collect()
+        let mut r = csv::ReaderBuilder::new()
+            .has_headers(true)
+            .from_reader(out.as_bytes());
+        r.records()
+            .map(|rec| rec.unwrap().iter().map(str::to_string).collect())
+            .collect()
     }
 
     /// A single number from a query.
@@ -77,7 +90,9 @@ impl Pulse {
 }
 
 fn walk(dir: &Path, root: &Path, out: &mut Vec<String>) {
-    let Ok(rd) = std::fs::read_dir(dir) else { return };
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return;
+    };
     for e in rd.flatten() {
         let p = e.path();
         if p.is_dir() {
@@ -101,13 +116,19 @@ impl Drop for Running {
 impl Running {
     /// Sends SIGTERM and waits for a clean exit.
     pub fn terminate(mut self) -> std::process::ExitStatus {
-        let _ = Command::new("kill").arg("-TERM").arg(self.0.id().to_string()).status();
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.0.id().to_string())
+            .status();
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
         loop {
             if let Some(s) = self.0.try_wait().unwrap() {
                 return s;
             }
-            assert!(std::time::Instant::now() < deadline, "pulse did not stop on SIGTERM");
+            assert!(
+                std::time::Instant::now() < deadline,
+                "pulse did not stop on SIGTERM"
+            );
             std::thread::sleep(std::time::Duration::from_millis(50));
         }
     }
@@ -119,7 +140,10 @@ impl Running {
         let mut line = String::new();
         loop {
             line.clear();
-            assert!(r.read_line(&mut line).unwrap() > 0, "pulse exited before printing {prefix:?}");
+            assert!(
+                r.read_line(&mut line).unwrap() > 0,
+                "pulse exited before printing {prefix:?}"
+            );
             if let Some(rest) = line.trim().strip_prefix(prefix) {
                 return rest.trim().to_string();
             }
@@ -128,5 +152,10 @@ impl Running {
 }
 
 pub fn spawn(mut c: Command) -> Running {
-    Running(c.stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn().unwrap())
+    Running(
+        c.stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap(),
+    )
 }

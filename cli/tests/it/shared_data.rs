@@ -2,12 +2,14 @@
 //! folder is absent, as in a user's clone). Every quarantined record is accounted for by a
 //! quirk the data README documents.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use super::Pulse;
 
 fn data(rel: &str) -> Option<PathBuf> {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/data").join(rel);
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../shared/data")
+        .join(rel);
     if p.exists() {
         Some(p)
     } else {
@@ -16,8 +18,14 @@ fn data(rel: &str) -> Option<PathBuf> {
     }
 }
 
-fn replay(p: &Pulse, path: &PathBuf) -> String {
-    p.ok(&["ingest", "replay", path.to_str().unwrap(), "--as-of", "2022-01-01T00:00:00Z"])
+fn replay(p: &Pulse, path: &Path) -> String {
+    p.ok(&[
+        "ingest",
+        "replay",
+        path.to_str().unwrap(),
+        "--as-of",
+        "2022-01-01T00:00:00Z",
+    ])
 }
 
 #[test]
@@ -27,22 +35,48 @@ fn tweets_replay_with_explained_quarantine() {
     let out = replay(&p, &dir);
     // covid19 and GRAMMYs end inside a quoted field (1 each); financial line 731 has 13
     // fields because an unquoted URL contains commas.
-    let reasons = p.sql("SELECT regexp_replace(origin, '^.*/', ''), reason FROM quarantine_replay ORDER BY 1");
+    let reasons = p
+        .sql("SELECT regexp_replace(origin, '^.*/', ''), reason FROM quarantine_replay ORDER BY 1");
     assert_eq!(reasons.len(), 3, "{reasons:?}\n{out}");
-    assert!(reasons.iter().any(|r| r[0].starts_with("covid19_tweets.csv:") && r[1].starts_with("expected 13 fields")), "{reasons:?}");
-    assert!(reasons.iter().any(|r| r[0].starts_with("GRAMMYs_tweets.csv:") && r[1].starts_with("expected 13 fields")), "{reasons:?}");
-    assert!(reasons.iter().any(|r| r[0] == "financial.csv:731" && r[1] == "expected 8 fields, found 13"), "{reasons:?}");
+    assert!(
+        reasons
+            .iter()
+            .any(|r| r[0].starts_with("covid19_tweets.csv:")
+                && r[1].starts_with("expected 13 fields")),
+        "{reasons:?}"
+    );
+    assert!(
+        reasons
+            .iter()
+            .any(|r| r[0].starts_with("GRAMMYs_tweets.csv:")
+                && r[1].starts_with("expected 13 fields")),
+        "{reasons:?}"
+    );
+    assert!(
+        reasons
+            .iter()
+            .any(|r| r[0] == "financial.csv:731" && r[1] == "expected 8 fields, found 13"),
+        "{reasons:?}"
+    );
     // 9,031 + 1,699 + 1,167 + 3,195 complete rows landed.
-    assert_eq!(p.count("SELECT count(*) FROM messages"), 9031 + 1699 + 1167 + 3195);
+    assert_eq!(
+        p.count("SELECT count(*) FROM messages"),
+        9031 + 1699 + 1167 + 3195
+    );
     // Elon Musk's bytes literals are decoded.
-    assert_eq!(p.count("SELECT count(*) FROM messages WHERE text LIKE 'b''%'"), 0);
+    assert_eq!(
+        p.count("SELECT count(*) FROM messages WHERE text LIKE 'b''%'"),
+        0
+    );
     let tags = p.sql("SELECT tag FROM (SELECT unnest(hashtags(text)) AS tag FROM messages) GROUP BY tag ORDER BY count(*) DESC, tag LIMIT 1");
     assert_eq!(tags, vec![vec!["covid19"]]);
 }
 
 #[test]
 fn memgraph_csvs_replay_whole() {
-    let Some(dir) = data("memgraph_twitch") else { return };
+    let Some(dir) = data("memgraph_twitch") else {
+        return;
+    };
     let p = Pulse::new();
     let out = replay(&p, &dir);
     assert!(out.contains(" 0 quarantined"), "{out}");
@@ -55,16 +89,31 @@ fn memgraph_csvs_replay_whole() {
 
 #[test]
 fn viewer_logs_and_category_snapshots_replay() {
-    let (Some(viewers), Some(cats), Some(live)) = (data("codecademy_twitch"), data("twitch_category_snapshots_2023/games.csv"), data("twitch_live_snapshots_2025")) else { return };
+    let (Some(viewers), Some(cats), Some(live)) = (
+        data("codecademy_twitch"),
+        data("twitch_category_snapshots_2023/games.csv"),
+        data("twitch_live_snapshots_2025"),
+    ) else {
+        return;
+    };
     let p = Pulse::new();
     // Each Codecademy file's last line is cut mid-record: one quarantined per file.
     let out = replay(&p, &viewers);
     assert!(out.contains("30309 records landed, 2 quarantined"), "{out}");
-    assert_eq!(p.count("SELECT count(DISTINCT channel_login) FROM presence"), 10);
+    assert_eq!(
+        p.count("SELECT count(DISTINCT channel_login) FROM presence"),
+        10
+    );
     let out = replay(&p, &cats);
     assert!(out.contains("20661 records landed, 0 quarantined"), "{out}");
-    assert_eq!(p.count("SELECT count(*) FROM categories WHERE viewers IS NULL"), 0);
+    assert_eq!(
+        p.count("SELECT count(*) FROM categories WHERE viewers IS NULL"),
+        0
+    );
     let out = replay(&p, &live);
-    assert!(out.contains("skipped") && out.contains("final_streamers_data.csv"), "{out}");
+    assert!(
+        out.contains("skipped") && out.contains("final_streamers_data.csv"),
+        "{out}"
+    );
     assert_eq!(p.count("SELECT count(*) FROM streams"), 731 + 863);
 }

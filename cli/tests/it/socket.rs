@@ -11,12 +11,22 @@ use super::{Pulse, spawn};
 fn line_listener_lands_frames_quarantines_bad_ones_and_flushes_on_sigterm() {
     let p = Pulse::new();
     let mut c = p.cmd();
-    c.args(["ingest", "socket", "--listen", "127.0.0.1:0", "--max-frame", "64", "--flush-interval", "200ms"]);
+    c.args([
+        "ingest",
+        "socket",
+        "--listen",
+        "127.0.0.1:0",
+        "--max-frame",
+        "64",
+        "--flush-interval",
+        "200ms",
+    ]);
     let mut child = spawn(c);
     let addr = child.read_until("listening on");
     let mut s = TcpStream::connect(&addr).unwrap();
     s.write_all(b"hello #world\r\n").unwrap();
-    s.write_all(b"{\"created_at\":\"2021-11-27T10:18:33Z\",\"text\":\"json #Tweet\"}\n").unwrap();
+    s.write_all(b"{\"created_at\":\"2021-11-27T10:18:33Z\",\"text\":\"json #Tweet\"}\n")
+        .unwrap();
     s.write_all(b"bad \xff\xfe bytes\n").unwrap();
     s.write_all(&[b'x'; 100]).unwrap();
     s.write_all(b"\nafter the long one\n").unwrap();
@@ -36,27 +46,44 @@ fn line_listener_lands_frames_quarantines_bad_ones_and_flushes_on_sigterm() {
         }
         std::thread::sleep(Duration::from_millis(100));
     }
-    assert_eq!(seen, 4, "time-based flushes landed the frames while running");
+    assert_eq!(
+        seen, 4,
+        "time-based flushes landed the frames while running"
+    );
     drop(s);
     let status = child.terminate();
     assert!(status.success(), "{status:?}");
     let rows = p.sql("SELECT text, source FROM messages ORDER BY text");
-    assert_eq!(rows, vec![
-        vec!["after the long one", "socket"],
-        vec!["hello #world", "socket"],
-        vec!["json #Tweet", "socket"],
-        vec!["peer two", "socket"],
-    ]);
+    assert_eq!(
+        rows,
+        vec![
+            vec!["after the long one", "socket"],
+            vec!["hello #world", "socket"],
+            vec!["json #Tweet", "socket"],
+            vec!["peer two", "socket"],
+        ]
+    );
     // The JSON tweet kept its own time.
-    assert_eq!(p.sql("SELECT dt, hour FROM messages WHERE text = 'json #Tweet'"), vec![vec!["2021-11-27", "10"]]);
-    let q = p.sql("SELECT reason, length(encode(raw, 'hex')) / 2 FROM quarantine_socket ORDER BY reason");
-    assert_eq!(q, vec![
-        vec!["frame cut off by disconnect", "7"],
-        vec!["frame over max-frame (64 bytes)", "64"],
-        vec!["invalid UTF-8", "12"],
-    ]);
+    assert_eq!(
+        p.sql("SELECT dt, hour FROM messages WHERE text = 'json #Tweet'"),
+        vec![vec!["2021-11-27", "10"]]
+    );
+    let q = p.sql(
+        "SELECT reason, length(encode(raw, 'hex')) / 2 FROM quarantine_socket ORDER BY reason",
+    );
+    assert_eq!(
+        q,
+        vec![
+            vec!["frame cut off by disconnect", "7"],
+            vec!["frame over max-frame (64 bytes)", "64"],
+            vec!["invalid UTF-8", "12"],
+        ]
+    );
     let origins = p.sql("SELECT origin FROM quarantine_socket WHERE reason = 'invalid UTF-8'");
-    assert!(origins[0][0].starts_with("127.0.0.1:") && origins[0][0].ends_with("#3"), "{origins:?}");
+    assert!(
+        origins[0][0].starts_with("127.0.0.1:") && origins[0][0].ends_with("#3"),
+        "{origins:?}"
+    );
 }
 
 #[test]
@@ -75,10 +102,26 @@ fn len5_client_reads_until_the_peer_closes() {
     });
     let out = p.run(&["ingest", "socket", "--connect", &addr, "--framing", "len5"]);
     server.join().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(stdout.contains("3 records landed, 2 quarantined"), "{stdout}");
-    assert_eq!(p.sql("SELECT text FROM messages ORDER BY text"), vec![vec!["one #a"], vec!["three #a"], vec!["two #b"]]);
+    assert!(
+        stdout.contains("3 records landed, 2 quarantined"),
+        "{stdout}"
+    );
+    assert_eq!(
+        p.sql("SELECT text FROM messages ORDER BY text"),
+        vec![vec!["one #a"], vec!["three #a"], vec!["two #b"]]
+    );
     let q = p.sql("SELECT reason FROM quarantine_socket ORDER BY reason");
-    assert_eq!(q, vec![vec!["frame cut off by disconnect (3 of 20 bytes)"], vec!["invalid UTF-8"]]);
+    assert_eq!(
+        q,
+        vec![
+            vec!["frame cut off by disconnect (3 of 20 bytes)"],
+            vec!["invalid UTF-8"]
+        ]
+    );
 }
