@@ -273,7 +273,9 @@ async fn bench_presence(channels: usize, viewers: usize, bots: usize) -> anyhow:
     let landed_bytes: u64 = files.iter().map(|f| f.1).sum();
     let peak = peak_rss();
     let t = Instant::now();
-    let c = pulse_jobs::compact::compact_day(&lake, opts.start, 128 << 20).await?;
+    let c =
+        pulse_jobs::compact::compact_day(&lake, opts.start, 128 << 20, chrono::Duration::hours(1))
+            .await?;
     let compact = t.elapsed();
     let p = c
         .iter()

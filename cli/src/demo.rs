@@ -57,7 +57,9 @@ pub async fn run(cfg: &Config, a: DemoArgs) -> anyhow::Result<()> {
     );
     for d in 0..a.days {
         let date = opts.start + chrono::Days::new(d as u64);
-        let c = pulse_jobs::compact::compact_day(&lake, date, 128 << 20).await?;
+        let c =
+            pulse_jobs::compact::compact_day(&lake, date, 128 << 20, chrono::Duration::hours(1))
+                .await?;
         let (fb, fa, bb, ba) = c.iter().fold((0, 0, 0, 0), |acc, (_, t)| {
             (
                 acc.0 + t.files_before,

@@ -53,6 +53,9 @@ enum Cmd {
         /// Target file size, e.g. 128MiB.
         #[arg(long, default_value = "128MiB", value_parser = parse_bytes)]
         target_size: u64,
+        /// Keep replaced files (hidden) this long, so running queries can finish.
+        #[arg(long, default_value = "1h", value_parser = humantime::parse_duration)]
+        retention: Duration,
     },
     /// Run SQL over the lake: a query, a file, or an interactive prompt.
     Sql {
@@ -287,9 +290,16 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             );
         }
         Cmd::Ingest(i) => ingest(&cfg, open(&cfg)?, i).await?,
-        Cmd::Compact { date, target_size } => {
+        Cmd::Compact {
+            date,
+            target_size,
+            retention,
+        } => {
             let lake = open(&cfg)?;
-            let report = pulse_jobs::compact::compact_day(&lake, date, target_size).await?;
+            let retention =
+                chrono::Duration::from_std(retention).context("--retention is too long")?;
+            let report =
+                pulse_jobs::compact::compact_day(&lake, date, target_size, retention).await?;
             if report.is_empty() {
                 println!("nothing landed on {date}");
             }

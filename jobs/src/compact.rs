@@ -1,7 +1,9 @@
 //! `pulse compact --date D`: merges a day's small files into a few large ones per hour
 //! partition (about `target_bytes` each, 128 MiB by default), sorted by time, and swaps them in
 //! with one commit marker per partition: a reader sees the old files or the new ones, never
-//! both or neither. Rerunning on a compacted day rewrites nothing. Run one compaction of a
+//! both or neither. Replaced files stay (hidden) for a retention period so running queries
+//! can finish reading them; a later run deletes them. Rerunning on a compacted day rewrites
+//! nothing. Run one compaction of a
 //! partition at a time (the nightly scheduler makes sure of it).
 
 use std::sync::Arc;
@@ -54,7 +56,12 @@ async fn read_all(store: &Arc<dyn ObjectStore>, files: &[Path]) -> Result<Vec<Re
 }
 
 /// Compacts every raw table's partitions of `date`.
-pub async fn compact_day(lake: &Lake, date: NaiveDate, target_bytes: u64) -> Result<CompactReport> {
+pub async fn compact_day(
+    lake: &Lake,
+    date: NaiveDate,
+    target_bytes: u64,
+    retention: chrono::Duration,
+) -> Result<CompactReport> {
     let mut report = Vec::new();
     let day = date.format("%Y-%m-%d").to_string();
     for table in RawTable::ALL {
@@ -62,7 +69,7 @@ pub async fn compact_day(lake: &Lake, date: NaiveDate, target_bytes: u64) -> Res
         let day_dir = format!("{}/dt={day}", table.dir());
         for hour in list_dirs(lake, &day_dir).await? {
             let dir = lake.path(&format!("{day_dir}/{hour}"));
-            let c = compact_partition(lake, table, &dir, target_bytes).await?;
+            let c = compact_partition(lake, table, &dir, target_bytes, retention).await?;
             t.files_before += c.files_before;
             t.bytes_before += c.bytes_before;
             t.files_after += c.files_after;
@@ -77,12 +84,14 @@ pub async fn compact_day(lake: &Lake, date: NaiveDate, target_bytes: u64) -> Res
     Ok(report)
 }
 
-/// Compacts one partition directory.
+/// Compacts one partition directory. Replaced files are deleted once they have been hidden
+/// for `retention` (by this run or a later one), so queries that listed them can finish.
 pub async fn compact_partition(
     lake: &Lake,
     table: RawTable,
     dir: &Path,
     target_bytes: u64,
+    retention: chrono::Duration,
 ) -> Result<TableCompaction> {
     let ls = lake.lake_store();
     let files = ls.visible_files(dir).await?;
@@ -97,7 +106,7 @@ pub async fn compact_partition(
         .collect();
     // One file is already as merged as a partition gets; still drop what markers hide.
     if files.len() <= 1 {
-        ls.cleanup(dir, chrono::Duration::hours(1)).await?;
+        ls.cleanup(dir, retention).await?;
         c.files_after = c.files_before;
         c.bytes_after = c.bytes_before;
         if let Some(f) = files.first() {
@@ -153,7 +162,7 @@ pub async fn compact_partition(
         n += 1;
     }
     ls.commit(dir, &generation, &names).await?;
-    ls.cleanup(dir, chrono::Duration::hours(1)).await?;
+    ls.cleanup(dir, retention).await?;
     let after = ls.visible_files(dir).await?;
     c.files_after = after.len() as u64;
     c.bytes_after = after.iter().map(|f| f.size).sum();

@@ -214,39 +214,44 @@ impl LakeStore {
         Ok(marker)
     }
 
-    /// Deletes what no reader can see any more in `dir`: replaced files, markers made obsolete
-    /// by a newer one, and the files of commits that never got a marker once they are older
-    /// than `orphan_age` (a younger one may belong to a commit still being written).
-    pub async fn cleanup(&self, dir: &Path, orphan_age: chrono::Duration) -> Result<usize> {
+    /// Deletes what no reader can see any more in `dir`, once it has been invisible for
+    /// `retention`: files replaced by a marker older than that, markers made obsolete by a
+    /// newer marker older than that, and files of commits that never got a marker. The delay
+    /// lets a query that listed the old files before a commit finish reading them; a younger
+    /// orphan may belong to a commit still being written. Returns how many objects it deleted.
+    pub async fn cleanup(&self, dir: &Path, retention: chrono::Duration) -> Result<usize> {
         let listed = self.inner.list_with_delimiter(Some(dir)).await?;
+        let cutoff = chrono::Utc::now() - retention;
         let mut markers = Vec::new();
         for o in &listed.objects {
             let name = split_dir(&o.location).1;
             if name.starts_with(MARKER_PREFIX) && name.ends_with(".json") {
-                markers.push((
-                    o.location.clone(),
-                    Self::read_marker(self.inner.as_ref(), &o.location).await?,
-                ));
+                let m = Self::read_marker(self.inner.as_ref(), &o.location).await?;
+                markers.push((o.clone(), m));
             }
         }
-        let replaced: HashSet<&String> = markers.iter().flat_map(|(_, m)| &m.replaces).collect();
         let committed: HashSet<&str> = markers.iter().map(|(_, m)| m.generation.as_str()).collect();
-        let cutoff = chrono::Utc::now() - orphan_age;
+        // Only markers old enough may have their replaced files removed.
+        let settled: Vec<&(ObjectMeta, Marker)> = markers
+            .iter()
+            .filter(|(o, _)| o.last_modified <= cutoff)
+            .collect();
+        let removable: HashSet<&String> = settled.iter().flat_map(|(_, m)| &m.replaces).collect();
         let mut deleted = 0;
         for o in &listed.objects {
             let name = split_dir(&o.location).1.to_string();
             let orphan = commit_generation_of(&name)
-                .is_some_and(|g| !committed.contains(g) && o.last_modified < cutoff);
-            if replaced.contains(&name) || orphan {
+                .is_some_and(|g| !committed.contains(g) && o.last_modified <= cutoff);
+            if removable.contains(&name) || orphan {
                 self.inner.delete(&o.location).await?;
                 deleted += 1;
             }
         }
-        // A marker is obsolete when all the files it added are replaced by a newer one; its
-        // own replaced set lives on in that newer marker (commit folds it in).
-        for (path, m) in &markers {
-            if !m.adds.is_empty() && m.adds.iter().all(|a| replaced.contains(a)) {
-                self.inner.delete(path).await?;
+        // A marker is obsolete once a settled newer marker replaced all the files it added;
+        // its own replaced set lives on in that newer marker (commit folds it in).
+        for (o, m) in &markers {
+            if !m.adds.is_empty() && m.adds.iter().all(|a| removable.contains(a)) {
+                self.inner.delete(&o.location).await?;
                 deleted += 1;
             }
         }
@@ -400,11 +405,24 @@ mod tests {
             .unwrap();
         // After: the new set only, before and after cleanup.
         assert_eq!(names(&store, &dir).await, ["c-g1-0000.parquet"]);
+        // Within the retention nothing is deleted: a reader that listed the old set can
+        // still read it.
         assert_eq!(
             store
                 .cleanup(&dir, chrono::Duration::hours(1))
                 .await
                 .unwrap(),
+            0
+        );
+        assert!(
+            store
+                .inner()
+                .head(&dir.clone().join("a.parquet"))
+                .await
+                .is_ok()
+        );
+        assert_eq!(
+            store.cleanup(&dir, chrono::Duration::zero()).await.unwrap(),
             2
         );
         assert_eq!(names(&store, &dir).await, ["c-g1-0000.parquet"]);
@@ -442,7 +460,7 @@ mod tests {
             .unwrap();
         assert_eq!(names(&store, &dir).await, ["c-g2-0000.parquet"]);
         store
-            .cleanup(&dir, chrono::Duration::hours(1))
+            .cleanup(&dir, chrono::Duration::zero())
             .await
             .unwrap();
         assert_eq!(names(&store, &dir).await, ["c-g2-0000.parquet"]);

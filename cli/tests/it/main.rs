@@ -80,8 +80,26 @@ impl Pulse {
         rows[0][0].parse().unwrap()
     }
 
-    /// Relative paths of the visible Parquet files under `rel`, sorted.
+    /// Relative paths of the Parquet files under `rel` that readers see, sorted.
     pub fn files(&self, rel: &str) -> Vec<String> {
+        let lake =
+            pulse_lake::Lake::open(self.lake().to_str().unwrap(), &Default::default()).unwrap();
+        let root = format!("{}/", lake.path(""));
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let files = rt
+            .block_on(pulse_lake::catalog::list_files(&lake, rel))
+            .unwrap();
+        files
+            .into_iter()
+            .map(|(p, _)| p.to_string().trim_start_matches(&root).to_string())
+            .collect()
+    }
+
+    /// Every Parquet file on disk under `rel`, hidden ones included.
+    pub fn files_on_disk(&self, rel: &str) -> Vec<String> {
         let mut out = Vec::new();
         walk(&self.lake().join(rel), &self.lake(), &mut out);
         out.sort();
