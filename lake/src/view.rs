@@ -459,10 +459,7 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(names(&store, &dir).await, ["c-g2-0000.parquet"]);
-        store
-            .cleanup(&dir, chrono::Duration::zero())
-            .await
-            .unwrap();
+        store.cleanup(&dir, chrono::Duration::zero()).await.unwrap();
         assert_eq!(names(&store, &dir).await, ["c-g2-0000.parquet"]);
         let left: Vec<String> = store
             .inner()
