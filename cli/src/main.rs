@@ -71,6 +71,23 @@ enum Cmd {
         #[arg(long)]
         output: Option<PathBuf>,
     },
+    /// Run a windowed job over the logical interval [--from, --to) (whole UTC days).
+    Run {
+        /// hashtags, categories or channels.
+        job: String,
+        /// Start of the interval (a date or RFC 3339 time, midnight UTC).
+        #[arg(long)]
+        from: String,
+        /// End of the interval, exclusive.
+        #[arg(long)]
+        to: String,
+        /// Set a job parameter, e.g. --set size=1h --set slide=5m (see docs/jobs.md).
+        #[arg(long = "set", value_name = "NAME=VALUE")]
+        set: Vec<String>,
+        /// Keep replaced output files (hidden) this long, so running queries can finish.
+        #[arg(long, default_value = "1h", value_parser = humantime::parse_duration)]
+        retention: Duration,
+    },
     /// Generate a small world, land it, compact it and print a few answers: Pulse end to end.
     Demo(demo::DemoArgs),
     /// Benchmarks (build with --release).
@@ -341,10 +358,55 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 None => sql::repl(&ctx, format).await?,
             }
         }
+        Cmd::Run {
+            job,
+            from,
+            to,
+            set,
+            retention,
+        } => {
+            let lake = open(&cfg)?;
+            let report = run_job(&lake, &job, &from, &to, &set, retention).await?;
+            for (table, rows, days) in &report.outputs {
+                println!("{table:<32} {rows:>10} rows in {days} day partition(s)");
+            }
+        }
         Cmd::Demo(d) => demo::run(&cfg, d).await?,
         Cmd::Bench(b) => bench::run(b).await?,
     }
     Ok(())
+}
+
+/// Runs a windowed job by name over [from, to) with `NAME=VALUE` overrides.
+pub async fn run_job(
+    lake: &Lake,
+    job: &str,
+    from: &str,
+    to: &str,
+    set: &[String],
+    retention: Duration,
+) -> anyhow::Result<pulse_jobs::runner::RunReport> {
+    use pulse_jobs::params::parse_time;
+    let def = pulse_jobs::jobs::by_name(job).with_context(|| {
+        let names: Vec<&str> = pulse_jobs::jobs::ALL.iter().map(|j| j.name).collect();
+        format!("unknown job {job:?}: one of {names:?}")
+    })?;
+    let start =
+        parse_time(from).with_context(|| format!("--from {from:?} is not a date or time"))?;
+    let end = parse_time(to).with_context(|| format!("--to {to:?} is not a date or time"))?;
+    let mut params = pulse_jobs::runner::params_for(def, start, end);
+    for kv in set {
+        let (k, v) = kv
+            .split_once('=')
+            .with_context(|| format!("--set {kv:?} is not NAME=VALUE"))?;
+        params.set(k.trim(), v.trim())?;
+    }
+    let ctx = pulse_lake::catalog::session(lake).await?;
+    let retention = chrono::Duration::from_std(retention).context("--retention is too long")?;
+    let report = pulse_jobs::runner::run(lake, &ctx, def, params, retention)
+        .await
+        .with_context(|| format!("job {job} over [{from}, {to})"))?;
+    Ok(report)
 }
 
 async fn ingest(cfg: &Config, lake: Lake, cmd: IngestCmd) -> anyhow::Result<()> {

@@ -4,6 +4,9 @@
 //! run leaves the previous output visible.
 
 pub mod compact;
+pub mod jobs;
+pub mod params;
+pub mod runner;
 
 /// Errors of the jobs.
 #[derive(Debug, thiserror::Error)]
@@ -20,6 +23,17 @@ pub enum Error {
     /// A bad argument (a user mistake).
     #[error("{0}")]
     Usage(String),
+    /// A job step failed to plan or run.
+    #[error("step {step}: {source}")]
+    Step {
+        /// The step's name.
+        step: String,
+        /// DataFusion's error.
+        source: datafusion::error::DataFusionError,
+    },
+    /// DataFusion failed outside a step.
+    #[error("query: {0}")]
+    DataFusion(#[from] datafusion::error::DataFusionError),
 }
 
 impl From<object_store::Error> for Error {

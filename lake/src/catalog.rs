@@ -73,6 +73,9 @@ pub async fn register(ctx: &SessionContext, lake: &Lake) -> Result<()> {
     for t in RawTable::ALL {
         register_listing(ctx, lake, t.name(), &t.dir(), t.schema(), raw_partitions())?;
     }
+    for table in list_dirs(lake, "agg").await? {
+        register_agg(ctx, lake, &table).await?;
+    }
     for source in list_dirs(lake, "quarantine").await? {
         register_listing(
             ctx,
@@ -83,6 +86,25 @@ pub async fn register(ctx: &SessionContext, lake: &Lake) -> Result<()> {
             vec![("dt".into(), DataType::Utf8)],
         )?;
     }
+    Ok(())
+}
+
+/// Registers the job output `agg/<table>/` (partitioned by `dt`), with the schema of its
+/// files. A table with no visible file is left unregistered.
+pub async fn register_agg(ctx: &SessionContext, lake: &Lake, table: &str) -> Result<()> {
+    let url = ListingTableUrl::parse(lake.url(&format!("agg/{table}")))?;
+    let opts = ListingOptions::new(Arc::new(ParquetFormat::default()))
+        .with_file_extension(".parquet")
+        .with_table_partition_cols(vec![("dt".into(), DataType::Utf8)]);
+    let config = ListingTableConfig::new(url).with_listing_options(opts);
+    let config = match config.infer_schema(&ctx.state()).await {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::debug!(table, error = %e, "no output files yet");
+            return Ok(());
+        }
+    };
+    ctx.register_table(table, Arc::new(ListingTable::try_new(config)?))?;
     Ok(())
 }
 

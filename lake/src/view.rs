@@ -214,6 +214,52 @@ impl LakeStore {
         Ok(marker)
     }
 
+    /// Replaces everything visible in `dir` with `files` (encoded Parquet; none empties the
+    /// partition) in one commit, then cleans up what has been hidden for `retention`.
+    /// The generation is derived from the directory's current contents and the new bytes.
+    pub async fn replace(
+        &self,
+        dir: &Path,
+        files: Vec<Bytes>,
+        retention: chrono::Duration,
+    ) -> Result<Marker> {
+        let listed = self.inner.list_with_delimiter(Some(dir)).await?;
+        let states = Self::dir_states(self.inner.as_ref(), &listed.objects).await?;
+        let empty = DirState::default();
+        let state = states.get(dir.as_ref()).unwrap_or(&empty);
+        let mut all: Vec<&str> = listed
+            .objects
+            .iter()
+            .map(|o| split_dir(&o.location).1)
+            .collect();
+        all.sort_unstable();
+        let replaces: Vec<String> = all
+            .iter()
+            .filter(|n| state.visible(n))
+            .map(|n| n.to_string())
+            .collect();
+        let mut h = blake3::Hasher::new();
+        for n in &all {
+            h.update(n.as_bytes());
+            h.update(b"\n");
+        }
+        for f in &files {
+            h.update(blake3::hash(f).as_bytes());
+        }
+        let generation = h.finalize().to_hex()[..16].to_string();
+        for (n, f) in files.into_iter().enumerate() {
+            self.inner
+                .put(
+                    &dir.clone().join(commit_file_name(&generation, n).as_str()),
+                    f.into(),
+                )
+                .await?;
+        }
+        let marker = self.commit(dir, &generation, &replaces).await?;
+        self.cleanup(dir, retention).await?;
+        Ok(marker)
+    }
+
     /// Deletes what no reader can see any more in `dir`, once it has been invisible for
     /// `retention`: files replaced by a marker older than that, markers made obsolete by a
     /// newer marker older than that, and files of commits that never got a marker. The delay

@@ -1,0 +1,257 @@
+//! The one mechanism every windowed job runs on.
+//!
+//! A job is a list of SQL steps (files under `sql/<job>/`) and typed parameters. The runner
+//! checks the logical interval `[start, end)` (whole UTC days, since outputs are partitioned by
+//! day), derives the parameters every job shares, runs each step in order, and for each
+//! output step writes one Parquet file per day partition of `agg/<table>/dt=D/`, replacing
+//! the partition through the lake's commit protocol. So a rerun of an interval replaces its
+//! days, a failed run leaves the previous output visible, and a day with no rows is emptied.
+//! Steps see earlier steps by name: views for intermediate steps, the freshly written lake
+//! table for outputs. Jobs never read the clock.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use arrow::array::{Array, AsArray, RecordBatch, UInt32Array};
+use arrow::compute::take_record_batch;
+use arrow::datatypes::Schema;
+use bytes::Bytes;
+use chrono::{DateTime, Duration, NaiveTime, Utc};
+use datafusion::prelude::SessionContext;
+use pulse_lake::Lake;
+use pulse_lake::land::encode_parquet;
+
+use crate::params::{Params, Value};
+use crate::{Error, Result};
+
+/// What a step does with its result.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StepKind {
+    /// Registered as a view for later steps.
+    View,
+    /// Written to `agg/<name>/dt=D/` for each day of the interval (the result needs a `dt`
+    /// column), then registered under its name.
+    Output,
+}
+
+/// One SQL step of a job.
+#[derive(Debug, Clone, Copy)]
+pub struct Step {
+    /// The view or output table name; `{suffix}` is replaced by the job's suffix.
+    pub name: &'static str,
+    /// The SQL, with `{{param}}` placeholders.
+    pub sql: &'static str,
+    /// View or output.
+    pub kind: StepKind,
+}
+
+/// A job: its steps and parameters.
+#[derive(Debug, Clone, Copy)]
+pub struct JobDef {
+    /// The name used by `pulse run`.
+    pub name: &'static str,
+    /// What it computes, for `--help` and logs.
+    pub about: &'static str,
+    /// Default parameters (besides `start` and `end`).
+    pub defaults: fn() -> Params,
+    /// Derives parameters from the others (and checks them).
+    pub derive: fn(&mut Params) -> Result<()>,
+    /// Parameters computed from the data before the steps run: (name, SQL returning one
+    /// integer).
+    pub data_params: &'static [(&'static str, &'static str)],
+    /// Outputs the steps read as "the previous run" and their empty shape, used when the lake
+    /// has none yet: (table, a SELECT returning zero rows of that schema).
+    pub previous: &'static [(&'static str, &'static str)],
+    /// The steps, in order.
+    pub steps: &'static [Step],
+    /// The suffix of output names (e.g. the window size), from the parameters.
+    pub suffix: fn(&Params) -> String,
+}
+
+/// What a run wrote.
+#[derive(Debug, Default, Clone)]
+pub struct RunReport {
+    /// Per output table: rows written and day partitions replaced.
+    pub outputs: Vec<(String, usize, usize)>,
+}
+
+/// The parameters of `job` over `[start, end)`: its defaults plus the shared ones.
+pub fn params_for(job: &JobDef, start: DateTime<Utc>, end: DateTime<Utc>) -> Params {
+    let mut p = (job.defaults)();
+    p.insert("start", Value::Time(start));
+    p.insert("end", Value::Time(end));
+    p
+}
+
+fn check_interval(start: DateTime<Utc>, end: DateTime<Utc>) -> Result<()> {
+    if start >= end {
+        return Err(Error::Usage(format!(
+            "empty interval: --from {start} is not before --to {end}"
+        )));
+    }
+    for t in [start, end] {
+        if t.time() != NaiveTime::MIN {
+            return Err(Error::Usage(format!(
+                "{t} is not midnight UTC: outputs are replaced per UTC day, so intervals are whole days"
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn derive_shared(p: &mut Params) -> Result<()> {
+    let (start, end) = (p.time("start")?, p.time("end")?);
+    check_interval(start, end)?;
+    p.insert("start_us", Value::Int(start.timestamp_micros()));
+    p.insert("end_us", Value::Int(end.timestamp_micros()));
+    p.insert("start_date", Value::Date(start.date_naive()));
+    p.insert(
+        "last_date",
+        Value::Date((end - Duration::days(1)).date_naive()),
+    );
+    Ok(())
+}
+
+/// Adds `read_from`, `read_from_us` and `read_from_date`: the start of the input a job needs,
+/// `lookback` before the interval.
+pub fn derive_read_from(p: &mut Params, lookback: std::time::Duration) -> Result<()> {
+    let start = p.time("start")?;
+    let lb = Duration::from_std(lookback).map_err(|_| Error::Usage("lookback too long".into()))?;
+    let from = start - lb;
+    p.insert("read_from", Value::Time(from));
+    p.insert("read_from_us", Value::Int(from.timestamp_micros()));
+    p.insert("read_from_date", Value::Date(from.date_naive()));
+    Ok(())
+}
+
+/// Runs `job` with `params` in `ctx` (a session with the lake registered), writing outputs to
+/// `lake`. `retention` is how long replaced output files stay for running readers.
+pub async fn run(
+    lake: &Lake,
+    ctx: &SessionContext,
+    job: &JobDef,
+    mut params: Params,
+    retention: Duration,
+) -> Result<RunReport> {
+    derive_shared(&mut params)?;
+    (job.derive)(&mut params)?;
+    for (name, sql) in job.data_params {
+        let batches = ctx.sql(&params.render(sql)?).await?.collect().await?;
+        let v = batches
+            .iter()
+            .find(|b| b.num_rows() > 0)
+            .and_then(|b| {
+                arrow::compute::cast(b.column(0), &arrow::datatypes::DataType::Int64).ok()
+            })
+            .and_then(|a| {
+                (!a.is_null(0)).then(|| a.as_primitive::<arrow::datatypes::Int64Type>().value(0))
+            })
+            .unwrap_or(0);
+        params.insert(name, Value::Int(v));
+    }
+    for (table, empty_sql) in job.previous {
+        if !ctx.table_exist(*table)? {
+            let df = ctx.sql(empty_sql).await?;
+            ctx.register_table(*table, df.into_view())?;
+        }
+    }
+    let suffix = (job.suffix)(&params);
+    let (start, end) = (params.time("start")?, params.time("end")?);
+    let days: Vec<String> = (0..(end - start).num_days())
+        .map(|d| (start + Duration::days(d)).format("%Y-%m-%d").to_string())
+        .collect();
+    let mut report = RunReport::default();
+    for step in job.steps {
+        let name = step.name.replace("{suffix}", &suffix);
+        let sql = params.render(step.sql)?;
+        let span = tracing::info_span!("step", job = job.name, step = %name);
+        let _enter = span.enter();
+        let df = ctx.sql(&sql).await.map_err(|e| Error::Step {
+            step: name.clone(),
+            source: e,
+        })?;
+        match step.kind {
+            StepKind::View => {
+                ctx.deregister_table(name.as_str())?;
+                ctx.register_table(name.as_str(), df.into_view())?;
+            }
+            StepKind::Output => {
+                let schema = Arc::new(df.schema().as_arrow().clone());
+                let batches = df.collect().await.map_err(|e| Error::Step {
+                    step: name.clone(),
+                    source: e,
+                })?;
+                let rows = write_days(lake, &name, &schema, &batches, &days, retention).await?;
+                tracing::info!(rows, partitions = days.len(), "output written");
+                report.outputs.push((name.clone(), rows, days.len()));
+                ctx.deregister_table(name.as_str())?;
+                pulse_lake::catalog::register_agg(ctx, lake, &name).await?;
+            }
+        }
+    }
+    Ok(report)
+}
+
+/// Writes `batches` (with a `dt` column) as one file per day of `days` under `agg/<table>/`,
+/// replacing each day partition; rows of other days are an error (a step bug).
+async fn write_days(
+    lake: &Lake,
+    table: &str,
+    schema: &Arc<Schema>,
+    batches: &[RecordBatch],
+    days: &[String],
+    retention: Duration,
+) -> Result<usize> {
+    let dt_idx = schema
+        .index_of("dt")
+        .map_err(|_| Error::Usage(format!("output step {table} has no dt column")))?;
+    let file_schema = Arc::new(Schema::new(
+        schema
+            .fields()
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| *i != dt_idx)
+            .map(|(_, f)| f.clone())
+            .collect::<Vec<_>>(),
+    ));
+    let mut by_day: BTreeMap<String, Vec<RecordBatch>> = BTreeMap::new();
+    let mut rows = 0;
+    for b in batches {
+        let dt = arrow::compute::cast(b.column(dt_idx), &arrow::datatypes::DataType::Utf8)?;
+        let dt = dt.as_string::<i32>();
+        let mut idx: BTreeMap<String, Vec<u32>> = BTreeMap::new();
+        for i in 0..b.num_rows() {
+            if dt.is_null(i) {
+                return Err(Error::Usage(format!(
+                    "output step {table} produced a row without dt"
+                )));
+            }
+            idx.entry(dt.value(i).to_string())
+                .or_default()
+                .push(i as u32);
+        }
+        let cols: Vec<usize> = (0..b.num_columns()).filter(|i| *i != dt_idx).collect();
+        let projected = b.project(&cols)?;
+        for (day, ix) in idx {
+            if !days.contains(&day) {
+                return Err(Error::Usage(format!(
+                    "output step {table} produced rows for {day}, outside the interval"
+                )));
+            }
+            rows += ix.len();
+            by_day
+                .entry(day)
+                .or_default()
+                .push(take_record_batch(&projected, &UInt32Array::from(ix))?);
+        }
+    }
+    for day in days {
+        let files: Vec<Bytes> = match by_day.get(day) {
+            Some(parts) => vec![encode_parquet(&file_schema, parts)?],
+            None => Vec::new(),
+        };
+        let dir = lake.path(&format!("agg/{table}/dt={day}"));
+        lake.lake_store().replace(&dir, files, retention).await?;
+    }
+    Ok(rows)
+}
