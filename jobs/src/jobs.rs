@@ -74,19 +74,22 @@ pub const HASHTAGS: JobDef = JobDef {
         "SELECT CAST(max(event_time) AS BIGINT) FROM messages",
     )],
     previous: &[(
-        "hashtag_counts",
+        "hashtag_counts_{suffix}",
         "SELECT arrow_cast(0, 'Timestamp(µs, \"UTC\")') AS window_start, CAST(0 AS BIGINT) AS n, 'x' AS tag, \
          true AS final, CAST(0 AS BIGINT) AS late_rows, 'x' AS dt WHERE false",
     )],
     steps: &[
         step!("counts_raw", "hashtags/01_counts.sql", View),
         step!("counts", "hashtags/02_windows.sql", View),
-        step!("hashtag_counts", "hashtags/03_hashtag_counts.sql", Output),
-        step!("hashtag_late", "hashtags/04_hashtag_late.sql", Output),
-        step!("hashtag_top", "hashtags/05_hashtag_top.sql", Output),
-        step!("hashtag_trends", "hashtags/06_hashtag_trends.sql", Output),
+        step!("hashtag_counts_{suffix}", "hashtags/03_hashtag_counts.sql", Output),
+        step!("hashtag_late_{suffix}", "hashtags/04_hashtag_late.sql", Output),
+        step!("hashtag_top_{suffix}", "hashtags/05_hashtag_top.sql", Output),
+        step!("hashtag_trends_{suffix}", "hashtags/06_hashtag_trends.sql", Output),
     ],
-    suffix: |_| String::new(),
+    suffix: |p| {
+        let f = |n| p.duration(n).map(|d| humantime::format_duration(d).to_string().replace(' ', "")).unwrap_or_default();
+        format!("{}_{}", f("size"), f("slide"))
+    },
 };
 
 fn category_defaults() -> Params {

@@ -60,7 +60,8 @@ pub struct JobDef {
     /// integer).
     pub data_params: &'static [(&'static str, &'static str)],
     /// Outputs the steps read as "the previous run" and their empty shape, used when the lake
-    /// has none yet: (table, a SELECT returning zero rows of that schema).
+    /// has none yet: (table, a SELECT returning zero rows of that schema). `{suffix}` in a
+    /// name is replaced as in step names and SQL.
     pub previous: &'static [(&'static str, &'static str)],
     /// The steps, in order.
     pub steps: &'static [Step],
@@ -149,13 +150,14 @@ pub async fn run(
             .unwrap_or(0);
         params.insert(name, Value::Int(v));
     }
+    let suffix = (job.suffix)(&params);
     for (table, empty_sql) in job.previous {
-        if !ctx.table_exist(*table)? {
+        let table = table.replace("{suffix}", &suffix);
+        if !ctx.table_exist(table.as_str())? {
             let df = ctx.sql(empty_sql).await?;
-            ctx.register_table(*table, df.into_view())?;
+            ctx.register_table(table.as_str(), df.into_view())?;
         }
     }
-    let suffix = (job.suffix)(&params);
     let (start, end) = (params.time("start")?, params.time("end")?);
     let days: Vec<String> = (0..(end - start).num_days())
         .map(|d| (start + Duration::days(d)).format("%Y-%m-%d").to_string())
@@ -163,7 +165,8 @@ pub async fn run(
     let mut report = RunReport::default();
     for step in job.steps {
         let name = step.name.replace("{suffix}", &suffix);
-        let sql = params.render(step.sql)?;
+        // The suffix is made by the job from typed parameters (e.g. `30m`), never user text.
+        let sql = params.render(&step.sql.replace("{suffix}", &suffix))?;
         let span = tracing::info_span!("step", job = job.name, step = %name);
         let _enter = span.enter();
         let df = ctx.sql(&sql).await.map_err(|e| Error::Step {
@@ -246,10 +249,10 @@ async fn write_days(
         }
     }
     for day in days {
-        let files: Vec<Bytes> = match by_day.get(day) {
-            Some(parts) => vec![encode_parquet(&file_schema, parts)?],
-            None => Vec::new(),
-        };
+        // A day without rows still gets a (zero-row) file: the table keeps its schema and
+        // stays queryable by name.
+        let parts = by_day.get(day).map(Vec::as_slice).unwrap_or_default();
+        let files: Vec<Bytes> = vec![encode_parquet(&file_schema, parts)?];
         let dir = lake.path(&format!("agg/{table}/dt={day}"));
         lake.lake_store().replace(&dir, files, retention).await?;
     }

@@ -11,6 +11,8 @@ use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{
     ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
 };
+use datafusion::execution::cache::cache_manager::CacheManagerConfig;
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use futures::TryStreamExt;
 
@@ -56,8 +58,15 @@ pub fn raw_partitions() -> Vec<(String, DataType)> {
 /// A session with the lake registered: its store, Pulse's functions, the raw tables (also
 /// when still empty) and one `quarantine_<source>` table per source that has quarantined
 /// records.
+///
+/// DataFusion's list-files cache is off: its default keeps a listing forever, so a long-lived
+/// session (the prompt, a scheduler) would never see files landed or committed after it
+/// first listed a table.
 pub async fn session(lake: &Lake) -> Result<SessionContext> {
-    let ctx = SessionContext::new_with_config(session_config());
+    let runtime = RuntimeEnvBuilder::new()
+        .with_cache_manager(CacheManagerConfig::default().with_list_files_cache_limit(0))
+        .build_arc()?;
+    let ctx = SessionContext::new_with_config_rt(session_config(), runtime);
     register(&ctx, lake).await?;
     Ok(ctx)
 }

@@ -1,13 +1,14 @@
 -- Output channel_daily: what TwitchTracker shows for a streamer, per UTC day. Hours watched
 -- = sum of viewers x time each snapshot stands for; average viewers are time-weighted
--- (hours watched / airtime); a stream crossing midnight counts on both days. Follower change
+-- (hours watched / airtime); streams are those live on the day, so one crossing midnight
+-- counts on both days (and a one-day rerun agrees with a longer run). Follower change
 -- is the last followers seen on the day minus the last seen before it (within `follower_lookback`).
 WITH daily AS (
   SELECT channel_id, dt, max(channel_login) AS channel_login,
          sum(CAST(viewers AS DOUBLE) * dur_us) / 3600000000.0 AS hours_watched,
          sum(dur_us) / 3600000000.0 AS airtime_hours,
          max(viewers) AS peak_viewers,
-         sum(CASE WHEN starts_stream THEN 1 ELSE 0 END) AS streams
+         sum(CASE WHEN starts_stream OR first_of_day THEN 1 ELSE 0 END) AS streams
   FROM live GROUP BY channel_id, dt
 ),
 f AS (

@@ -1,8 +1,8 @@
--- Output hashtag_counts: every tag of every window in the interval. Rows that arrive after
--- their window was final (late rows) are folded in when the interval is rerun, and counted
+-- Output hashtag_counts_<size>_<slide>: every tag of every window in the interval. Rows that
+-- arrive after their window was final (late rows) are folded in when the interval is rerun, and counted
 -- in late_rows (cumulative over reruns) instead of vanishing silently.
 WITH prev AS (
-  SELECT window_start, tag, n, final, late_rows FROM hashtag_counts
+  SELECT window_start, tag, n, final, late_rows FROM hashtag_counts_{suffix}
   WHERE dt >= {{start_date}} AND dt <= {{last_date}}
 ),
 closed AS (SELECT DISTINCT window_start FROM prev WHERE final)

@@ -1,4 +1,4 @@
--- Output hashtag_top: the top k tags of each window, ranked by count, ties broken by tag so
+-- Output hashtag_top_<size>_<slide>: the top k tags of each window, ranked by count, ties broken by tag so
 -- results are deterministic.
 SELECT window_start, window_end, rank, tag, n, final, dt
 FROM (

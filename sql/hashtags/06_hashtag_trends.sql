@@ -1,4 +1,4 @@
--- Output hashtag_trends: a tag trends in a window when its count is well above its baseline,
+-- Output hashtag_trends_<size>_<slide>: a tag trends in a window when its count is well above its baseline,
 -- the mean count over the previous `baseline_windows` windows (missing windows count as 0).
 -- score = (n - baseline) / sqrt(baseline + 1), a Poisson-style z-score; only tags with at
 -- least `min_support` occurrences and a positive score are kept, so one tweet is no trend.
