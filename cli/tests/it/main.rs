@@ -5,6 +5,7 @@
 
 mod compact;
 mod demo;
+mod jobs;
 mod replay;
 mod shared_data;
 mod socket;
