@@ -8,21 +8,20 @@ UNION ALL SELECT 'messages', count(*) FROM messages
 UNION ALL SELECT 'channels', count(*) FROM channels
 ORDER BY 1;
 
--- Top channels by peak and average viewers.
-SELECT channel_login, max(viewers) AS peak_viewers, round(avg(viewers)) AS avg_viewers,
-       count(DISTINCT dt) AS days_live
-FROM streams GROUP BY channel_login ORDER BY peak_viewers DESC, channel_login LIMIT 5;
+-- Top channels by hours watched (channels job).
+SELECT channel_login, round(sum(hours_watched)) AS hours_watched, round(sum(airtime_hours), 1) AS airtime_hours,
+       max(peak_viewers) AS peak_viewers, sum(streams) AS streams
+FROM channel_daily GROUP BY channel_login ORDER BY hours_watched DESC, channel_login LIMIT 5;
 
--- Categories by share of all viewers.
-SELECT category_name, sum(viewers) AS viewer_snapshots,
-       round(100.0 * sum(viewers) / sum(sum(viewers)) OVER (), 1) AS share_pct
-FROM categories GROUP BY category_name ORDER BY viewer_snapshots DESC, category_name LIMIT 5;
+-- Categories by share of hours watched per day (categories job, daily windows).
+SELECT dt, category_name, round(hours_watched) AS hours_watched, round(100 * hours_watched_share, 1) AS share_pct
+FROM category_stats_1day WHERE rank <= 3 ORDER BY dt, rank;
 
--- Top hashtags of each day.
-SELECT dt, tag, n FROM (
-  SELECT dt, tag, count(*) AS n, row_number() OVER (PARTITION BY dt ORDER BY count(*) DESC, tag) AS rk
-  FROM (SELECT dt, unnest(hashtags(text)) AS tag FROM messages) GROUP BY dt, tag
-) WHERE rk <= 3 ORDER BY dt, n DESC, tag;
+-- The strongest hashtag trend of each day (hashtags job, 1 h windows sliding every 10 min):
+-- the generator's planted bursts.
+SELECT dt, tag, window_start, n, round(baseline, 1) AS baseline, round(score, 1) AS score FROM (
+  SELECT *, row_number() OVER (PARTITION BY dt ORDER BY score DESC, window_start, tag) AS rk FROM hashtag_trends_1h_10m
+) WHERE rk = 1 ORDER BY dt;
 
 -- Accounts in the most chats at once: the bots stand out.
 SELECT viewer_login, max(chats) AS max_concurrent_chats, count(*) AS snapshots_seen

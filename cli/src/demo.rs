@@ -1,6 +1,7 @@
 //! `pulse demo`: Pulse end to end on the embedded engine. It generates a small seeded world,
-//! lands it through the ingest landing path, compacts each day, and answers the questions in
-//! `sql/demo.sql` over the lake. Rerunning it on the same lake gives the same answers.
+//! lands it through the ingest landing path, compacts each day, runs the windowed jobs, and
+//! answers the questions in `sql/demo.sql` over the lake. Rerunning it on the same lake gives
+//! the same answers.
 
 use anyhow::Context;
 use clap::Args;
@@ -70,23 +71,53 @@ pub async fn run(cfg: &Config, a: DemoArgs) -> anyhow::Result<()> {
         });
         println!("2. compacted {date}: {fb} files ({bb} bytes) -> {fa} files ({ba} bytes)");
     }
+    let (from, to) = (
+        opts.start.to_string(),
+        (opts.start + chrono::Days::new(a.days as u64)).to_string(),
+    );
+    for (job, set) in [
+        ("hashtags", &["size=1h", "slide=10m"][..]),
+        ("categories", &["window=1d"][..]),
+        ("channels", &[][..]),
+    ] {
+        let set: Vec<String> = set.iter().map(|s| s.to_string()).collect();
+        let report = crate::run_job(
+            &lake,
+            job,
+            &from,
+            &to,
+            &set,
+            std::time::Duration::from_secs(3600),
+        )
+        .await?;
+        let rows: usize = report.outputs.iter().map(|o| o.1).sum();
+        println!(
+            "3. ran {job} over [{from}, {to}): {rows} rows in {} tables",
+            report.outputs.len()
+        );
+    }
     let ctx = pulse_lake::catalog::session(&lake).await?;
-    println!("3. answers (sql/demo.sql):");
+    println!("4. answers (sql/demo.sql):");
     for block in DEMO_SQL.split(";\n").filter(|b| {
         b.lines()
             .any(|l| !l.trim().is_empty() && !l.starts_with("--"))
     }) {
-        let title = block
+        // The comment just above the statement (after the last blank line) is its title.
+        let title: Vec<&str> = block
+            .rsplit("\n\n")
+            .next()
+            .unwrap_or_default()
             .lines()
-            .rfind(|l| l.starts_with("-- "))
-            .unwrap_or_default();
+            .filter_map(|l| l.strip_prefix("-- "))
+            .collect();
+        let title = title.join(" ");
         let stmt: String = block
             .lines()
             .filter(|l| !l.starts_with("--"))
             .collect::<Vec<_>>()
             .join("\n");
         println!();
-        println!("{}", title.trim_start_matches("-- "));
+        println!("{title}");
         let batches = crate::sql::query(&ctx, &stmt)
             .await
             .with_context(|| format!("running: {stmt}"))?;

@@ -81,13 +81,33 @@ pub const HASHTAGS: JobDef = JobDef {
     steps: &[
         step!("counts_raw", "hashtags/01_counts.sql", View),
         step!("counts", "hashtags/02_windows.sql", View),
-        step!("hashtag_counts_{suffix}", "hashtags/03_hashtag_counts.sql", Output),
-        step!("hashtag_late_{suffix}", "hashtags/04_hashtag_late.sql", Output),
-        step!("hashtag_top_{suffix}", "hashtags/05_hashtag_top.sql", Output),
-        step!("hashtag_trends_{suffix}", "hashtags/06_hashtag_trends.sql", Output),
+        step!(
+            "hashtag_counts_{suffix}",
+            "hashtags/03_hashtag_counts.sql",
+            Output
+        ),
+        step!(
+            "hashtag_late_{suffix}",
+            "hashtags/04_hashtag_late.sql",
+            Output
+        ),
+        step!(
+            "hashtag_top_{suffix}",
+            "hashtags/05_hashtag_top.sql",
+            Output
+        ),
+        step!(
+            "hashtag_trends_{suffix}",
+            "hashtags/06_hashtag_trends.sql",
+            Output
+        ),
     ],
     suffix: |p| {
-        let f = |n| p.duration(n).map(|d| humantime::format_duration(d).to_string().replace(' ', "")).unwrap_or_default();
+        let f = |n| {
+            p.duration(n)
+                .map(|d| humantime::format_duration(d).to_string().replace(' ', ""))
+                .unwrap_or_default()
+        };
         format!("{}_{}", f("size"), f("slide"))
     },
 };

@@ -1,23 +1,41 @@
-//! `pulse demo`, the README's main command, runs end to end and gives the same answers when
-//! rerun on the same lake.
+//! `pulse demo`, the README's main command, runs end to end, finds the truths the generator
+//! planted, and gives the same answers when rerun on the same lake.
 
 use super::Pulse;
 
 #[test]
-fn demo_runs_end_to_end_and_reruns_identically() {
+fn demo_runs_end_to_end_finds_planted_truth_and_reruns_identically() {
     let p = Pulse::new();
     let args = ["demo", "--days", "1", "--channels", "6", "--viewers", "300"];
     let first = p.ok(&args);
     for section in [
         "1. generated",
         "2. compacted 2026-01-05",
+        "3. ran hashtags",
+        "3. ran categories",
+        "3. ran channels",
         "Rows landed per raw table",
-        "Top hashtags of each day",
+        "Top channels by hours watched",
+        "The strongest hashtag trend of each day",
         "_bot",
     ] {
         assert!(first.contains(section), "missing {section:?} in:\n{first}");
     }
-    let answers = |s: &str| s.split("3. answers").nth(1).unwrap().to_string();
+    // The strongest trend of the day is one of the two hashtags the generator made burst.
+    let truth = first.lines().find(|l| l.contains("planted truth")).unwrap();
+    let trend = first
+        .split("The strongest hashtag trend")
+        .nth(1)
+        .unwrap()
+        .lines()
+        .find(|l| l.starts_with("| 2026-01-05"))
+        .unwrap();
+    let tag = trend.split('|').nth(2).unwrap().trim();
+    assert!(
+        truth.contains(&format!("\"{tag}\"")),
+        "trend {tag:?} is not a planted burst: {truth}"
+    );
+    let answers = |s: &str| s.split("4. answers").nth(1).unwrap().to_string();
     let second = p.ok(&args);
     assert_eq!(answers(&first), answers(&second));
 }

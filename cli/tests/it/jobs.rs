@@ -20,7 +20,17 @@ fn outputs(p: &Pulse) -> Vec<(String, Vec<Vec<String>>)> {
 #[test]
 fn jobs_run_on_generated_data_and_rerun_identically() {
     let p = Pulse::new();
-    p.ok(&["gen", "--days", "2", "--channels", "8", "--viewers", "400", "--tweets-per-sec", "0.05"]);
+    p.ok(&[
+        "gen",
+        "--days",
+        "2",
+        "--channels",
+        "8",
+        "--viewers",
+        "400",
+        "--tweets-per-sec",
+        "0.05",
+    ]);
     let run = |job: &str, extra: &[&str]| {
         let mut args = vec!["run", job, "--from", "2026-01-05", "--to", "2026-01-07"];
         args.extend_from_slice(extra);
@@ -31,11 +41,21 @@ fn jobs_run_on_generated_data_and_rerun_identically() {
     run("channels", &[]);
     let first = outputs(&p);
     let names: Vec<&str> = first.iter().map(|(t, _)| t.as_str()).collect();
-    assert_eq!(names, [
-        "category_hourly", "category_stats_30m", "category_top_channels_30m",
-        "channel_categories", "channel_daily", "channel_hourly",
-        "hashtag_counts_1h_10m", "hashtag_late_1h_10m", "hashtag_top_1h_10m", "hashtag_trends_1h_10m",
-    ]);
+    assert_eq!(
+        names,
+        [
+            "category_hourly",
+            "category_stats_30m",
+            "category_top_channels_30m",
+            "channel_categories",
+            "channel_daily",
+            "channel_hourly",
+            "hashtag_counts_1h_10m",
+            "hashtag_late_1h_10m",
+            "hashtag_top_1h_10m",
+            "hashtag_trends_1h_10m",
+        ]
+    );
     for (t, rows) in &first {
         if !t.contains("late") {
             assert!(!rows.is_empty(), "{t} is empty");
@@ -49,8 +69,12 @@ fn jobs_run_on_generated_data_and_rerun_identically() {
         "SELECT CAST(sum(GREATEST(0, 5 - CAST(date_part('minute', event_time) AS BIGINT) / 10)) AS BIGINT) FROM \
          (SELECT event_time, unnest(hashtags(text)) FROM messages) WHERE event_time < arrow_cast(1767574200000000, 'Timestamp(µs, \"UTC\")')",
     );
-    assert_eq!(p.count("SELECT CAST(sum(n) AS BIGINT) FROM hashtag_counts_1h_10m"), 6 * occurrences - missing);
-    let peak = p.sql("SELECT channel_login, max(peak_viewers) FROM channel_daily GROUP BY 1 ORDER BY 1");
+    assert_eq!(
+        p.count("SELECT CAST(sum(n) AS BIGINT) FROM hashtag_counts_1h_10m"),
+        6 * occurrences - missing
+    );
+    let peak =
+        p.sql("SELECT channel_login, max(peak_viewers) FROM channel_daily GROUP BY 1 ORDER BY 1");
     let raw_peak = p.sql("SELECT channel_login, max(viewers) FROM streams GROUP BY 1 ORDER BY 1");
     assert_eq!(peak, raw_peak);
     run("hashtags", &["--set", "size=1h", "--set", "slide=10m"]);
@@ -63,10 +87,47 @@ fn jobs_run_on_generated_data_and_rerun_identically() {
 fn bad_job_arguments_are_clear_errors() {
     let p = Pulse::new();
     let cases: [(&[&str], &str); 4] = [
-        (&["run", "nope", "--from", "2026-01-05", "--to", "2026-01-06"], "unknown job"),
-        (&["run", "hashtags", "--from", "2026-01-06", "--to", "2026-01-05"], "empty interval"),
-        (&["run", "hashtags", "--from", "2026-01-05", "--to", "2026-01-06", "--set", "size=lots"], "not a duration"),
-        (&["run", "hashtags", "--from", "2026-01-05", "--to", "2026-01-06", "--set", "colour=red"], "unknown parameter colour"),
+        (
+            &["run", "nope", "--from", "2026-01-05", "--to", "2026-01-06"],
+            "unknown job",
+        ),
+        (
+            &[
+                "run",
+                "hashtags",
+                "--from",
+                "2026-01-06",
+                "--to",
+                "2026-01-05",
+            ],
+            "empty interval",
+        ),
+        (
+            &[
+                "run",
+                "hashtags",
+                "--from",
+                "2026-01-05",
+                "--to",
+                "2026-01-06",
+                "--set",
+                "size=lots",
+            ],
+            "not a duration",
+        ),
+        (
+            &[
+                "run",
+                "hashtags",
+                "--from",
+                "2026-01-05",
+                "--to",
+                "2026-01-06",
+                "--set",
+                "colour=red",
+            ],
+            "unknown parameter colour",
+        ),
     ];
     for (args, msg) in cases {
         let out = p.run(args);
@@ -77,7 +138,9 @@ fn bad_job_arguments_are_clear_errors() {
 }
 
 fn data(rel: &str) -> Option<PathBuf> {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/data").join(rel);
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../shared/data")
+        .join(rel);
     if p.exists() {
         Some(p)
     } else {
@@ -88,15 +151,42 @@ fn data(rel: &str) -> Option<PathBuf> {
 
 #[test]
 fn jobs_run_on_replayed_real_tweets_and_category_snapshots() {
-    let (Some(tweets), Some(games)) = (data("tweets/szymsta_spark_twitter_pipeline/covid19_tweets.csv"), data("twitch_category_snapshots_2023/games.csv")) else { return };
+    let (Some(tweets), Some(games)) = (
+        data("tweets/szymsta_spark_twitter_pipeline/covid19_tweets.csv"),
+        data("twitch_category_snapshots_2023/games.csv"),
+    ) else {
+        return;
+    };
     let p = Pulse::new();
     p.ok(&["ingest", "replay", tweets.to_str().unwrap()]);
-    p.ok(&["run", "hashtags", "--from", "2020-07-25", "--to", "2020-07-26", "--set", "size=1h", "--set", "slide=30m"]);
+    p.ok(&[
+        "run",
+        "hashtags",
+        "--from",
+        "2020-07-25",
+        "--to",
+        "2020-07-26",
+        "--set",
+        "size=1h",
+        "--set",
+        "slide=30m",
+    ]);
     // COVID-19 tweets: #covid19 tops every hour window.
     let tops = p.sql("SELECT DISTINCT tag FROM hashtag_top_1h_30m WHERE rank = 1");
     assert_eq!(tops, vec![vec!["covid19"]]);
     p.ok(&["ingest", "replay", games.to_str().unwrap()]);
-    p.ok(&["run", "categories", "--from", "2023-07-22", "--to", "2023-07-31", "--set", "window=1d", "--set", "sample=15m"]);
+    p.ok(&[
+        "run",
+        "categories",
+        "--from",
+        "2023-07-22",
+        "--to",
+        "2023-07-31",
+        "--set",
+        "window=1d",
+        "--set",
+        "sample=15m",
+    ]);
     let days = p.count("SELECT count(DISTINCT window_start) FROM category_stats_1day");
     assert_eq!(days, 9);
     // Shares of each window add up to 1.

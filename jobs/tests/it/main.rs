@@ -20,13 +20,23 @@ pub struct Env {
 impl Env {
     pub async fn new() -> Env {
         let dir = tempfile::tempdir().unwrap();
-        let lake = Lake::open(dir.path().join("lake").to_str().unwrap(), &Default::default()).unwrap();
+        let lake = Lake::open(
+            dir.path().join("lake").to_str().unwrap(),
+            &Default::default(),
+        )
+        .unwrap();
         let ctx = pulse_lake::catalog::session(&lake).await.unwrap();
         Env { dir, lake, ctx }
     }
 
     /// Runs `job` over [from, to) with `k=v` overrides.
-    pub async fn run(&self, job: &str, from: &str, to: &str, set: &[(&str, &str)]) -> pulse_jobs::Result<RunReport> {
+    pub async fn run(
+        &self,
+        job: &str,
+        from: &str,
+        to: &str,
+        set: &[(&str, &str)],
+    ) -> pulse_jobs::Result<RunReport> {
         let def = pulse_jobs::jobs::by_name(job).expect("known job");
         let start = pulse_jobs::params::parse_time(from).expect("time");
         let end = pulse_jobs::params::parse_time(to).expect("time");
