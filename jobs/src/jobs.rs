@@ -80,7 +80,7 @@ pub const HASHTAGS: JobDef = JobDef {
     )],
     steps: &[
         step!("counts_raw", "hashtags/01_counts.sql", View),
-        step!("counts", "hashtags/02_windows.sql", View),
+        step!("counts", "hashtags/02_windows.sql", Materialize),
         step!(
             "hashtag_counts_{suffix}",
             "hashtags/03_hashtag_counts.sql",

@@ -18,6 +18,7 @@ use arrow::datatypes::Schema;
 use bytes::Bytes;
 use chrono::{DateTime, Duration, NaiveTime, Utc};
 use datafusion::prelude::SessionContext;
+use object_store::ObjectStoreExt;
 use pulse_lake::Lake;
 use pulse_lake::land::encode_parquet;
 
@@ -27,8 +28,11 @@ use crate::{Error, Result};
 /// What a step does with its result.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StepKind {
-    /// Registered as a view for later steps.
+    /// Registered as a view for later steps (recomputed by each step that reads it).
     View,
+    /// Computed once and written to a scratch table (`tmp/<job>/<name>/` in the lake) that
+    /// later steps read; removed when the run ends. For intermediate results read many times.
+    Materialize,
     /// Written to `agg/<name>/dt=D/` for each day of the interval (the result needs a `dt`
     /// column), then registered under its name.
     Output,
@@ -163,10 +167,47 @@ pub async fn run(
         .map(|d| (start + Duration::days(d)).format("%Y-%m-%d").to_string())
         .collect();
     let mut report = RunReport::default();
+    let mut scratch: Vec<String> = Vec::new();
+    let result = run_steps(
+        lake,
+        ctx,
+        job,
+        &params,
+        &suffix,
+        &days,
+        retention,
+        &mut scratch,
+        &mut report,
+    )
+    .await;
+    for rel in scratch {
+        let files = pulse_lake::catalog::list_files(lake, &rel).await?;
+        for (path, _) in files {
+            lake.store()
+                .delete(&path)
+                .await
+                .map_err(pulse_lake::Error::from)?;
+        }
+    }
+    result.map(|()| report)
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn run_steps(
+    lake: &Lake,
+    ctx: &SessionContext,
+    job: &JobDef,
+    params: &Params,
+    suffix: &str,
+    days: &[String],
+    retention: Duration,
+    scratch: &mut Vec<String>,
+    report: &mut RunReport,
+) -> Result<()> {
     for step in job.steps {
-        let name = step.name.replace("{suffix}", &suffix);
+        let name = step.name.replace("{suffix}", suffix);
         // The suffix is made by the job from typed parameters (e.g. `30m`), never user text.
-        let sql = params.render(&step.sql.replace("{suffix}", &suffix))?;
+        let sql = params.render(&step.sql.replace("{suffix}", suffix))?;
         let span = tracing::info_span!("step", job = job.name, step = %name);
         let _enter = span.enter();
         let df = ctx.sql(&sql).await.map_err(|e| Error::Step {
@@ -178,13 +219,29 @@ pub async fn run(
                 ctx.deregister_table(name.as_str())?;
                 ctx.register_table(name.as_str(), df.into_view())?;
             }
+            StepKind::Materialize => {
+                let schema = Arc::new(df.schema().as_arrow().clone());
+                let batches = df.collect().await.map_err(|e| Error::Step {
+                    step: name.clone(),
+                    source: e,
+                })?;
+                let rel = format!("tmp/{}-{suffix}/{name}", job.name);
+                let path = lake.path(&format!("{rel}/part-0.parquet"));
+                lake.store()
+                    .put(&path, encode_parquet(&schema, &batches)?.into())
+                    .await
+                    .map_err(pulse_lake::Error::from)?;
+                scratch.push(rel.clone());
+                ctx.deregister_table(name.as_str())?;
+                pulse_lake::catalog::register_listing(ctx, lake, &name, &rel, schema, Vec::new())?;
+            }
             StepKind::Output => {
                 let schema = Arc::new(df.schema().as_arrow().clone());
                 let batches = df.collect().await.map_err(|e| Error::Step {
                     step: name.clone(),
                     source: e,
                 })?;
-                let rows = write_days(lake, &name, &schema, &batches, &days, retention).await?;
+                let rows = write_days(lake, &name, &schema, &batches, days, retention).await?;
                 tracing::info!(rows, partitions = days.len(), "output written");
                 report.outputs.push((name.clone(), rows, days.len()));
                 ctx.deregister_table(name.as_str())?;
@@ -192,7 +249,7 @@ pub async fn run(
             }
         }
     }
-    Ok(report)
+    Ok(())
 }
 
 /// Writes `batches` (with a `dt` column) as one file per day of `days` under `agg/<table>/`,
