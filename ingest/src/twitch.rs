@@ -86,6 +86,16 @@ enum Fetch {
     Stopped,
 }
 
+/// What fetching one page gave.
+enum Fetched {
+    /// The `data` items and the next cursor.
+    Page(Vec<Value>, Option<String>),
+    /// Nothing usable (noted or quarantined).
+    Failed,
+    /// Shutdown was requested.
+    Stopped,
+}
+
 /// A Helix client with token handling, rate limiting and retries.
 pub struct Helix {
     http: reqwest::Client,
@@ -323,16 +333,39 @@ impl Poller {
         })
     }
 
-    fn note(snap: &mut Snapshot, origin: &str, e: Fetch) -> bool {
-        match e {
-            Fetch::Bad { reason, body } => snap.bad.push((reason, body, origin.to_string())),
-            Fetch::Failed(m) => {
+    /// GETs one Helix page. A response of the wrong shape is quarantined and a failed request
+    /// noted; both give `Failed` so the poll goes on with what it has.
+    async fn fetch(
+        &mut self,
+        snap: &mut Snapshot,
+        path: &str,
+        q: &[(&str, String)],
+        user: bool,
+        origin: &str,
+    ) -> Fetched {
+        match self.helix.get(path, q, user).await {
+            Ok(v) => match Helix::page(&v) {
+                Ok((data, cursor)) => Fetched::Page(data.clone(), cursor),
+                Err(reason) => {
+                    snap.bad.push((
+                        reason,
+                        serde_json::to_vec(&v).unwrap_or_default(),
+                        origin.to_string(),
+                    ));
+                    Fetched::Failed
+                }
+            },
+            Err(Fetch::Bad { reason, body }) => {
+                snap.bad.push((reason, body, origin.to_string()));
+                Fetched::Failed
+            }
+            Err(Fetch::Failed(m)) => {
                 tracing::warn!(request = origin, error = %m, "request failed");
                 snap.failed.push(m);
+                Fetched::Failed
             }
-            Fetch::Stopped => return false,
+            Err(Fetch::Stopped) => Fetched::Stopped,
         }
-        true
     }
 
     /// Fetches one snapshot at time `t` (microseconds).
@@ -345,7 +378,6 @@ impl Poller {
         let mut page_no = 0;
         while streams.len() < cfg.top {
             page_no += 1;
-            let origin = format!("GET /helix/streams page {page_no}");
             let mut q = vec![(
                 "first",
                 cfg.top.saturating_sub(streams.len()).min(100).to_string(),
@@ -356,29 +388,20 @@ impl Poller {
             if let Some(c) = &cursor {
                 q.push(("after", c.clone()));
             }
-            let v = match self.helix.get("/helix/streams", &q, false).await {
-                Ok(v) => v,
-                Err(e) => {
-                    if !Self::note(&mut snap, &origin, e) {
-                        return snap;
-                    }
-                    break;
-                }
+            let origin = format!("GET /helix/streams page {page_no}");
+            let (data, next) = match self
+                .fetch(&mut snap, "/helix/streams", &q, false, &origin)
+                .await
+            {
+                Fetched::Page(d, c) => (d, c),
+                Fetched::Failed => break,
+                Fetched::Stopped => return snap,
             };
-            match Helix::page(&v) {
-                Err(reason) => {
-                    snap.bad
-                        .push((reason, serde_json::to_vec(&v).unwrap_or_default(), origin));
-                    break;
-                }
-                Ok((data, next)) => {
-                    let n = data.len();
-                    streams.extend(data.iter().cloned());
-                    cursor = next;
-                    if cursor.is_none() || n == 0 {
-                        break;
-                    }
-                }
+            let n = data.len();
+            streams.extend(data);
+            cursor = next;
+            if cursor.is_none() || n == 0 {
+                break;
             }
         }
         let mut by_game: BTreeMap<String, (i64, i64)> = BTreeMap::new();
@@ -416,45 +439,41 @@ impl Poller {
             }));
         }
         // Top categories; viewers and live channels are those of the sampled streams.
+        let origin = "GET /helix/games/top";
         match self
-            .helix
-            .get("/helix/games/top", &[("first", "100".into())], false)
+            .fetch(
+                &mut snap,
+                "/helix/games/top",
+                &[("first", "100".into())],
+                false,
+                origin,
+            )
             .await
         {
-            Ok(v) => match Helix::page(&v) {
-                Ok((data, _)) => {
-                    for (rank, g) in data.iter().enumerate() {
-                        let Some(name) = s(g, "name") else {
-                            snap.bad.push((
-                                "game without name".into(),
-                                serde_json::to_vec(g).unwrap_or_default(),
-                                "GET /helix/games/top".into(),
-                            ));
-                            continue;
-                        };
-                        let id = s(g, "id");
-                        let agg = id.as_ref().and_then(|i| by_game.get(i)).copied();
-                        snap.records.push(Record::Category(CategoryRow {
-                            snapshot_time: t,
-                            category_id: id,
-                            category_name: name,
-                            viewers: agg.map(|a| a.0),
-                            live_channels: agg.map(|a| a.1),
-                            rank: Some(rank as i64 + 1),
-                        }));
-                    }
-                }
-                Err(reason) => snap.bad.push((
-                    reason,
-                    serde_json::to_vec(&v).unwrap_or_default(),
-                    "GET /helix/games/top".into(),
-                )),
-            },
-            Err(e) => {
-                if !Self::note(&mut snap, "GET /helix/games/top", e) {
-                    return snap;
+            Fetched::Page(data, _) => {
+                for (rank, g) in data.iter().enumerate() {
+                    let Some(name) = s(g, "name") else {
+                        snap.bad.push((
+                            "game without name".into(),
+                            serde_json::to_vec(g).unwrap_or_default(),
+                            origin.into(),
+                        ));
+                        continue;
+                    };
+                    let id = s(g, "id");
+                    let agg = id.as_ref().and_then(|i| by_game.get(i)).copied();
+                    snap.records.push(Record::Category(CategoryRow {
+                        snapshot_time: t,
+                        category_id: id,
+                        category_name: name,
+                        viewers: agg.map(|a| a.0),
+                        live_channels: agg.map(|a| a.1),
+                        rank: Some(rank as i64 + 1),
+                    }));
                 }
             }
+            Fetched::Failed => {}
+            Fetched::Stopped => return snap,
         }
         // The channel dimension for channels not seen before by this worker.
         let new_ids: Vec<String> = streams
@@ -466,44 +485,37 @@ impl Poller {
             .collect();
         for chunk in new_ids.chunks(100) {
             let q: Vec<(&str, String)> = chunk.iter().map(|id| ("id", id.clone())).collect();
-            match self.helix.get("/helix/users", &q, false).await {
-                Ok(v) => match Helix::page(&v) {
-                    Ok((data, _)) => {
-                        for u in data {
-                            let (Some(id), Some(login)) = (s(u, "id"), s(u, "login")) else {
-                                snap.bad.push((
-                                    "user without id/login".into(),
-                                    serde_json::to_vec(u).unwrap_or_default(),
-                                    "GET /helix/users".into(),
-                                ));
-                                continue;
-                            };
-                            self.known_users.insert(id.clone());
-                            snap.records.push(Record::Channel(ChannelRow {
-                                observed_at: t,
-                                channel_id: id,
-                                login: login.to_lowercase(),
-                                display_name: s(u, "display_name"),
-                                followers: None,
-                                total_views: u.get("view_count").and_then(Value::as_i64),
-                                created_at: s(u, "created_at").and_then(|x| parse_time(&x)),
-                                description: s(u, "description"),
-                                language: None,
-                                team: None,
-                            }));
-                        }
-                    }
-                    Err(reason) => snap.bad.push((
-                        reason,
-                        serde_json::to_vec(&v).unwrap_or_default(),
-                        "GET /helix/users".into(),
-                    )),
-                },
-                Err(e) => {
-                    if !Self::note(&mut snap, "GET /helix/users", e) {
-                        return snap;
-                    }
-                }
+            let origin = "GET /helix/users";
+            let data = match self
+                .fetch(&mut snap, "/helix/users", &q, false, origin)
+                .await
+            {
+                Fetched::Page(d, _) => d,
+                Fetched::Failed => continue,
+                Fetched::Stopped => return snap,
+            };
+            for u in &data {
+                let (Some(id), Some(login)) = (s(u, "id"), s(u, "login")) else {
+                    snap.bad.push((
+                        "user without id/login".into(),
+                        serde_json::to_vec(u).unwrap_or_default(),
+                        origin.into(),
+                    ));
+                    continue;
+                };
+                self.known_users.insert(id.clone());
+                snap.records.push(Record::Channel(ChannelRow {
+                    observed_at: t,
+                    channel_id: id,
+                    login: login.to_lowercase(),
+                    display_name: s(u, "display_name"),
+                    followers: None,
+                    total_views: u.get("view_count").and_then(Value::as_i64),
+                    created_at: s(u, "created_at").and_then(|x| parse_time(&x)),
+                    description: s(u, "description"),
+                    language: None,
+                    team: None,
+                }));
             }
         }
         // Chatters of tracked channels (needs a user token).
@@ -517,6 +529,7 @@ impl Poller {
                     .get(channel)
                     .cloned()
                     .unwrap_or_else(|| channel.clone());
+                let origin = format!("GET /helix/chat/chatters {channel}");
                 let mut after: Option<String> = None;
                 loop {
                     let mut q = vec![
@@ -527,45 +540,31 @@ impl Poller {
                     if let Some(a) = &after {
                         q.push(("after", a.clone()));
                     }
-                    let origin = format!("GET /helix/chat/chatters {channel}");
-                    let v = match self.helix.get("/helix/chat/chatters", &q, true).await {
-                        Ok(v) => v,
-                        Err(e) => {
-                            if !Self::note(&mut snap, &origin, e) {
-                                return snap;
-                            }
-                            break;
-                        }
+                    let (data, next) = match self
+                        .fetch(&mut snap, "/helix/chat/chatters", &q, true, &origin)
+                        .await
+                    {
+                        Fetched::Page(d, c) => (d, c),
+                        Fetched::Failed => break,
+                        Fetched::Stopped => return snap,
                     };
-                    match Helix::page(&v) {
-                        Ok((data, next)) => {
-                            for c in data {
-                                match s(c, "user_login") {
-                                    Some(v) => snap.records.push(Record::Presence(PresenceRow {
-                                        snapshot_time: t,
-                                        channel_login: login.clone(),
-                                        viewer_login: v.to_lowercase(),
-                                    })),
-                                    None => snap.bad.push((
-                                        "chatter without user_login".into(),
-                                        serde_json::to_vec(c).unwrap_or_default(),
-                                        origin.clone(),
-                                    )),
-                                }
-                            }
-                            after = next;
-                            if after.is_none() || data.is_empty() {
-                                break;
-                            }
+                    for c in &data {
+                        match s(c, "user_login") {
+                            Some(v) => snap.records.push(Record::Presence(PresenceRow {
+                                snapshot_time: t,
+                                channel_login: login.clone(),
+                                viewer_login: v.to_lowercase(),
+                            })),
+                            None => snap.bad.push((
+                                "chatter without user_login".into(),
+                                serde_json::to_vec(c).unwrap_or_default(),
+                                origin.clone(),
+                            )),
                         }
-                        Err(reason) => {
-                            snap.bad.push((
-                                reason,
-                                serde_json::to_vec(&v).unwrap_or_default(),
-                                origin,
-                            ));
-                            break;
-                        }
+                    }
+                    after = next;
+                    if after.is_none() || data.is_empty() {
+                        break;
                     }
                 }
             }

@@ -1,8 +1,6 @@
 //! `pulse run`: each windowed job end to end from `pulse gen` output and from replayed real
 //! data, reruns idempotent, every output queryable by name with `pulse sql`.
 
-use std::path::PathBuf;
-
 use super::Pulse;
 
 fn outputs(p: &Pulse) -> Vec<(String, Vec<Vec<String>>)> {
@@ -137,17 +135,7 @@ fn bad_job_arguments_are_clear_errors() {
     }
 }
 
-fn data(rel: &str) -> Option<PathBuf> {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/data")
-        .join(rel);
-    if p.exists() {
-        Some(p)
-    } else {
-        eprintln!("skipping: {} is absent", p.display());
-        None
-    }
-}
+use super::shared_data as data;
 
 #[test]
 fn jobs_run_on_replayed_real_tweets_and_category_snapshots() {

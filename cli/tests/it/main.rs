@@ -170,6 +170,20 @@ impl Running {
     }
 }
 
+/// A path in `../shared/data`, or `None` (with a message) when that folder is absent, as in
+/// a user's clone.
+pub fn shared_data(rel: &str) -> Option<PathBuf> {
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../shared/data")
+        .join(rel);
+    if p.exists() {
+        Some(p)
+    } else {
+        eprintln!("skipping: {} is absent", p.display());
+        None
+    }
+}
+
 pub fn spawn(mut c: Command) -> Running {
     Running(
         c.stdout(Stdio::piped())

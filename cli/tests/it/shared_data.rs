@@ -2,21 +2,11 @@
 //! folder is absent, as in a user's clone). Every quarantined record is accounted for by a
 //! quirk the data README documents.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use super::Pulse;
 
-fn data(rel: &str) -> Option<PathBuf> {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/data")
-        .join(rel);
-    if p.exists() {
-        Some(p)
-    } else {
-        eprintln!("skipping: {} is absent", p.display());
-        None
-    }
-}
+use super::shared_data as data;
 
 fn replay(p: &Pulse, path: &Path) -> String {
     p.ok(&[
