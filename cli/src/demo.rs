@@ -81,8 +81,10 @@ pub async fn run(cfg: &Config, a: DemoArgs) -> anyhow::Result<()> {
         ("channels", &[][..]),
     ] {
         let set: Vec<String> = set.iter().map(|s| s.to_string()).collect();
+        let ctx = pulse_lake::catalog::session(&lake).await?;
         let report = crate::run_job(
             &lake,
+            &ctx,
             job,
             &from,
             &to,

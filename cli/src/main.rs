@@ -34,6 +34,9 @@ struct Cli {
     /// Configuration file [default: pulse.toml if present]
     #[arg(long, global = true)]
     config: Option<PathBuf>,
+    /// Run SQL and jobs on this Ballista cluster (df://HOST:PORT) instead of embedded
+    #[arg(long, global = true, env = "PULSE_CLUSTER")]
+    cluster: Option<String>,
     #[command(subcommand)]
     cmd: Cmd,
 }
@@ -90,6 +93,54 @@ enum Cmd {
     },
     /// Generate a small world, land it, compact it and print a few answers: Pulse end to end.
     Demo(demo::DemoArgs),
+    /// Run a cluster scheduler (Ballista, with Pulse's functions and lake).
+    Scheduler {
+        /// Address to bind.
+        #[arg(long, default_value = "0.0.0.0")]
+        bind_host: String,
+        /// Port for gRPC and the REST API (/api/executors, /api/jobs).
+        #[arg(long, default_value_t = 50050)]
+        port: u16,
+        /// Host executors and clients reach this scheduler at.
+        #[arg(long, default_value = "localhost")]
+        external_host: String,
+        /// An executor silent this long is lost and its tasks rerun.
+        #[arg(long, default_value = "180s", value_parser = humantime::parse_duration)]
+        executor_timeout: Duration,
+    },
+    /// Run a cluster executor; it waits for its scheduler if that is not up yet.
+    Executor {
+        /// Address to bind.
+        #[arg(long, default_value = "0.0.0.0")]
+        bind_host: String,
+        /// Flight port (results and shuffle data).
+        #[arg(long, default_value_t = 50051)]
+        port: u16,
+        /// gRPC port.
+        #[arg(long, default_value_t = 50052)]
+        grpc_port: u16,
+        /// Host the scheduler and clients reach this executor at.
+        #[arg(long, default_value = "localhost")]
+        external_host: String,
+        /// The scheduler, HOST:PORT.
+        #[arg(long, default_value = "localhost:50050")]
+        scheduler: String,
+        /// Concurrent tasks [default: the cores].
+        #[arg(long, default_value_t = 0)]
+        vcores: usize,
+        /// Shuffle and spill directory [default: a temp dir].
+        #[arg(long)]
+        work_dir: Option<PathBuf>,
+        /// Memory pool, e.g. 4GiB [default: a fraction of RAM].
+        #[arg(long, value_parser = parse_bytes)]
+        memory_limit: Option<u64>,
+        /// How long to wait for the scheduler at start.
+        #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+        connect_timeout: Duration,
+        /// Time between heartbeats to the scheduler.
+        #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
+        heartbeat: Duration,
+    },
     /// Benchmarks (build with --release).
     #[command(subcommand)]
     Bench(bench::BenchCmd),
@@ -244,7 +295,7 @@ fn main() -> std::process::ExitCode {
     init_tracing();
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
-        .thread_stack_size(8 << 20)
+        .thread_stack_size(32 << 20)
         .build()
     {
         Ok(rt) => rt,
@@ -276,11 +327,35 @@ fn print_stats(source: &str, s: &pulse_ingest::worker::Stats) {
     );
 }
 
+/// A session over the lake: embedded, or on the cluster when one is given.
+pub async fn session(
+    lake: &Lake,
+    cluster: Option<&str>,
+) -> anyhow::Result<datafusion::prelude::SessionContext> {
+    Ok(match cluster {
+        Some(url) => pulse_scheduler::remote_session(url, lake)
+            .await
+            .with_context(|| format!("connecting to cluster {url}"))?,
+        None => pulse_lake::catalog::session(lake).await?,
+    })
+}
+
+fn host_port(s: &str) -> anyhow::Result<(String, u16)> {
+    let (h, p) = s
+        .rsplit_once(':')
+        .with_context(|| format!("{s:?} is not HOST:PORT"))?;
+    Ok((
+        h.to_string(),
+        p.parse().with_context(|| format!("bad port in {s:?}"))?,
+    ))
+}
+
 async fn run(cli: Cli) -> anyhow::Result<()> {
     let mut cfg = Config::load(cli.config.as_deref())?;
     if let Some(l) = &cli.lake {
         cfg.lake.url = l.clone();
     }
+    let cluster = cli.cluster.clone();
     let open = |cfg: &Config| {
         Lake::open(&cfg.lake.url, &cfg.s3).with_context(|| format!("opening lake {}", cfg.lake.url))
     };
@@ -343,7 +418,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             output,
         } => {
             let lake = open(&cfg)?;
-            let ctx = pulse_lake::catalog::session(&lake).await?;
+            let ctx = session(&lake, cluster.as_deref()).await?;
             let text = match (query, file) {
                 (Some(q), None) => Some(q),
                 (None, Some(f)) => Some(
@@ -366,12 +441,79 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             retention,
         } => {
             let lake = open(&cfg)?;
-            let report = run_job(&lake, &job, &from, &to, &set, retention).await?;
+            let ctx = session(&lake, cluster.as_deref()).await?;
+            let report = run_job(&lake, &ctx, &job, &from, &to, &set, retention).await?;
             for (table, rows, days) in &report.outputs {
                 println!("{table:<32} {rows:>10} rows in {days} day partition(s)");
             }
         }
         Cmd::Demo(d) => demo::run(&cfg, d).await?,
+        Cmd::Scheduler {
+            bind_host,
+            port,
+            external_host,
+            executor_timeout,
+        } => {
+            let lake = open(&cfg)?;
+            println!("scheduler listening on {bind_host}:{port}");
+            pulse_scheduler::run_scheduler(
+                lake,
+                pulse_scheduler::SchedulerOptions {
+                    bind_host,
+                    port,
+                    external_host,
+                    executor_timeout_s: executor_timeout.as_secs().max(1),
+                },
+            )
+            .await?;
+        }
+        Cmd::Executor {
+            bind_host,
+            port,
+            grpc_port,
+            external_host,
+            scheduler,
+            vcores,
+            work_dir,
+            memory_limit,
+            connect_timeout,
+            heartbeat,
+        } => {
+            let lake = open(&cfg)?;
+            let (scheduler_host, scheduler_port) = host_port(&scheduler)?;
+            let tmp;
+            let work_dir = match work_dir {
+                Some(d) => d,
+                None => {
+                    tmp = tempfile::tempdir()?;
+                    tmp.path().to_path_buf()
+                }
+            };
+            std::fs::create_dir_all(&work_dir)
+                .with_context(|| format!("creating {}", work_dir.display()))?;
+            let vcores = if vcores == 0 {
+                std::thread::available_parallelism().map_or(2, |n| n.get())
+            } else {
+                vcores
+            };
+            pulse_scheduler::run_executor(
+                lake,
+                pulse_scheduler::ExecutorOptions {
+                    bind_host,
+                    port,
+                    grpc_port,
+                    external_host,
+                    scheduler_host,
+                    scheduler_port,
+                    vcores,
+                    work_dir: work_dir.display().to_string(),
+                    memory_limit,
+                    connect_timeout_s: connect_timeout.as_secs().min(u16::MAX as u64) as u16,
+                    heartbeat_s: heartbeat.as_secs().max(1),
+                },
+            )
+            .await?;
+        }
         Cmd::Bench(b) => bench::run(b).await?,
     }
     Ok(())
@@ -380,6 +522,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 /// Runs a windowed job by name over [from, to) with `NAME=VALUE` overrides.
 pub async fn run_job(
     lake: &Lake,
+    ctx: &datafusion::prelude::SessionContext,
     job: &str,
     from: &str,
     to: &str,
@@ -401,9 +544,8 @@ pub async fn run_job(
             .with_context(|| format!("--set {kv:?} is not NAME=VALUE"))?;
         params.set(k.trim(), v.trim())?;
     }
-    let ctx = pulse_lake::catalog::session(lake).await?;
     let retention = chrono::Duration::from_std(retention).context("--retention is too long")?;
-    let report = pulse_jobs::runner::run(lake, &ctx, def, params, retention)
+    let report = pulse_jobs::runner::run(lake, ctx, def, params, retention)
         .await
         .with_context(|| format!("job {job} over [{from}, {to})"))?;
     Ok(report)

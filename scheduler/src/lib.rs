@@ -1,0 +1,188 @@
+//! Pulse on an Apache Ballista cluster: our own scheduler and executor processes, and the
+//! client session that sends work to them.
+//!
+//! Every process builds its engine the same way ([`session_state`], [`runtime`]): Ballista's
+//! configuration and optimizer rules, DataFusion's functions, Pulse's functions
+//! (`pulse_udfs::register_all`), and the lake's commit-aware store. Functions cross the wire by
+//! name only, so the client, the scheduler (which plans) and the executors (which run) must
+//! all have them; Ballista's own client helpers drop client functions, so they are
+//! registered again after the context exists. Without a cluster, Pulse runs embedded and
+//! none of this is used.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use ballista::prelude::{SessionConfigExt, SessionContextExt};
+use ballista_core::registry::BallistaFunctionRegistry;
+use ballista_core::utils::default_config_producer;
+use ballista_executor::executor_process::{ExecutorProcessConfig, start_executor_process};
+use ballista_scheduler::cluster::BallistaCluster;
+use ballista_scheduler::config::SchedulerConfig;
+use ballista_scheduler::scheduler_process::start_server;
+use datafusion::execution::SessionStateBuilder;
+use datafusion::execution::cache::cache_manager::CacheManagerConfig;
+use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
+use datafusion::execution::session_state::SessionState;
+use datafusion::prelude::{SessionConfig, SessionContext};
+use pulse_lake::Lake;
+
+/// Errors of the cluster processes and client.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// DataFusion failed (planning, a query, a bad configuration value).
+    #[error(transparent)]
+    DataFusion(#[from] datafusion::error::DataFusionError),
+    /// Ballista failed (a process could not start, the scheduler is unreachable).
+    #[error("ballista: {0}")]
+    Ballista(#[from] ballista_core::error::BallistaError),
+    /// The lake failed.
+    #[error(transparent)]
+    Lake(#[from] pulse_lake::Error),
+    /// A bad address or option (a user mistake).
+    #[error("{0}")]
+    Usage(String),
+}
+
+/// The cluster crate's result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// The runtime every process uses: the lake's store registered, list-file caching off (see
+/// `pulse_lake::catalog::session`), and `tmp` as the spill directory when given.
+pub fn runtime(lake: &Lake, tmp: Option<&str>) -> Result<Arc<RuntimeEnv>> {
+    let mut b = RuntimeEnvBuilder::new()
+        .with_cache_manager(CacheManagerConfig::default().with_list_files_cache_limit(0));
+    if let Some(t) = tmp {
+        b = b.with_temp_file_path(t);
+    }
+    let rt = b.build_arc()?;
+    rt.register_object_store(lake.store_url(), lake.store());
+    Ok(rt)
+}
+
+/// A session state with Ballista's rules and every function Pulse's SQL may use. It keeps the
+/// given config, which carries the client's settings.
+pub fn session_state(
+    config: SessionConfig,
+    rt: Arc<RuntimeEnv>,
+) -> datafusion::error::Result<SessionState> {
+    let mut state = SessionStateBuilder::new()
+        .with_config(config)
+        .with_runtime_env(rt)
+        .with_default_features()
+        .with_optimizer_rules(ballista_core::optimizer::ballista_default_optimizer_rules())
+        .with_scalar_functions(ballista_core::extension::ballista_scalar_functions())
+        .with_aggregate_functions(ballista_core::extension::ballista_aggregate_functions())
+        .with_window_functions(ballista_core::extension::ballista_window_functions())
+        .build();
+    // After build(): the `with_*_functions` calls above replace the lists.
+    pulse_udfs::register_all(&mut state)?;
+    Ok(state)
+}
+
+/// Settings of `pulse scheduler`.
+#[derive(Debug, Clone)]
+pub struct SchedulerOptions {
+    /// Address to bind (host).
+    pub bind_host: String,
+    /// Port of gRPC, REST and (with Flight SQL) Flight.
+    pub port: u16,
+    /// Host executors and clients use to reach this scheduler.
+    pub external_host: String,
+    /// Seconds without a heartbeat after which an executor is lost.
+    pub executor_timeout_s: u64,
+}
+
+/// Runs a scheduler until the process ends.
+pub async fn run_scheduler(lake: Lake, o: SchedulerOptions) -> Result<()> {
+    let rt = runtime(&lake, None)?;
+    let builder: ballista_scheduler::SessionBuilder =
+        Arc::new(move |c| session_state(c, rt.clone()));
+    let mut cfg = SchedulerConfig {
+        bind_host: o.bind_host.clone(),
+        bind_port: o.port,
+        external_host: o.external_host.clone(),
+        override_session_builder: Some(builder),
+        override_config_producer: Some(Arc::new(default_config_producer)),
+        executor_timeout_seconds: o.executor_timeout_s,
+        expire_dead_executor_interval_seconds: (o.executor_timeout_s / 3).max(1),
+        ..Default::default()
+    };
+    cfg.scheduling_policy = ballista_core::config::TaskSchedulingPolicy::PullStaged;
+    let addr: SocketAddr = format!("{}:{}", o.bind_host, o.port)
+        .parse()
+        .map_err(|e| Error::Usage(format!("bad scheduler address: {e}")))?;
+    let cluster = BallistaCluster::new_from_config(&cfg).await?;
+    start_server(cluster, addr, Arc::new(cfg)).await?;
+    Ok(())
+}
+
+/// Settings of `pulse executor`.
+#[derive(Debug, Clone)]
+pub struct ExecutorOptions {
+    /// Address to bind (host).
+    pub bind_host: String,
+    /// Flight port (results and shuffle data are fetched from here).
+    pub port: u16,
+    /// gRPC port.
+    pub grpc_port: u16,
+    /// Host the scheduler and other executors use to reach this one.
+    pub external_host: String,
+    /// Scheduler host.
+    pub scheduler_host: String,
+    /// Scheduler port.
+    pub scheduler_port: u16,
+    /// Concurrent tasks.
+    pub vcores: usize,
+    /// Shuffle and spill directory.
+    pub work_dir: String,
+    /// Memory pool size in bytes (None: Ballista's default fraction of RAM).
+    pub memory_limit: Option<u64>,
+    /// Seconds to wait for the scheduler at start-up.
+    pub connect_timeout_s: u16,
+    /// Seconds between heartbeats.
+    pub heartbeat_s: u64,
+}
+
+/// Runs an executor until the process ends.
+pub async fn run_executor(lake: Lake, o: ExecutorOptions) -> Result<()> {
+    let rt = runtime(&lake, Some(&o.work_dir))?;
+    let registry =
+        BallistaFunctionRegistry::from(&session_state(default_config_producer(), rt.clone())?);
+    let cfg = ExecutorProcessConfig {
+        bind_host: o.bind_host,
+        external_host: Some(o.external_host),
+        port: o.port,
+        grpc_port: o.grpc_port,
+        scheduler_host: o.scheduler_host,
+        scheduler_port: o.scheduler_port,
+        scheduler_connect_timeout_seconds: o.connect_timeout_s,
+        vcores: o.vcores,
+        work_dir: Some(o.work_dir),
+        memory_pool_size: o.memory_limit,
+        executor_heartbeat_interval_seconds: o.heartbeat_s,
+        task_scheduling_policy: ballista_core::config::TaskSchedulingPolicy::PullStaged,
+        override_function_registry: Some(Arc::new(registry)),
+        override_runtime_producer: Some(Arc::new(move |_c: &SessionConfig| Ok(rt.clone()))),
+        override_config_producer: Some(Arc::new(default_config_producer)),
+        ..Default::default()
+    };
+    start_executor_process(Arc::new(cfg)).await?;
+    Ok(())
+}
+
+/// A client session on the cluster at `url` (`df://host:port`) with the lake registered.
+pub async fn remote_session(url: &str, lake: &Lake) -> Result<SessionContext> {
+    let host_ok = url::Url::parse(url)
+        .ok()
+        .is_some_and(|u| u.host_str().is_some());
+    if !host_ok {
+        return Err(Error::Usage(format!(
+            "cluster address {url:?} is not like df://HOST:PORT"
+        )));
+    }
+    let config = <SessionConfig as SessionConfigExt>::new_with_ballista();
+    let state = session_state(config, runtime(lake, None)?)?;
+    let ctx = SessionContext::remote_with_state(url, state).await?;
+    pulse_lake::catalog::register(&ctx, lake).await?;
+    Ok(ctx)
+}
