@@ -333,9 +333,30 @@ pub async fn session(
     cluster: Option<&str>,
 ) -> anyhow::Result<datafusion::prelude::SessionContext> {
     Ok(match cluster {
-        Some(url) => pulse_scheduler::remote_session(url, lake)
-            .await
-            .with_context(|| format!("connecting to cluster {url}"))?,
+        Some(url) => {
+            // Fail fast, naming the address, when the scheduler is not there.
+            let addr = url::Url::parse(url)
+                .ok()
+                .and_then(|u| Some(format!("{}:{}", u.host_str()?, u.port().unwrap_or(50050))))
+                .with_context(|| format!("cluster address {url:?} is not like df://HOST:PORT"))?;
+            let reach = tokio::time::timeout(
+                Duration::from_secs(10),
+                tokio::net::TcpStream::connect(&addr),
+            )
+            .await;
+            match reach {
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => {
+                    anyhow::bail!("cannot reach the cluster scheduler at {url} ({addr}): {e}")
+                }
+                Err(_) => anyhow::bail!(
+                    "cannot reach the cluster scheduler at {url} ({addr}): no answer in 10s"
+                ),
+            }
+            pulse_scheduler::remote_session(url, lake)
+                .await
+                .with_context(|| format!("connecting to cluster {url}"))?
+        }
         None => pulse_lake::catalog::session(lake).await?,
     })
 }

@@ -3,6 +3,7 @@
 //! landed by querying the lake with `pulse sql`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::new_without_default)]
 
+mod cluster;
 mod compact;
 mod demo;
 mod jobs;

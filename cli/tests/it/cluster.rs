@@ -1,0 +1,196 @@
+//! Cluster mode against our real scheduler and executor processes on loopback: the same
+//! jobs give the same outputs, row for row, as embedded runs; an executor started before its
+//! scheduler waits for it; an unreachable scheduler is a clear error.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use super::{Pulse, Running, spawn};
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn http_get(port: u16, path: &str) -> Option<String> {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(s, "GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").ok()?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).ok()?;
+    Some(out)
+}
+
+/// A scheduler and `executors` executors on free loopback ports; the executors start first.
+pub struct Cluster {
+    pub url: String,
+    pub port: u16,
+    _procs: Vec<Running>,
+}
+
+impl Cluster {
+    pub fn start(p: &Pulse, executors: usize) -> Cluster {
+        let port = free_port();
+        let mut procs = Vec::new();
+        for i in 0..executors {
+            let mut c = p.cmd();
+            let work = p.dir.path().join(format!("exec{i}"));
+            c.args([
+                "executor",
+                "--bind-host",
+                "127.0.0.1",
+                "--external-host",
+                "127.0.0.1",
+            ])
+            .args([
+                "--port",
+                &free_port().to_string(),
+                "--grpc-port",
+                &free_port().to_string(),
+            ])
+            .args([
+                "--scheduler",
+                &format!("127.0.0.1:{port}"),
+                "--vcores",
+                "2",
+                "--heartbeat",
+                "2s",
+            ])
+            .arg("--work-dir")
+            .arg(&work);
+            procs.push(spawn(c));
+        }
+        // The executors are already waiting for a scheduler that is not up yet.
+        std::thread::sleep(Duration::from_millis(500));
+        let mut c = p.cmd();
+        c.args([
+            "scheduler",
+            "--bind-host",
+            "127.0.0.1",
+            "--external-host",
+            "127.0.0.1",
+            "--port",
+            &port.to_string(),
+        ]);
+        procs.push(spawn(c));
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let body = http_get(port, "/api/executors").unwrap_or_default();
+            if body.matches("\"vcores\"").count() >= executors {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "executors did not register: {body}"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        Cluster {
+            url: format!("df://127.0.0.1:{port}"),
+            port,
+            _procs: procs,
+        }
+    }
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let target = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &target);
+        } else {
+            std::fs::copy(e.path(), target).unwrap();
+        }
+    }
+}
+
+fn outputs(p: &Pulse) -> Vec<(String, Vec<Vec<String>>)> {
+    let tables = p.sql("SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' AND (table_name LIKE 'hashtag%' OR table_name LIKE 'category%' OR table_name LIKE 'channel\\_%' ESCAPE '\\') ORDER BY 1");
+    tables
+        .into_iter()
+        .map(|t| {
+            let mut rows = p.sql(&format!("SELECT * FROM {}", t[0]));
+            rows.sort();
+            (t[0].clone(), rows)
+        })
+        .collect()
+}
+
+#[test]
+fn jobs_and_sql_give_the_same_rows_on_the_cluster_as_embedded() {
+    let embedded = Pulse::new();
+    embedded.ok(&[
+        "gen",
+        "--days",
+        "2",
+        "--channels",
+        "6",
+        "--viewers",
+        "300",
+        "--tweets-per-sec",
+        "0.05",
+    ]);
+    let clustered = Pulse::new();
+    copy_dir(&embedded.lake(), &clustered.lake());
+    let cluster = Cluster::start(&clustered, 1);
+    let jobs: [&[&str]; 3] = [
+        &["hashtags", "--set", "size=1h", "--set", "slide=10m"],
+        &["categories"],
+        &["channels"],
+    ];
+    for job in jobs {
+        let mut args = vec!["run"];
+        args.extend_from_slice(job);
+        args.extend_from_slice(&["--from", "2026-01-05", "--to", "2026-01-07"]);
+        embedded.ok(&args);
+        let mut on_cluster = vec!["--cluster", cluster.url.as_str()];
+        on_cluster.extend_from_slice(&args);
+        clustered.ok(&on_cluster);
+    }
+    let (a, b) = (outputs(&embedded), outputs(&clustered));
+    assert_eq!(a.len(), 10);
+    assert_eq!(a, b);
+    // Ad-hoc SQL with Pulse's own function runs on the executors too.
+    let q = "SELECT tag, count(*) AS n FROM (SELECT unnest(hashtags(text)) AS tag FROM messages) GROUP BY tag ORDER BY n DESC, tag LIMIT 5";
+    let local = embedded.sql(q);
+    let remote = clustered.ok(&["--cluster", &cluster.url, "sql", q, "--format", "csv"]);
+    let remote: Vec<Vec<String>> = remote
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').map(str::to_string).collect())
+        .collect();
+    assert_eq!(local, remote);
+    // The scheduler's REST API lists the jobs it ran.
+    let jobs = http_get(cluster.port, "/api/jobs").unwrap();
+    assert!(
+        jobs.contains("\"job_status\"") || jobs.contains("\"status\""),
+        "{jobs}"
+    );
+}
+
+#[test]
+fn an_unreachable_scheduler_is_a_clear_error() {
+    let p = Pulse::new();
+    let port = free_port();
+    let started = Instant::now();
+    let out = p.run(&[
+        "--cluster",
+        &format!("df://127.0.0.1:{port}"),
+        "sql",
+        "SELECT 1",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!("127.0.0.1:{port}")) && err.contains("cannot reach"),
+        "{err}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(20));
+}
