@@ -5,6 +5,7 @@
 //! Exit codes: 0 success, 1 failure (the whole error chain is printed), 2 bad usage.
 
 mod bench;
+mod cluster;
 mod config;
 mod demo;
 mod sql;
@@ -141,6 +142,9 @@ enum Cmd {
         #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
         heartbeat: Duration,
     },
+    /// Start, stop or inspect a local cluster of background processes.
+    #[command(subcommand)]
+    Cluster(cluster::ClusterCmd),
     /// Benchmarks (build with --release).
     #[command(subcommand)]
     Bench(bench::BenchCmd),
@@ -536,6 +540,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             .await?;
         }
         Cmd::Bench(b) => bench::run(b).await?,
+        Cmd::Cluster(c) => cluster::run(c, &cfg.lake.url)?,
     }
     Ok(())
 }

@@ -104,8 +104,8 @@ pub async fn compact_partition(
         .iter()
         .filter_map(|f| f.location.filename().map(str::to_string))
         .collect();
-    // One file is already as merged as a partition gets; still drop what markers hide.
-    if files.len() <= 1 {
+    // A single compacted file is as merged as a partition gets; still drop what markers hide.
+    if files.is_empty() || (names.len() == 1 && names[0].starts_with("c-")) {
         ls.cleanup(dir, retention).await?;
         c.files_after = c.files_before;
         c.bytes_after = c.bytes_before;
@@ -124,17 +124,17 @@ pub async fn compact_partition(
     let schema = table.schema();
     let all = concat_batches(&schema, &batches)?;
     c.rows = all.num_rows() as u64;
-    // Sort by time, then by the next columns, so equal values sit together and compress.
-    let keys: Vec<SortColumn> = all
-        .columns()
+    // Sort by the table's key so equal values sit together and compress.
+    let keys: Vec<SortColumn> = table
+        .sort_key()
         .iter()
-        .take(3)
-        .map(|col| SortColumn {
-            values: col.clone(),
-            options: None,
+        .map(|c| {
+            Ok(SortColumn {
+                values: all.column(schema.index_of(c)?).clone(),
+                options: None,
+            })
         })
-        .filter(|k| !matches!(k.values.data_type(), arrow::datatypes::DataType::List(_)))
-        .collect();
+        .collect::<Result<_, arrow::error::ArrowError>>()?;
     let sorted = take_record_batch(&all, &lexsort_to_indices(&keys, None)?)?;
     let mut sorted_names = names.clone();
     sorted_names.sort();

@@ -38,6 +38,8 @@ pub fn writer_properties() -> WriterProperties {
     WriterProperties::builder()
         .set_compression(Compression::ZSTD(ZstdLevel::try_new(3).unwrap_or_default()))
         .set_max_row_group_row_count(Some(1 << 20))
+        // Logins are many and long: a 1 MiB dictionary page would overflow into plain encoding.
+        .set_dictionary_page_size_limit(16 << 20)
         .set_key_value_metadata(Some(vec![KeyValue::new(
             SCHEMA_VERSION_KEY.to_string(),
             SCHEMA_VERSION.to_string(),

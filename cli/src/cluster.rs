@@ -1,0 +1,213 @@
+//! `pulse cluster up|down|status`: a local Ballista cluster (one scheduler, N executors) as
+//! background processes of this binary, for trying cluster mode on one machine. Pids, ports
+//! and logs live in a state directory (`./.pulse-cluster` by default).
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use clap::Subcommand;
+use serde::{Deserialize, Serialize};
+
+/// The cluster commands.
+#[derive(Subcommand, Debug)]
+pub enum ClusterCmd {
+    /// Start a scheduler and executors in the background.
+    Up {
+        /// Executors to start.
+        #[arg(long, default_value_t = 2)]
+        executors: usize,
+        /// Scheduler port; executors take the ports after it.
+        #[arg(long, default_value_t = 50050)]
+        port: u16,
+        /// Concurrent tasks per executor.
+        #[arg(long, default_value_t = 1)]
+        vcores: usize,
+        /// Where pids, ports and logs are kept.
+        #[arg(long, default_value = ".pulse-cluster")]
+        state_dir: PathBuf,
+    },
+    /// Stop the processes `up` started.
+    Down {
+        /// Where pids, ports and logs are kept.
+        #[arg(long, default_value = ".pulse-cluster")]
+        state_dir: PathBuf,
+    },
+    /// Show the processes and what the scheduler reports.
+    Status {
+        /// Where pids, ports and logs are kept.
+        #[arg(long, default_value = ".pulse-cluster")]
+        state_dir: PathBuf,
+    },
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct State {
+    scheduler_port: u16,
+    processes: Vec<(String, u32)>,
+}
+
+fn alive(pid: u32) -> bool {
+    Path::new(&format!("/proc/{pid}")).exists()
+}
+
+fn get(port: u16, path: &str) -> Option<String> {
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(s, "GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").ok()?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).ok()?;
+    out.split_once("\r\n\r\n").map(|(_, body)| body.to_string())
+}
+
+fn stop(pid: u32) {
+    let _ = Command::new("kill")
+        .arg("-TERM")
+        .arg(pid.to_string())
+        .status();
+}
+
+/// Runs a cluster command; `lake` is passed on to the processes.
+pub fn run(cmd: ClusterCmd, lake: &str) -> anyhow::Result<()> {
+    match cmd {
+        ClusterCmd::Up {
+            executors,
+            port,
+            vcores,
+            state_dir,
+        } => {
+            let state_file = state_dir.join("state.json");
+            if state_file.exists() {
+                bail!(
+                    "a cluster is already up ({}); run `pulse cluster down` first",
+                    state_file.display()
+                );
+            }
+            std::fs::create_dir_all(&state_dir)?;
+            let exe = std::env::current_exe().context("finding the pulse binary")?;
+            let spawn = |name: &str, args: &[String]| -> anyhow::Result<u32> {
+                let log = std::fs::File::create(state_dir.join(format!("{name}.log")))?;
+                let child = Command::new(&exe)
+                    .arg("--lake")
+                    .arg(lake)
+                    .args(args)
+                    .stdin(Stdio::null())
+                    .stdout(log.try_clone()?)
+                    .stderr(log)
+                    .spawn()
+                    .with_context(|| format!("starting {name}"))?;
+                Ok(child.id())
+            };
+            let mut processes = Vec::new();
+            let s = |v: &str| v.to_string();
+            processes.push((
+                s("scheduler"),
+                spawn(
+                    "scheduler",
+                    &[
+                        s("scheduler"),
+                        s("--bind-host"),
+                        s("127.0.0.1"),
+                        s("--external-host"),
+                        s("127.0.0.1"),
+                        s("--port"),
+                        port.to_string(),
+                    ],
+                )?,
+            ));
+            for i in 0..executors {
+                let (flight, grpc) = (port + 1 + 2 * i as u16, port + 2 + 2 * i as u16);
+                let work = state_dir.join(format!("executor-{i}"));
+                processes.push((
+                    format!("executor-{i}"),
+                    spawn(
+                        &format!("executor-{i}"),
+                        &[
+                            s("executor"),
+                            s("--bind-host"),
+                            s("127.0.0.1"),
+                            s("--external-host"),
+                            s("127.0.0.1"),
+                            s("--port"),
+                            flight.to_string(),
+                            s("--grpc-port"),
+                            grpc.to_string(),
+                            s("--scheduler"),
+                            format!("127.0.0.1:{port}"),
+                            s("--vcores"),
+                            vcores.to_string(),
+                            s("--work-dir"),
+                            work.display().to_string(),
+                        ],
+                    )?,
+                ));
+            }
+            std::fs::write(
+                &state_file,
+                serde_json::to_vec_pretty(&State {
+                    scheduler_port: port,
+                    processes,
+                })?,
+            )?;
+            let deadline = Instant::now() + Duration::from_secs(60);
+            loop {
+                let body = get(port, "/api/executors").unwrap_or_default();
+                if body.matches("\"vcores\"").count() >= executors {
+                    break;
+                }
+                if Instant::now() > deadline {
+                    bail!(
+                        "the cluster did not come up in 60s; see the logs in {}",
+                        state_dir.display()
+                    );
+                }
+                std::thread::sleep(Duration::from_millis(200));
+            }
+            println!(
+                "cluster up: scheduler df://127.0.0.1:{port} with {executors} executor(s); logs in {}",
+                state_dir.display()
+            );
+            println!(
+                "use it with: pulse --cluster df://127.0.0.1:{port} sql ... (or PULSE_CLUSTER)"
+            );
+        }
+        ClusterCmd::Down { state_dir } => {
+            let state_file = state_dir.join("state.json");
+            let state: State = serde_json::from_slice(
+                &std::fs::read(&state_file)
+                    .with_context(|| format!("no cluster state at {}", state_file.display()))?,
+            )?;
+            for (name, pid) in state.processes.iter().rev() {
+                if alive(*pid) {
+                    stop(*pid);
+                    println!("stopped {name} (pid {pid})");
+                }
+            }
+            std::fs::remove_file(&state_file)?;
+        }
+        ClusterCmd::Status { state_dir } => {
+            let state_file = state_dir.join("state.json");
+            let Ok(bytes) = std::fs::read(&state_file) else {
+                println!("no cluster is up (no {})", state_file.display());
+                return Ok(());
+            };
+            let state: State = serde_json::from_slice(&bytes)?;
+            for (name, pid) in &state.processes {
+                println!(
+                    "{name:<12} pid {pid:<8} {}",
+                    if alive(*pid) { "running" } else { "stopped" }
+                );
+            }
+            match get(state.scheduler_port, "/api/executors") {
+                Some(body) => println!(
+                    "scheduler reports {} executor(s)",
+                    body.matches("\"vcores\"").count()
+                ),
+                None => println!("scheduler not answering on port {}", state.scheduler_port),
+            }
+        }
+    }
+    Ok(())
+}
