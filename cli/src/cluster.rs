@@ -53,13 +53,117 @@ fn alive(pid: u32) -> bool {
     Path::new(&format!("/proc/{pid}")).exists()
 }
 
-fn get(port: u16, path: &str) -> Option<String> {
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    write!(s, "GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").ok()?;
+/// One request to the scheduler's REST API: (status code, body).
+pub fn http(addr: &str, method: &str, path: &str) -> std::io::Result<(u16, String)> {
+    let mut s = std::net::TcpStream::connect(addr)?;
+    s.set_read_timeout(Some(Duration::from_secs(10)))?;
+    write!(
+        s,
+        "{method} {path} HTTP/1.0\r\nHost: {addr}\r\nContent-Length: 0\r\n\r\n"
+    )?;
     let mut out = String::new();
-    s.read_to_string(&mut out).ok()?;
-    out.split_once("\r\n\r\n").map(|(_, body)| body.to_string())
+    s.read_to_string(&mut out)?;
+    let (head, body) = out.split_once("\r\n\r\n").unwrap_or((&out, ""));
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    Ok((status, body.to_string()))
+}
+
+fn get(port: u16, path: &str) -> Option<String> {
+    http(&format!("127.0.0.1:{port}"), "GET", path)
+        .ok()
+        .map(|(_, b)| b)
+}
+
+/// `HOST:PORT` of a `df://HOST:PORT` cluster URL.
+pub fn rest_addr(cluster: &str) -> anyhow::Result<String> {
+    let u = url::Url::parse(cluster)
+        .with_context(|| format!("cluster address {cluster:?} is not like df://HOST:PORT"))?;
+    let host = u
+        .host_str()
+        .with_context(|| format!("cluster address {cluster:?} has no host"))?;
+    Ok(format!("{host}:{}", u.port().unwrap_or(50050)))
+}
+
+#[derive(Debug, Deserialize)]
+struct JobRow {
+    job_id: String,
+    job_name: String,
+    status: String,
+    num_stages: usize,
+    completed_stages: usize,
+    percent_complete: u8,
+    start_time: u64,
+    end_time: u64,
+}
+
+fn fmt_ms(ms: u64) -> String {
+    if ms == 0 {
+        return "-".into();
+    }
+    chrono::DateTime::from_timestamp_millis(ms as i64)
+        .map_or("-".into(), |t| t.format("%Y-%m-%d %H:%M:%S").to_string())
+}
+
+/// `pulse jobs`: the scheduler's jobs with status and progress, newest first.
+pub fn list_jobs(cluster: &str, status: Option<&str>) -> anyhow::Result<()> {
+    let addr = rest_addr(cluster)?;
+    let (code, body) = http(&addr, "GET", "/api/jobs")
+        .with_context(|| format!("cannot reach the cluster scheduler at {cluster} ({addr})"))?;
+    anyhow::ensure!(
+        code == 200,
+        "the scheduler at {cluster} answered HTTP {code}: {body}"
+    );
+    let mut jobs: Vec<JobRow> = serde_json::from_str(&body)
+        .with_context(|| format!("unexpected job list from {cluster}"))?;
+    jobs.retain(|j| status.is_none_or(|s| j.status.eq_ignore_ascii_case(s)));
+    jobs.sort_by(|a, b| {
+        b.start_time
+            .cmp(&a.start_time)
+            .then(a.job_id.cmp(&b.job_id))
+    });
+    println!(
+        "{:<10} {:<32} {:<10} {:>7} {:>5}  {:<19}  {:<19}",
+        "job", "name", "status", "stages", "done", "started", "ended"
+    );
+    for j in &jobs {
+        println!(
+            "{:<14} {:<32} {:<10} {:>3}/{:<3} {:>4}%  {:<19}  {:<19}",
+            j.job_id,
+            j.job_name,
+            j.status,
+            j.completed_stages,
+            j.num_stages,
+            j.percent_complete,
+            fmt_ms(j.start_time),
+            fmt_ms(j.end_time)
+        );
+    }
+    Ok(())
+}
+
+/// `pulse jobs cancel ID`.
+pub fn cancel_job(cluster: &str, id: &str) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        id.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'),
+        "{id:?} is not a job id"
+    );
+    let addr = rest_addr(cluster)?;
+    let (code, body) = http(&addr, "PATCH", &format!("/api/job/{id}"))
+        .with_context(|| format!("cannot reach the cluster scheduler at {cluster} ({addr})"))?;
+    match code {
+        200..=299 => {
+            println!("cancelled job {id}");
+            Ok(())
+        }
+        404 => bail!("the scheduler at {cluster} has no job {id}"),
+        409 => bail!("job {id} has already finished"),
+        _ => bail!("cancelling job {id}: HTTP {code}: {body}"),
+    }
 }
 
 fn stop(pid: u32) {

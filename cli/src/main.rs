@@ -142,12 +142,58 @@ enum Cmd {
         #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
         heartbeat: Duration,
     },
+    /// Send SQL or a job to the cluster (--cluster or PULSE_CLUSTER) and wait for it.
+    #[command(subcommand)]
+    Submit(SubmitCmd),
+    /// List the cluster's jobs with status and progress, or cancel one.
+    Jobs {
+        #[command(subcommand)]
+        cmd: Option<JobsCmd>,
+        /// Only jobs with this status (Queued, Running, Completed, Failed).
+        #[arg(long)]
+        status: Option<String>,
+    },
     /// Start, stop or inspect a local cluster of background processes.
     #[command(subcommand)]
     Cluster(cluster::ClusterCmd),
     /// Benchmarks (build with --release).
     #[command(subcommand)]
     Bench(bench::BenchCmd),
+}
+
+#[derive(Subcommand, Debug)]
+enum SubmitCmd {
+    /// Run the statements of a SQL file on the cluster and print the last result.
+    Sql {
+        /// The file.
+        file: PathBuf,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "table")]
+        format: sql::OutFormat,
+    },
+    /// Run a windowed job on the cluster over [--from, --to).
+    Job {
+        /// hashtags, categories or channels.
+        job: String,
+        /// Start of the interval.
+        #[arg(long)]
+        from: String,
+        /// End of the interval, exclusive.
+        #[arg(long)]
+        to: String,
+        /// Job parameters, NAME=VALUE.
+        #[arg(long = "set", value_name = "NAME=VALUE")]
+        set: Vec<String>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum JobsCmd {
+    /// Cancel a running job.
+    Cancel {
+        /// The job id (from `pulse jobs`).
+        id: String,
+    },
 }
 
 #[derive(Args, Debug)]
@@ -541,6 +587,49 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Cmd::Bench(b) => bench::run(b).await?,
         Cmd::Cluster(c) => cluster::run(c, &cfg.lake.url)?,
+        Cmd::Submit(cmd) => {
+            let url = cluster
+                .as_deref()
+                .context("submit needs a cluster: --cluster df://HOST:PORT or PULSE_CLUSTER")?;
+            let lake = open(&cfg)?;
+            let ctx = session(&lake, Some(url)).await?;
+            match cmd {
+                SubmitCmd::Sql { file, format } => {
+                    let text = std::fs::read_to_string(&file)
+                        .with_context(|| format!("reading {}", file.display()))?;
+                    ctx.sql(&format!(
+                        "SET ballista.job.name = 'pulse-sql {}'",
+                        file.display().to_string().replace('\'', "")
+                    ))
+                    .await?;
+                    sql::run(&ctx, &text, format, None).await?;
+                }
+                SubmitCmd::Job { job, from, to, set } => {
+                    let report = run_job(
+                        &lake,
+                        &ctx,
+                        &job,
+                        &from,
+                        &to,
+                        &set,
+                        Duration::from_secs(3600),
+                    )
+                    .await?;
+                    for (table, rows, days) in &report.outputs {
+                        println!("{table:<32} {rows:>10} rows in {days} day partition(s)");
+                    }
+                }
+            }
+        }
+        Cmd::Jobs { cmd, status } => {
+            let url = cluster
+                .as_deref()
+                .context("jobs needs a cluster: --cluster df://HOST:PORT or PULSE_CLUSTER")?;
+            match cmd {
+                None => cluster::list_jobs(url, status.as_deref())?,
+                Some(JobsCmd::Cancel { id }) => cluster::cancel_job(url, &id)?,
+            }
+        }
     }
     Ok(())
 }
@@ -563,6 +652,18 @@ pub async fn run_job(
     let start =
         parse_time(from).with_context(|| format!("--from {from:?} is not a date or time"))?;
     let end = parse_time(to).with_context(|| format!("--to {to:?} is not a date or time"))?;
+    if ctx
+        .state()
+        .config()
+        .options()
+        .extensions
+        .get::<ballista_core::config::BallistaConfig>()
+        .is_some()
+    {
+        // On a cluster, name the queries so `pulse jobs` shows what they are.
+        ctx.sql(&format!("SET ballista.job.name = 'pulse run {}'", def.name))
+            .await?;
+    }
     let mut params = pulse_jobs::runner::params_for(def, start, end);
     for kv in set {
         let (k, v) = kv

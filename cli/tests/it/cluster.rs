@@ -29,7 +29,6 @@ fn http_get(port: u16, path: &str) -> Option<String> {
 /// A scheduler and `executors` executors on free loopback ports; the executors start first.
 pub struct Cluster {
     pub url: String,
-    pub port: u16,
     _procs: Vec<Running>,
 }
 
@@ -92,7 +91,6 @@ impl Cluster {
         }
         Cluster {
             url: format!("df://127.0.0.1:{port}"),
-            port,
             _procs: procs,
         }
     }
@@ -167,11 +165,83 @@ fn jobs_and_sql_give_the_same_rows_on_the_cluster_as_embedded() {
         .map(|l| l.split(',').map(str::to_string).collect())
         .collect();
     assert_eq!(local, remote);
-    // The scheduler's REST API lists the jobs it ran.
-    let jobs = http_get(cluster.port, "/api/jobs").unwrap();
+    // `pulse jobs` lists what ran, named, with status; cancelling an unknown job is an error.
+    let jobs = clustered.ok(&["--cluster", &cluster.url, "jobs"]);
+    for name in [
+        "pulse run hashtags",
+        "pulse run categories",
+        "pulse run channels",
+    ] {
+        assert!(
+            jobs.lines()
+                .any(|l| l.contains(name) && l.contains("Completed")),
+            "{name} missing in:\n{jobs}"
+        );
+    }
+    let out = clustered.run(&["--cluster", &cluster.url, "jobs", "cancel", "nosuchjob"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("has no job nosuchjob"));
+    // `pulse submit` runs SQL files and jobs on the cluster.
+    let file = clustered.dir.path().join("q.sql");
+    std::fs::write(&file, "SELECT count(*) AS n FROM streams;").unwrap();
+    let out = clustered.ok(&[
+        "--cluster",
+        &cluster.url,
+        "submit",
+        "sql",
+        file.to_str().unwrap(),
+        "--format",
+        "csv",
+    ]);
+    assert_eq!(
+        out.lines().nth(1).unwrap(),
+        embedded.count("SELECT count(*) FROM streams").to_string()
+    );
+    let out = clustered.run(&["submit", "sql", file.to_str().unwrap()]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("submit needs a cluster"));
+}
+
+#[test]
+fn cluster_up_status_down() {
+    let p = Pulse::new();
+    let port = free_port();
+    let state = p.dir.path().join("state");
+    let state = state.to_str().unwrap();
+    let up = p.ok(&[
+        "cluster",
+        "up",
+        "--executors",
+        "1",
+        "--port",
+        &port.to_string(),
+        "--state-dir",
+        state,
+    ]);
+    assert!(up.contains(&format!("df://127.0.0.1:{port}")), "{up}");
+    let status = p.ok(&["cluster", "status", "--state-dir", state]);
     assert!(
-        jobs.contains("\"job_status\"") || jobs.contains("\"status\""),
-        "{jobs}"
+        status.contains("scheduler reports 1 executor(s)")
+            && status.matches("running").count() == 2,
+        "{status}"
+    );
+    let again = p.run(&[
+        "cluster",
+        "up",
+        "--port",
+        &port.to_string(),
+        "--state-dir",
+        state,
+    ]);
+    assert!(!again.status.success(), "a second up must refuse");
+    p.ok(&["cluster", "down", "--state-dir", state]);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while http_get(port, "/api/executors").is_some() {
+        assert!(Instant::now() < deadline, "the scheduler did not stop");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(
+        p.ok(&["cluster", "status", "--state-dir", state])
+            .contains("no cluster is up")
     );
 }
 
