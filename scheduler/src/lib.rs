@@ -104,6 +104,8 @@ pub async fn run_scheduler(lake: Lake, o: SchedulerOptions) -> Result<()> {
         override_session_builder: Some(builder),
         override_config_producer: Some(Arc::new(default_config_producer)),
         executor_timeout_seconds: o.executor_timeout_s,
+        // With every executor gone, queued jobs fail after this instead of waiting forever.
+        no_executors_grace_period_seconds: o.executor_timeout_s,
         expire_dead_executor_interval_seconds: (o.executor_timeout_s / 3).max(1),
         ..Default::default()
     };

@@ -29,11 +29,17 @@ fn http_get(port: u16, path: &str) -> Option<String> {
 /// A scheduler and `executors` executors on free loopback ports; the executors start first.
 pub struct Cluster {
     pub url: String,
-    _procs: Vec<Running>,
+    /// The executors, then the scheduler.
+    pub procs: Vec<Running>,
 }
 
 impl Cluster {
     pub fn start(p: &Pulse, executors: usize) -> Cluster {
+        Cluster::start_with(p, executors, "180s")
+    }
+
+    /// As `start`, with the scheduler declaring a silent executor lost after `timeout`.
+    pub fn start_with(p: &Pulse, executors: usize, timeout: &str) -> Cluster {
         let port = free_port();
         let mut procs = Vec::new();
         for i in 0..executors {
@@ -75,6 +81,8 @@ impl Cluster {
             "127.0.0.1",
             "--port",
             &port.to_string(),
+            "--executor-timeout",
+            timeout,
         ]);
         procs.push(spawn(c));
         let deadline = Instant::now() + Duration::from_secs(60);
@@ -91,7 +99,7 @@ impl Cluster {
         }
         Cluster {
             url: format!("df://127.0.0.1:{port}"),
-            _procs: procs,
+            procs,
         }
     }
 }
@@ -263,4 +271,90 @@ fn an_unreachable_scheduler_is_a_clear_error() {
         "{err}"
     );
     assert!(started.elapsed() < Duration::from_secs(20));
+}
+
+#[test]
+fn a_killed_executor_does_not_lose_the_job_and_none_left_fails_clearly() {
+    let embedded = Pulse::new();
+    embedded.ok(&[
+        "gen",
+        "--days",
+        "2",
+        "--channels",
+        "10",
+        "--viewers",
+        "2000",
+        "--tweets-per-sec",
+        "0.5",
+    ]);
+    let clustered = Pulse::new();
+    copy_dir(&embedded.lake(), &clustered.lake());
+    let cluster = Cluster::start_with(&clustered, 2, "6s");
+    let args = [
+        "run",
+        "hashtags",
+        "--from",
+        "2026-01-05",
+        "--to",
+        "2026-01-07",
+        "--set",
+        "size=1h",
+        "--set",
+        "slide=5m",
+    ];
+    embedded.ok(&args);
+    let mut c = clustered.cmd();
+    c.args(["--cluster", &cluster.url]).args(args);
+    let mut job = spawn(c);
+    // Kill one executor with SIGKILL while the job runs.
+    std::thread::sleep(Duration::from_millis(1500));
+    let victim = cluster.procs[0].0.id();
+    std::process::Command::new("kill")
+        .args(["-KILL", &victim.to_string()])
+        .status()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(180);
+    let status = loop {
+        if let Some(s) = job.0.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the job hung after an executor was killed"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(
+        status.success(),
+        "the job failed after losing one of two executors"
+    );
+    assert_eq!(
+        outputs(&embedded),
+        outputs(&clustered),
+        "results differ after an executor was lost"
+    );
+    // With no executor left, a query fails with a clear error in bounded time.
+    let last = cluster.procs[1].0.id();
+    std::process::Command::new("kill")
+        .args(["-KILL", &last.to_string()])
+        .status()
+        .unwrap();
+    let started = Instant::now();
+    let out = clustered.run(&[
+        "--cluster",
+        &cluster.url,
+        "sql",
+        "SELECT count(*) FROM messages",
+    ]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("executors were lost") || err.contains("no executors"),
+        "{err}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(60),
+        "took {:?}",
+        started.elapsed()
+    );
 }
