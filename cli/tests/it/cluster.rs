@@ -104,6 +104,12 @@ impl Cluster {
     }
 }
 
+/// GET `path` from the scheduler of a `df://127.0.0.1:PORT` cluster.
+pub fn http_get_path(url: &str, path: &str) -> String {
+    let port: u16 = url.rsplit(':').next().unwrap().parse().unwrap();
+    http_get(port, path).unwrap_or_default()
+}
+
 fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
     for e in std::fs::read_dir(from).unwrap() {

@@ -8,6 +8,7 @@ mod compact;
 mod demo;
 mod jobs;
 mod replay;
+mod s3;
 mod shared_data;
 mod socket;
 mod sql;
@@ -20,12 +21,18 @@ use std::process::{Child, Command, Output, Stdio};
 /// A lake in a temp dir and helpers to run `pulse` against it.
 pub struct Pulse {
     pub dir: tempfile::TempDir,
+    /// A lake URL other than the temp dir (e.g. `s3://...`).
+    pub lake_url: Option<String>,
+    /// Extra environment for every command.
+    pub env: Vec<(String, String)>,
 }
 
 impl Pulse {
     pub fn new() -> Pulse {
         Pulse {
             dir: tempfile::tempdir().unwrap(),
+            lake_url: None,
+            env: Vec::new(),
         }
     }
 
