@@ -108,6 +108,12 @@ enum Cmd {
         /// An executor silent this long is lost and its tasks rerun.
         #[arg(long, default_value = "180s", value_parser = humantime::parse_duration)]
         executor_timeout: Duration,
+        /// Serve Flight SQL on the scheduler port, every lake table registered by name.
+        #[arg(long)]
+        flight_sql: bool,
+        /// Flight SQL user (with PULSE_FLIGHT_SQL_PASSWORD); without it any client is accepted.
+        #[arg(long, requires = "flight_sql")]
+        flight_sql_user: Option<String>,
     },
     /// Run a cluster executor; it waits for its scheduler if that is not up yet.
     Executor {
@@ -524,8 +530,18 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             port,
             external_host,
             executor_timeout,
+            flight_sql,
+            flight_sql_user,
         } => {
             let lake = open(&cfg)?;
+            let flight_sql_auth = match flight_sql_user {
+                Some(user) => {
+                    let password = std::env::var("PULSE_FLIGHT_SQL_PASSWORD")
+                        .context("--flight-sql-user needs PULSE_FLIGHT_SQL_PASSWORD")?;
+                    Some((user, password))
+                }
+                None => None,
+            };
             println!("scheduler listening on {bind_host}:{port}");
             pulse_scheduler::run_scheduler(
                 lake,
@@ -534,6 +550,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     port,
                     external_host,
                     executor_timeout_s: executor_timeout.as_secs().max(1),
+                    flight_sql,
+                    flight_sql_auth,
                 },
             )
             .await?;

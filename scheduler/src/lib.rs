@@ -19,6 +19,7 @@ use ballista_executor::executor_process::{ExecutorProcessConfig, start_executor_
 use ballista_scheduler::cluster::BallistaCluster;
 use ballista_scheduler::config::SchedulerConfig;
 use ballista_scheduler::scheduler_process::start_server;
+use datafusion::catalog::TableProvider;
 use datafusion::execution::SessionStateBuilder;
 use datafusion::execution::cache::cache_manager::CacheManagerConfig;
 use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
@@ -79,6 +80,87 @@ pub fn session_state(
     Ok(state)
 }
 
+/// The lake's tables as of the last refresh, registered by name in every session the
+/// scheduler builds (so Flight SQL clients can query them by name). Job outputs appear as
+/// they are written; the list is refreshed every few seconds.
+#[derive(Clone, Default)]
+struct TableSnapshot(Arc<std::sync::RwLock<Vec<(String, Arc<dyn TableProvider>)>>>);
+
+impl TableSnapshot {
+    async fn refresh(&self, lake: &Lake) -> Result<()> {
+        let ctx = pulse_lake::catalog::session(lake).await?;
+        let mut tables = Vec::new();
+        if let Some(schema) = ctx.catalog("datafusion").and_then(|c| c.schema("public")) {
+            for name in schema.table_names() {
+                if let Some(t) = schema.table(&name).await? {
+                    tables.push((name, t));
+                }
+            }
+        }
+        if let Ok(mut guard) = self.0.write() {
+            *guard = tables;
+        }
+        Ok(())
+    }
+
+    fn register(&self, state: &SessionState) -> datafusion::error::Result<()> {
+        let Some(schema) = state
+            .catalog_list()
+            .catalog("datafusion")
+            .and_then(|c| c.schema("public"))
+        else {
+            return Ok(());
+        };
+        if let Ok(tables) = self.0.read() {
+            for (name, t) in tables.iter() {
+                if !schema.table_exist(name) {
+                    schema.register_table(name.clone(), t.clone())?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Flight SQL access with HTTP Basic credentials (the Flight handshake convention).
+struct BasicAuth {
+    user: String,
+    password: String,
+}
+
+#[async_trait::async_trait]
+impl ballista_flight_sql::Authenticator for BasicAuth {
+    async fn authenticate(
+        &self,
+        headers: &tonic::metadata::MetadataMap,
+    ) -> std::result::Result<ballista_flight_sql::Identity, tonic::Status> {
+        use base64::Engine;
+        let denied = || tonic::Status::unauthenticated("invalid Flight SQL credentials");
+        let header = headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .ok_or_else(denied)?;
+        let encoded = header.strip_prefix("Basic ").ok_or_else(denied)?;
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(encoded.trim())
+            .map_err(|_| denied())?;
+        let text = String::from_utf8(decoded).map_err(|_| denied())?;
+        let (user, password) = text.split_once(':').ok_or_else(denied)?;
+        // Compare in constant time with respect to the password's content.
+        let same = password.len() == self.password.len()
+            && password
+                .bytes()
+                .zip(self.password.bytes())
+                .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+                == 0;
+        if user == self.user && same {
+            Ok(ballista_flight_sql::Identity::user(user))
+        } else {
+            Err(denied())
+        }
+    }
+}
+
 /// Settings of `pulse scheduler`.
 #[derive(Debug, Clone)]
 pub struct SchedulerOptions {
@@ -90,13 +172,33 @@ pub struct SchedulerOptions {
     pub external_host: String,
     /// Seconds without a heartbeat after which an executor is lost.
     pub executor_timeout_s: u64,
+    /// Serve Flight SQL on the scheduler port with every lake table registered.
+    pub flight_sql: bool,
+    /// Flight SQL credentials (user, password); without them any client is accepted.
+    pub flight_sql_auth: Option<(String, String)>,
 }
 
 /// Runs a scheduler until the process ends.
 pub async fn run_scheduler(lake: Lake, o: SchedulerOptions) -> Result<()> {
     let rt = runtime(&lake, None)?;
-    let builder: ballista_scheduler::SessionBuilder =
-        Arc::new(move |c| session_state(c, rt.clone()));
+    let tables = TableSnapshot::default();
+    if o.flight_sql {
+        tables.refresh(&lake).await?;
+        let (tables, lake) = (tables.clone(), lake.clone());
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+                if let Err(e) = tables.refresh(&lake).await {
+                    tracing::warn!(error = %e, "refreshing the Flight SQL tables failed");
+                }
+            }
+        });
+    }
+    let builder: ballista_scheduler::SessionBuilder = Arc::new(move |c| {
+        let state = session_state(c, rt.clone())?;
+        tables.register(&state)?;
+        Ok(state)
+    });
     let mut cfg = SchedulerConfig {
         bind_host: o.bind_host.clone(),
         bind_port: o.port,
@@ -110,6 +212,10 @@ pub async fn run_scheduler(lake: Lake, o: SchedulerOptions) -> Result<()> {
         ..Default::default()
     };
     cfg.scheduling_policy = ballista_core::config::TaskSchedulingPolicy::PullStaged;
+    cfg = cfg.with_flight_sql(o.flight_sql);
+    if let Some((user, password)) = o.flight_sql_auth {
+        cfg = cfg.with_flight_sql_authenticator(Arc::new(BasicAuth { user, password }));
+    }
     let addr: SocketAddr = format!("{}:{}", o.bind_host, o.port)
         .parse()
         .map_err(|e| Error::Usage(format!("bad scheduler address: {e}")))?;

@@ -35,11 +35,17 @@ pub struct Cluster {
 
 impl Cluster {
     pub fn start(p: &Pulse, executors: usize) -> Cluster {
-        Cluster::start_with(p, executors, "180s")
+        Cluster::start_with(p, executors, "180s", &[])
     }
 
-    /// As `start`, with the scheduler declaring a silent executor lost after `timeout`.
-    pub fn start_with(p: &Pulse, executors: usize, timeout: &str) -> Cluster {
+    /// As `start`, with the scheduler declaring a silent executor lost after `timeout`, and
+    /// more scheduler flags.
+    pub fn start_with(
+        p: &Pulse,
+        executors: usize,
+        timeout: &str,
+        scheduler_args: &[&str],
+    ) -> Cluster {
         let port = free_port();
         let mut procs = Vec::new();
         for i in 0..executors {
@@ -83,7 +89,8 @@ impl Cluster {
             &port.to_string(),
             "--executor-timeout",
             timeout,
-        ]);
+        ])
+        .args(scheduler_args);
         procs.push(spawn(c));
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
@@ -295,7 +302,7 @@ fn a_killed_executor_does_not_lose_the_job_and_none_left_fails_clearly() {
     ]);
     let clustered = Pulse::new();
     copy_dir(&embedded.lake(), &clustered.lake());
-    let cluster = Cluster::start_with(&clustered, 2, "6s");
+    let cluster = Cluster::start_with(&clustered, 2, "6s", &[]);
     let args = [
         "run",
         "hashtags",
@@ -363,4 +370,66 @@ fn a_killed_executor_does_not_lose_the_job_and_none_left_fails_clearly() {
         "took {:?}",
         started.elapsed()
     );
+}
+
+#[test]
+fn a_flight_sql_client_reads_the_lake_with_credentials() {
+    use arrow_flight::sql::client::FlightSqlServiceClient;
+    use futures::TryStreamExt;
+
+    let mut p = Pulse::new();
+    p.ok(&[
+        "gen",
+        "--channels",
+        "4",
+        "--viewers",
+        "200",
+        "--tweets-per-sec",
+        "0.02",
+    ]);
+    let expected = p.count("SELECT count(*) FROM streams");
+    p.env
+        .push(("PULSE_FLIGHT_SQL_PASSWORD".into(), "open-sesame".into()));
+    let cluster = Cluster::start_with(
+        &p,
+        1,
+        "180s",
+        &["--flight-sql", "--flight-sql-user", "analyst"],
+    );
+    let addr = format!("http://{}", cluster.url.trim_start_matches("df://"));
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let channel = tonic::transport::Channel::from_shared(addr.clone())
+            .unwrap()
+            .connect()
+            .await
+            .unwrap();
+        // Wrong credentials are refused.
+        let mut bad = FlightSqlServiceClient::new(channel.clone());
+        assert!(bad.handshake("analyst", "guess").await.is_err());
+        let mut client = FlightSqlServiceClient::new(channel);
+        client.handshake("analyst", "open-sesame").await.unwrap();
+        let info = client
+            .execute(
+                "SELECT count(*) AS n, count(DISTINCT channel_login) AS c FROM streams".to_string(),
+                None,
+            )
+            .await
+            .unwrap();
+        let mut rows = Vec::new();
+        for ep in info.endpoint {
+            let stream = client.do_get(ep.ticket.unwrap()).await.unwrap();
+            let batches: Vec<arrow::array::RecordBatch> = stream.try_collect().await.unwrap();
+            for b in batches {
+                let n =
+                    arrow::compute::cast(b.column(0), &arrow::datatypes::DataType::Int64).unwrap();
+                let n = n
+                    .as_any()
+                    .downcast_ref::<arrow::array::Int64Array>()
+                    .unwrap();
+                rows.extend(n.values().iter().copied());
+            }
+        }
+        assert_eq!(rows, vec![expected]);
+    });
 }

@@ -43,15 +43,18 @@ impl Pulse {
     /// A `pulse` command with `--lake` set and a clean environment for config.
     pub fn cmd(&self) -> Command {
         let mut c = Command::new(env!("CARGO_BIN_EXE_pulse"));
-        c.arg("--lake")
-            .arg(self.lake())
-            .current_dir(self.dir.path());
+        match &self.lake_url {
+            Some(u) => c.arg("--lake").arg(u),
+            None => c.arg("--lake").arg(self.lake()),
+        };
+        c.current_dir(self.dir.path());
         for (k, _) in std::env::vars() {
-            if k.starts_with("PULSE") || k.starts_with("TWITCH_") {
+            if k.starts_with("PULSE") || k.starts_with("TWITCH_") || k.starts_with("AWS_") {
                 c.env_remove(k);
             }
         }
         c.env("RUST_LOG", "warn");
+        c.envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
         c
     }
 
