@@ -114,6 +114,10 @@ enum Cmd {
         /// Flight SQL user (with PULSE_FLIGHT_SQL_PASSWORD); without it any client is accepted.
         #[arg(long, requires = "flight_sql")]
         flight_sql_user: Option<String>,
+        /// Task scheduling: pull (executors poll) or push (the scheduler calls executors);
+        /// executors must use the same.
+        #[arg(long, value_enum, default_value = "pull")]
+        scheduling: Scheduling,
     },
     /// Run a cluster executor; it waits for its scheduler if that is not up yet.
     Executor {
@@ -147,6 +151,9 @@ enum Cmd {
         /// Time between heartbeats to the scheduler.
         #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
         heartbeat: Duration,
+        /// Task scheduling, as the scheduler's: pull or push.
+        #[arg(long, value_enum, default_value = "pull")]
+        scheduling: Scheduling,
     },
     /// Send SQL or a job to the cluster (--cluster or PULSE_CLUSTER) and wait for it.
     #[command(subcommand)]
@@ -165,6 +172,15 @@ enum Cmd {
     /// Benchmarks (build with --release).
     #[command(subcommand)]
     Bench(bench::BenchCmd),
+}
+
+/// How the cluster hands out tasks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Scheduling {
+    /// Executors poll the scheduler for work.
+    Pull,
+    /// The scheduler sends work to executors' gRPC ports.
+    Push,
 }
 
 #[derive(Subcommand, Debug)]
@@ -532,6 +548,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             executor_timeout,
             flight_sql,
             flight_sql_user,
+            scheduling,
         } => {
             let lake = open(&cfg)?;
             let flight_sql_auth = match flight_sql_user {
@@ -552,6 +569,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     executor_timeout_s: executor_timeout.as_secs().max(1),
                     flight_sql,
                     flight_sql_auth,
+                    push: scheduling == Scheduling::Push,
                 },
             )
             .await?;
@@ -567,6 +585,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             memory_limit,
             connect_timeout,
             heartbeat,
+            scheduling,
         } => {
             let lake = open(&cfg)?;
             let (scheduler_host, scheduler_port) = host_port(&scheduler)?;
@@ -599,6 +618,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     memory_limit,
                     connect_timeout_s: connect_timeout.as_secs().min(u16::MAX as u64) as u16,
                     heartbeat_s: heartbeat.as_secs().max(1),
+                    push: scheduling == Scheduling::Push,
                 },
             )
             .await?;

@@ -174,6 +174,8 @@ pub struct SchedulerOptions {
     pub executor_timeout_s: u64,
     /// Serve Flight SQL on the scheduler port with every lake table registered.
     pub flight_sql: bool,
+    /// Push (the scheduler sends tasks) or pull (executors poll); executors must match.
+    pub push: bool,
     /// Flight SQL credentials (user, password); without them any client is accepted.
     pub flight_sql_auth: Option<(String, String)>,
 }
@@ -211,7 +213,7 @@ pub async fn run_scheduler(lake: Lake, o: SchedulerOptions) -> Result<()> {
         expire_dead_executor_interval_seconds: (o.executor_timeout_s / 3).max(1),
         ..Default::default()
     };
-    cfg.scheduling_policy = ballista_core::config::TaskSchedulingPolicy::PullStaged;
+    cfg.scheduling_policy = policy(o.push);
     cfg = cfg.with_flight_sql(o.flight_sql);
     if let Some((user, password)) = o.flight_sql_auth {
         cfg = cfg.with_flight_sql_authenticator(Arc::new(BasicAuth { user, password }));
@@ -249,6 +251,16 @@ pub struct ExecutorOptions {
     pub connect_timeout_s: u16,
     /// Seconds between heartbeats.
     pub heartbeat_s: u64,
+    /// Push or pull scheduling, as the scheduler's.
+    pub push: bool,
+}
+
+fn policy(push: bool) -> ballista_core::config::TaskSchedulingPolicy {
+    if push {
+        ballista_core::config::TaskSchedulingPolicy::PushStaged
+    } else {
+        ballista_core::config::TaskSchedulingPolicy::PullStaged
+    }
 }
 
 /// Runs an executor until the process ends.
@@ -268,7 +280,7 @@ pub async fn run_executor(lake: Lake, o: ExecutorOptions) -> Result<()> {
         work_dir: Some(o.work_dir),
         memory_pool_size: o.memory_limit,
         executor_heartbeat_interval_seconds: o.heartbeat_s,
-        task_scheduling_policy: ballista_core::config::TaskSchedulingPolicy::PullStaged,
+        task_scheduling_policy: policy(o.push),
         override_function_registry: Some(Arc::new(registry)),
         override_runtime_producer: Some(Arc::new(move |_c: &SessionConfig| Ok(rt.clone()))),
         override_config_producer: Some(Arc::new(default_config_producer)),

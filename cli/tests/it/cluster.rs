@@ -35,7 +35,7 @@ pub struct Cluster {
 
 impl Cluster {
     pub fn start(p: &Pulse, executors: usize) -> Cluster {
-        Cluster::start_with(p, executors, "180s", &[])
+        Cluster::start_with(p, executors, "180s", &[], &[])
     }
 
     /// As `start`, with the scheduler declaring a silent executor lost after `timeout`, and
@@ -45,6 +45,7 @@ impl Cluster {
         executors: usize,
         timeout: &str,
         scheduler_args: &[&str],
+        executor_args: &[&str],
     ) -> Cluster {
         let port = free_port();
         let mut procs = Vec::new();
@@ -73,7 +74,8 @@ impl Cluster {
                 "2s",
             ])
             .arg("--work-dir")
-            .arg(&work);
+            .arg(&work)
+            .args(executor_args);
             procs.push(spawn(c));
         }
         // The executors are already waiting for a scheduler that is not up yet.
@@ -302,7 +304,7 @@ fn a_killed_executor_does_not_lose_the_job_and_none_left_fails_clearly() {
     ]);
     let clustered = Pulse::new();
     copy_dir(&embedded.lake(), &clustered.lake());
-    let cluster = Cluster::start_with(&clustered, 2, "6s", &[]);
+    let cluster = Cluster::start_with(&clustered, 2, "6s", &[], &[]);
     let args = [
         "run",
         "hashtags",
@@ -395,6 +397,7 @@ fn a_flight_sql_client_reads_the_lake_with_credentials() {
         1,
         "180s",
         &["--flight-sql", "--flight-sql-user", "analyst"],
+        &[],
     );
     let addr = format!("http://{}", cluster.url.trim_start_matches("df://"));
     let rt = tokio::runtime::Runtime::new().unwrap();
@@ -432,4 +435,28 @@ fn a_flight_sql_client_reads_the_lake_with_credentials() {
         }
         assert_eq!(rows, vec![expected]);
     });
+}
+
+#[test]
+fn push_scheduling_runs_queries_too() {
+    let p = Pulse::new();
+    p.ok(&[
+        "gen",
+        "--channels",
+        "3",
+        "--viewers",
+        "100",
+        "--tweets-per-sec",
+        "0.01",
+    ]);
+    let push = ["--scheduling", "push"];
+    let cluster = Cluster::start_with(&p, 1, "180s", &push, &push);
+    let q = "SELECT channel_login, count(*) FROM streams GROUP BY 1 ORDER BY 1";
+    let out = p.ok(&["--cluster", &cluster.url, "sql", q, "--format", "csv"]);
+    let remote: Vec<Vec<String>> = out
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').map(str::to_string).collect())
+        .collect();
+    assert_eq!(remote, p.sql(q));
 }
