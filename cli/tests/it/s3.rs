@@ -1,7 +1,8 @@
-//! Everything on an `s3://` lake against a real S3-compatible server on loopback (moto's
-//! server, which `.ci/run` installs; skipped with a message where it is absent): ingest lands
-//! there, compaction commits there, jobs read and write there, embedded and on the cluster,
-//! and the secret key never shows in logs or in the scheduler's job configs.
+//! Everything on an `s3://` lake against a real S3-compatible server on loopback: Garage (a
+//! self-hosted S3 store; `.ci/run` installs and caches it), or moto's S3 server where Garage
+//! is absent; skipped with a message where neither is. Ingest lands there, compaction commits
+//! there, jobs read and write there, embedded and on the cluster, and the secret key never
+//! shows in logs or in the scheduler's job configs.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -11,7 +12,101 @@ use std::time::{Duration, Instant};
 use super::cluster::Cluster;
 use super::{Pulse, Running};
 
-const SECRET: &str = "s3cr3t-never-logged";
+const KEY_ID: &str = "GK0123456789abcdef01234567";
+const SECRET: &str = "5ec7e75ec7e75ec7e75ec7e75ec7e75ec7e75ec7e75ec7e75ec7e75ec7e75ec7";
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn garage_bin() -> Option<std::path::PathBuf> {
+    if let Ok(p) = std::env::var("PULSE_GARAGE_BIN") {
+        return Some(p.into());
+    }
+    let cached =
+        std::path::PathBuf::from(std::env::var("HOME").ok()?).join(".cache/pulse/tools/bin/garage");
+    if cached.exists() {
+        return Some(cached);
+    }
+    Command::new("garage")
+        .arg("--version")
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|_| "garage".into())
+}
+
+fn wait_port(port: u16, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "{what} did not start");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// A one-node Garage on loopback with bucket `lake` and the test's key; its S3 port.
+fn garage(dir: &std::path::Path) -> Option<(Running, u16)> {
+    let bin = garage_bin()?;
+    let (rpc, s3, admin) = (free_port(), free_port(), free_port());
+    let conf = dir.join("garage.toml");
+    std::fs::write(
+        &conf,
+        format!(
+            "metadata_dir = \"{d}/meta\"\ndata_dir = \"{d}/data\"\ndb_engine = \"lmdb\"\nreplication_factor = 1\n\
+             rpc_bind_addr = \"127.0.0.1:{rpc}\"\nrpc_public_addr = \"127.0.0.1:{rpc}\"\n\
+             rpc_secret = \"{secret}\"\n\n[s3_api]\ns3_region = \"garage\"\napi_bind_addr = \"127.0.0.1:{s3}\"\n\
+             root_domain = \".s3.garage.localhost\"\n\n[admin]\napi_bind_addr = \"127.0.0.1:{admin}\"\nadmin_token = \"test-admin\"\n",
+            d = dir.display(),
+            secret = "1".repeat(64),
+        ),
+    )
+    .unwrap();
+    let server = Running(
+        Command::new(&bin)
+            .arg("-c")
+            .arg(&conf)
+            .arg("server")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .ok()?,
+    );
+    wait_port(s3, "garage");
+    let cli = |args: &[&str]| -> String {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let out = Command::new(&bin)
+                .arg("-c")
+                .arg(&conf)
+                .args(args)
+                .output()
+                .unwrap();
+            if out.status.success() {
+                return String::from_utf8_lossy(&out.stdout).into_owned();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "garage {args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            std::thread::sleep(Duration::from_millis(300));
+        }
+    };
+    let node = cli(&["node", "id", "-q"]);
+    let node = node.trim().split('@').next().unwrap().to_string();
+    cli(&["layout", "assign", "-z", "dc1", "-c", "1G", &node]);
+    cli(&["layout", "apply", "--version", "1"]);
+    cli(&["bucket", "create", "lake"]);
+    cli(&["key", "import", "--yes", "-n", "pulse", KEY_ID, SECRET]);
+    cli(&[
+        "bucket", "allow", "--read", "--write", "--owner", "lake", "--key", "pulse",
+    ]);
+    Some((server, s3))
+}
 
 fn moto() -> Option<(Running, u16)> {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -31,11 +126,8 @@ fn moto() -> Option<(Running, u16)> {
         return None;
     };
     let server = Running(child);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "moto_server did not start");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_port(port, "moto_server");
+    create_bucket(port, "lake");
     Some((server, port))
 }
 
@@ -60,8 +152,8 @@ fn s3_pulse(port: u16) -> Pulse {
     for (k, v) in [
         ("AWS_ENDPOINT", format!("http://127.0.0.1:{port}")),
         ("AWS_ALLOW_HTTP", "true".into()),
-        ("AWS_REGION", "us-east-1".into()),
-        ("AWS_ACCESS_KEY_ID", "pulse".into()),
+        ("AWS_REGION", "garage".into()),
+        ("AWS_ACCESS_KEY_ID", KEY_ID.into()),
         ("AWS_SECRET_ACCESS_KEY", SECRET.into()),
     ] {
         p.env.push((k.to_string(), v));
@@ -71,10 +163,10 @@ fn s3_pulse(port: u16) -> Pulse {
 
 #[test]
 fn an_s3_lake_works_for_ingest_compaction_jobs_and_the_cluster() {
-    let Some((_server, port)) = moto() else {
+    let dir = tempfile::tempdir().unwrap();
+    let Some((_server, port)) = garage(dir.path()).or_else(moto) else {
         return;
     };
-    create_bucket(port, "lake");
     let p = s3_pulse(port);
     // Ingest (replay) and the generator land there.
     let tweets = p.dir.path().join("t.jsonl");
