@@ -51,6 +51,108 @@ impl Default for IngestSection {
     }
 }
 
+/// How the cluster hands out tasks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Scheduling {
+    /// Executors poll the scheduler for work.
+    #[default]
+    Pull,
+    /// The scheduler sends work to executors' gRPC ports.
+    Push,
+}
+
+/// `[cluster]`: where clients send work (`--cluster` and `PULSE_CLUSTER` override).
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClusterSection {
+    /// `df://HOST:PORT` of the scheduler; none runs embedded.
+    pub url: Option<String>,
+}
+
+/// `[scheduler]`: `pulse scheduler` settings (flags override).
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct SchedulerSection {
+    /// Address to bind.
+    pub bind_host: String,
+    /// gRPC, REST and Flight SQL port.
+    pub port: u16,
+    /// Host executors and clients reach the scheduler at.
+    pub external_host: String,
+    /// An executor silent this long is lost.
+    #[serde(with = "humantime_serde")]
+    pub executor_timeout: Duration,
+    /// Serve Flight SQL.
+    pub flight_sql: bool,
+    /// Flight SQL user (the password comes from `PULSE_FLIGHT_SQL_PASSWORD`).
+    pub flight_sql_user: Option<String>,
+    /// Push or pull.
+    pub scheduling: Scheduling,
+}
+
+impl Default for SchedulerSection {
+    fn default() -> Self {
+        SchedulerSection {
+            bind_host: "0.0.0.0".into(),
+            port: 50050,
+            external_host: "localhost".into(),
+            executor_timeout: Duration::from_secs(180),
+            flight_sql: false,
+            flight_sql_user: None,
+            scheduling: Scheduling::Pull,
+        }
+    }
+}
+
+/// `[executor]`: `pulse executor` settings (flags override).
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ExecutorSection {
+    /// Address to bind.
+    pub bind_host: String,
+    /// Flight port.
+    pub port: u16,
+    /// gRPC port.
+    pub grpc_port: u16,
+    /// Host the scheduler and clients reach the executor at.
+    pub external_host: String,
+    /// The scheduler, `HOST:PORT`.
+    pub scheduler: String,
+    /// Concurrent tasks; 0 means one per core.
+    pub vcores: usize,
+    /// Shuffle and spill directory; a temp dir when unset.
+    pub work_dir: Option<std::path::PathBuf>,
+    /// Memory pool in bytes; Ballista's default fraction of RAM when unset.
+    pub memory_limit: Option<u64>,
+    /// How long to wait for the scheduler at start.
+    #[serde(with = "humantime_serde")]
+    pub connect_timeout: Duration,
+    /// Time between heartbeats.
+    #[serde(with = "humantime_serde")]
+    pub heartbeat: Duration,
+    /// Push or pull, as the scheduler's.
+    pub scheduling: Scheduling,
+}
+
+impl Default for ExecutorSection {
+    fn default() -> Self {
+        ExecutorSection {
+            bind_host: "0.0.0.0".into(),
+            port: 50051,
+            grpc_port: 50052,
+            external_host: "localhost".into(),
+            scheduler: "localhost:50050".into(),
+            vcores: 0,
+            work_dir: None,
+            memory_limit: None,
+            connect_timeout: Duration::from_secs(30),
+            heartbeat: Duration::from_secs(60),
+            scheduling: Scheduling::Pull,
+        }
+    }
+}
+
 /// The whole configuration.
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
@@ -63,6 +165,12 @@ pub struct Config {
     pub ingest: IngestSection,
     /// `[twitch]`
     pub twitch: TwitchConfig,
+    /// `[cluster]`
+    pub cluster: ClusterSection,
+    /// `[scheduler]`
+    pub scheduler: SchedulerSection,
+    /// `[executor]`
+    pub executor: ExecutorSection,
 }
 
 impl Config {
@@ -116,6 +224,21 @@ mod tests {
             let c = Config::load(None).map_err(|e| e.to_string())?;
             assert_eq!(c.lake.url, "from-env");
             assert_eq!(c.twitch.client_secret.as_deref(), Some("s3cr3t"));
+            jail.create_file(
+                "cluster.toml",
+                "[cluster]\nurl = \"df://h:1\"\n[scheduler]\nport = 6000\nscheduling = \"push\"\n[executor]\nheartbeat = \"2s\"\nmemory_limit = 1024\n",
+            )?;
+            let c = Config::load(Some(Path::new("cluster.toml"))).map_err(|e| e.to_string())?;
+            assert_eq!(c.cluster.url.as_deref(), Some("df://h:1"));
+            assert_eq!(
+                (c.scheduler.port, c.scheduler.scheduling),
+                (6000, Scheduling::Push)
+            );
+            assert_eq!(c.scheduler.executor_timeout, Duration::from_secs(180));
+            assert_eq!(
+                (c.executor.heartbeat, c.executor.memory_limit),
+                (Duration::from_secs(2), Some(1024))
+            );
             jail.create_file("bad.toml", "[ingest]\nflush_rowz = 1\n")?;
             let err = Config::load(Some(Path::new("bad.toml"))).unwrap_err();
             assert!(format!("{err:#}").contains("flush_rowz"), "{err:#}");

@@ -20,7 +20,7 @@ use pulse_ingest::worker::{FlushPolicy, Worker, shutdown_signal};
 use pulse_lake::Lake;
 use pulse_lake::land::Lander;
 
-use crate::config::Config;
+use crate::config::{Config, Scheduling};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -94,66 +94,67 @@ enum Cmd {
     },
     /// Generate a small world, land it, compact it and print a few answers: Pulse end to end.
     Demo(demo::DemoArgs),
-    /// Run a cluster scheduler (Ballista, with Pulse's functions and lake).
+    /// Run a cluster scheduler (Ballista, with Pulse's functions and lake). Flags override
+    /// `[scheduler]` in pulse.toml.
     Scheduler {
-        /// Address to bind.
-        #[arg(long, default_value = "0.0.0.0")]
-        bind_host: String,
-        /// Port for gRPC and the REST API (/api/executors, /api/jobs).
-        #[arg(long, default_value_t = 50050)]
-        port: u16,
-        /// Host executors and clients reach this scheduler at.
-        #[arg(long, default_value = "localhost")]
-        external_host: String,
-        /// An executor silent this long is lost and its tasks rerun.
-        #[arg(long, default_value = "180s", value_parser = humantime::parse_duration)]
-        executor_timeout: Duration,
+        /// Address to bind [default: 0.0.0.0].
+        #[arg(long)]
+        bind_host: Option<String>,
+        /// Port for gRPC, the REST API (/api/executors, /api/jobs) and Flight SQL [default: 50050].
+        #[arg(long)]
+        port: Option<u16>,
+        /// Host executors and clients reach this scheduler at [default: localhost].
+        #[arg(long)]
+        external_host: Option<String>,
+        /// An executor silent this long is lost and its tasks rerun [default: 180s].
+        #[arg(long, value_parser = humantime::parse_duration)]
+        executor_timeout: Option<Duration>,
         /// Serve Flight SQL on the scheduler port, every lake table registered by name.
         #[arg(long)]
         flight_sql: bool,
         /// Flight SQL user (with PULSE_FLIGHT_SQL_PASSWORD); without it any client is accepted.
-        #[arg(long, requires = "flight_sql")]
+        #[arg(long)]
         flight_sql_user: Option<String>,
-        /// Task scheduling: pull (executors poll) or push (the scheduler calls executors);
-        /// executors must use the same.
-        #[arg(long, value_enum, default_value = "pull")]
-        scheduling: Scheduling,
+        /// Task scheduling: pull (executors poll) or push; executors must use the same [default: pull].
+        #[arg(long, value_enum)]
+        scheduling: Option<Scheduling>,
     },
-    /// Run a cluster executor; it waits for its scheduler if that is not up yet.
+    /// Run a cluster executor; it waits for its scheduler if that is not up yet. Flags
+    /// override `[executor]` in pulse.toml.
     Executor {
-        /// Address to bind.
-        #[arg(long, default_value = "0.0.0.0")]
-        bind_host: String,
-        /// Flight port (results and shuffle data).
-        #[arg(long, default_value_t = 50051)]
-        port: u16,
-        /// gRPC port.
-        #[arg(long, default_value_t = 50052)]
-        grpc_port: u16,
-        /// Host the scheduler and clients reach this executor at.
-        #[arg(long, default_value = "localhost")]
-        external_host: String,
-        /// The scheduler, HOST:PORT.
-        #[arg(long, default_value = "localhost:50050")]
-        scheduler: String,
+        /// Address to bind [default: 0.0.0.0].
+        #[arg(long)]
+        bind_host: Option<String>,
+        /// Flight port (results and shuffle data) [default: 50051].
+        #[arg(long)]
+        port: Option<u16>,
+        /// gRPC port [default: 50052].
+        #[arg(long)]
+        grpc_port: Option<u16>,
+        /// Host the scheduler and clients reach this executor at [default: localhost].
+        #[arg(long)]
+        external_host: Option<String>,
+        /// The scheduler, HOST:PORT [default: localhost:50050].
+        #[arg(long)]
+        scheduler: Option<String>,
         /// Concurrent tasks [default: the cores].
-        #[arg(long, default_value_t = 0)]
-        vcores: usize,
+        #[arg(long)]
+        vcores: Option<usize>,
         /// Shuffle and spill directory [default: a temp dir].
         #[arg(long)]
         work_dir: Option<PathBuf>,
         /// Memory pool, e.g. 4GiB [default: a fraction of RAM].
         #[arg(long, value_parser = parse_bytes)]
         memory_limit: Option<u64>,
-        /// How long to wait for the scheduler at start.
-        #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
-        connect_timeout: Duration,
-        /// Time between heartbeats to the scheduler.
-        #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
-        heartbeat: Duration,
-        /// Task scheduling, as the scheduler's: pull or push.
-        #[arg(long, value_enum, default_value = "pull")]
-        scheduling: Scheduling,
+        /// How long to wait for the scheduler at start [default: 30s].
+        #[arg(long, value_parser = humantime::parse_duration)]
+        connect_timeout: Option<Duration>,
+        /// Time between heartbeats to the scheduler [default: 60s].
+        #[arg(long, value_parser = humantime::parse_duration)]
+        heartbeat: Option<Duration>,
+        /// Task scheduling, as the scheduler's: pull or push [default: pull].
+        #[arg(long, value_enum)]
+        scheduling: Option<Scheduling>,
     },
     /// Send SQL or a job to the cluster (--cluster or PULSE_CLUSTER) and wait for it.
     #[command(subcommand)]
@@ -172,15 +173,6 @@ enum Cmd {
     /// Benchmarks (build with --release).
     #[command(subcommand)]
     Bench(bench::BenchCmd),
-}
-
-/// How the cluster hands out tasks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-enum Scheduling {
-    /// Executors poll the scheduler for work.
-    Pull,
-    /// The scheduler sends work to executors' gRPC ports.
-    Push,
 }
 
 #[derive(Subcommand, Debug)]
@@ -448,7 +440,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     if let Some(l) = &cli.lake {
         cfg.lake.url = l.clone();
     }
-    let cluster = cli.cluster.clone();
+    let cluster = cli.cluster.clone().or_else(|| cfg.cluster.url.clone());
     let open = |cfg: &Config| {
         Lake::open(&cfg.lake.url, &cfg.s3).with_context(|| format!("opening lake {}", cfg.lake.url))
     };
@@ -551,28 +543,29 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             scheduling,
         } => {
             let lake = open(&cfg)?;
-            let flight_sql_auth = match flight_sql_user {
+            let c = cfg.scheduler.clone();
+            let flight_sql_auth = match flight_sql_user.or(c.flight_sql_user) {
                 Some(user) => {
                     let password = std::env::var("PULSE_FLIGHT_SQL_PASSWORD")
-                        .context("--flight-sql-user needs PULSE_FLIGHT_SQL_PASSWORD")?;
+                        .context("a Flight SQL user needs PULSE_FLIGHT_SQL_PASSWORD")?;
                     Some((user, password))
                 }
                 None => None,
             };
-            println!("scheduler listening on {bind_host}:{port}");
-            pulse_scheduler::run_scheduler(
-                lake,
-                pulse_scheduler::SchedulerOptions {
-                    bind_host,
-                    port,
-                    external_host,
-                    executor_timeout_s: executor_timeout.as_secs().max(1),
-                    flight_sql,
-                    flight_sql_auth,
-                    push: scheduling == Scheduling::Push,
-                },
-            )
-            .await?;
+            let opts = pulse_scheduler::SchedulerOptions {
+                bind_host: bind_host.unwrap_or(c.bind_host),
+                port: port.unwrap_or(c.port),
+                external_host: external_host.unwrap_or(c.external_host),
+                executor_timeout_s: executor_timeout
+                    .unwrap_or(c.executor_timeout)
+                    .as_secs()
+                    .max(1),
+                flight_sql: flight_sql || c.flight_sql,
+                flight_sql_auth,
+                push: scheduling.unwrap_or(c.scheduling) == Scheduling::Push,
+            };
+            println!("scheduler listening on {}:{}", opts.bind_host, opts.port);
+            pulse_scheduler::run_scheduler(lake, opts).await?;
         }
         Cmd::Executor {
             bind_host,
@@ -588,9 +581,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             scheduling,
         } => {
             let lake = open(&cfg)?;
-            let (scheduler_host, scheduler_port) = host_port(&scheduler)?;
+            let c = cfg.executor.clone();
+            let (scheduler_host, scheduler_port) = host_port(&scheduler.unwrap_or(c.scheduler))?;
             let tmp;
-            let work_dir = match work_dir {
+            let work_dir = match work_dir.or(c.work_dir) {
                 Some(d) => d,
                 None => {
                     tmp = tempfile::tempdir()?;
@@ -599,26 +593,28 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             };
             std::fs::create_dir_all(&work_dir)
                 .with_context(|| format!("creating {}", work_dir.display()))?;
-            let vcores = if vcores == 0 {
-                std::thread::available_parallelism().map_or(2, |n| n.get())
-            } else {
-                vcores
+            let vcores = match vcores.unwrap_or(c.vcores) {
+                0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
+                n => n,
             };
             pulse_scheduler::run_executor(
                 lake,
                 pulse_scheduler::ExecutorOptions {
-                    bind_host,
-                    port,
-                    grpc_port,
-                    external_host,
+                    bind_host: bind_host.unwrap_or(c.bind_host),
+                    port: port.unwrap_or(c.port),
+                    grpc_port: grpc_port.unwrap_or(c.grpc_port),
+                    external_host: external_host.unwrap_or(c.external_host),
                     scheduler_host,
                     scheduler_port,
                     vcores,
                     work_dir: work_dir.display().to_string(),
-                    memory_limit,
-                    connect_timeout_s: connect_timeout.as_secs().min(u16::MAX as u64) as u16,
-                    heartbeat_s: heartbeat.as_secs().max(1),
-                    push: scheduling == Scheduling::Push,
+                    memory_limit: memory_limit.or(c.memory_limit),
+                    connect_timeout_s: connect_timeout
+                        .unwrap_or(c.connect_timeout)
+                        .as_secs()
+                        .min(u16::MAX as u64) as u16,
+                    heartbeat_s: heartbeat.unwrap_or(c.heartbeat).as_secs().max(1),
+                    push: scheduling.unwrap_or(c.scheduling) == Scheduling::Push,
                 },
             )
             .await?;
