@@ -82,16 +82,14 @@ pub async fn run(cfg: &Config, a: DemoArgs) -> anyhow::Result<()> {
     ] {
         let set: Vec<String> = set.iter().map(|s| s.to_string()).collect();
         let ctx = pulse_lake::catalog::session(&lake).await?;
-        let report = crate::run_job(
-            &lake,
-            &ctx,
-            job,
-            &from,
-            &to,
-            &set,
-            std::time::Duration::from_secs(3600),
-        )
-        .await?;
+        let args = crate::JobArgs {
+            job: job.to_string(),
+            from: from.clone(),
+            to: to.clone(),
+            set,
+        };
+        let report =
+            crate::run_job(&lake, &ctx, &args, std::time::Duration::from_secs(3600)).await?;
         let rows: usize = report.outputs.iter().map(|o| o.1).sum();
         println!(
             "3. ran {job} over [{from}, {to}): {rows} rows in {} tables",

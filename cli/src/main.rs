@@ -77,17 +77,8 @@ enum Cmd {
     },
     /// Run a windowed job over the logical interval [--from, --to) (whole UTC days).
     Run {
-        /// hashtags, categories or channels.
-        job: String,
-        /// Start of the interval (a date or RFC 3339 time, midnight UTC).
-        #[arg(long)]
-        from: String,
-        /// End of the interval, exclusive.
-        #[arg(long)]
-        to: String,
-        /// Set a job parameter, e.g. --set size=1h --set slide=5m (see docs/jobs.md).
-        #[arg(long = "set", value_name = "NAME=VALUE")]
-        set: Vec<String>,
+        #[command(flatten)]
+        job: JobArgs,
         /// Keep replaced output files (hidden) this long, so running queries can finish.
         #[arg(long, default_value = "1h", value_parser = humantime::parse_duration)]
         retention: Duration,
@@ -175,6 +166,22 @@ enum Cmd {
     Bench(bench::BenchCmd),
 }
 
+/// A windowed job and its logical interval.
+#[derive(Args, Debug)]
+pub struct JobArgs {
+    /// hashtags, categories or channels.
+    pub job: String,
+    /// Start of the interval (a date or RFC 3339 time, midnight UTC).
+    #[arg(long)]
+    pub from: String,
+    /// End of the interval, exclusive.
+    #[arg(long)]
+    pub to: String,
+    /// Set a job parameter, e.g. --set size=1h --set slide=5m (see docs/jobs.md).
+    #[arg(long = "set", value_name = "NAME=VALUE")]
+    pub set: Vec<String>,
+}
+
 #[derive(Subcommand, Debug)]
 enum SubmitCmd {
     /// Run the statements of a SQL file on the cluster and print the last result.
@@ -186,19 +193,7 @@ enum SubmitCmd {
         format: sql::OutFormat,
     },
     /// Run a windowed job on the cluster over [--from, --to).
-    Job {
-        /// hashtags, categories or channels.
-        job: String,
-        /// Start of the interval.
-        #[arg(long)]
-        from: String,
-        /// End of the interval, exclusive.
-        #[arg(long)]
-        to: String,
-        /// Job parameters, NAME=VALUE.
-        #[arg(long = "set", value_name = "NAME=VALUE")]
-        set: Vec<String>,
-    },
+    Job(JobArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -518,19 +513,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 None => sql::repl(&ctx, format).await?,
             }
         }
-        Cmd::Run {
-            job,
-            from,
-            to,
-            set,
-            retention,
-        } => {
+        Cmd::Run { job, retention } => {
             let lake = open(&cfg)?;
             let ctx = session(&lake, cluster.as_deref()).await?;
-            let report = run_job(&lake, &ctx, &job, &from, &to, &set, retention).await?;
-            for (table, rows, days) in &report.outputs {
-                println!("{table:<32} {rows:>10} rows in {days} day partition(s)");
-            }
+            print_report(&run_job(&lake, &ctx, &job, retention).await?);
         }
         Cmd::Demo(d) => demo::run(&cfg, d).await?,
         Cmd::Scheduler {
@@ -638,20 +624,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     .await?;
                     sql::run(&ctx, &text, format, None).await?;
                 }
-                SubmitCmd::Job { job, from, to, set } => {
-                    let report = run_job(
-                        &lake,
-                        &ctx,
-                        &job,
-                        &from,
-                        &to,
-                        &set,
-                        Duration::from_secs(3600),
-                    )
-                    .await?;
-                    for (table, rows, days) in &report.outputs {
-                        println!("{table:<32} {rows:>10} rows in {days} day partition(s)");
-                    }
+                SubmitCmd::Job(job) => {
+                    print_report(&run_job(&lake, &ctx, &job, Duration::from_secs(3600)).await?);
                 }
             }
         }
@@ -668,17 +642,21 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     Ok(())
 }
 
+fn print_report(report: &pulse_jobs::runner::RunReport) {
+    for (table, rows, days) in &report.outputs {
+        println!("{table:<32} {rows:>10} rows in {days} day partition(s)");
+    }
+}
+
 /// Runs a windowed job by name over [from, to) with `NAME=VALUE` overrides.
 pub async fn run_job(
     lake: &Lake,
     ctx: &datafusion::prelude::SessionContext,
-    job: &str,
-    from: &str,
-    to: &str,
-    set: &[String],
+    args: &JobArgs,
     retention: Duration,
 ) -> anyhow::Result<pulse_jobs::runner::RunReport> {
     use pulse_jobs::params::parse_time;
+    let JobArgs { job, from, to, set } = args;
     let def = pulse_jobs::jobs::by_name(job).with_context(|| {
         let names: Vec<&str> = pulse_jobs::jobs::ALL.iter().map(|j| j.name).collect();
         format!("unknown job {job:?}: one of {names:?}")

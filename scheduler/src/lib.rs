@@ -84,7 +84,10 @@ pub fn session_state(
 /// scheduler builds (so Flight SQL clients can query them by name). Job outputs appear as
 /// they are written; the list is refreshed every few seconds.
 #[derive(Clone, Default)]
-struct TableSnapshot(Arc<std::sync::RwLock<Vec<(String, Arc<dyn TableProvider>)>>>);
+struct TableSnapshot(Arc<std::sync::RwLock<Vec<NamedTable>>>);
+
+/// A table and the name it is registered under.
+type NamedTable = (String, Arc<dyn TableProvider>);
 
 impl TableSnapshot {
     async fn refresh(&self, lake: &Lake) -> Result<()> {

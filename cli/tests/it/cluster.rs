@@ -7,7 +7,7 @@ use std::net::{TcpListener, TcpStream};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use super::{Pulse, Running, spawn};
+use super::{Pulse, Running, job_outputs, spawn};
 
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
@@ -132,18 +132,6 @@ fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
-fn outputs(p: &Pulse) -> Vec<(String, Vec<Vec<String>>)> {
-    let tables = p.sql("SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' AND (table_name LIKE 'hashtag%' OR table_name LIKE 'category%' OR table_name LIKE 'channel\\_%' ESCAPE '\\') ORDER BY 1");
-    tables
-        .into_iter()
-        .map(|t| {
-            let mut rows = p.sql(&format!("SELECT * FROM {}", t[0]));
-            rows.sort();
-            (t[0].clone(), rows)
-        })
-        .collect()
-}
-
 #[test]
 fn jobs_and_sql_give_the_same_rows_on_the_cluster_as_embedded() {
     let embedded = Pulse::new();
@@ -175,7 +163,7 @@ fn jobs_and_sql_give_the_same_rows_on_the_cluster_as_embedded() {
         on_cluster.extend_from_slice(&args);
         clustered.ok(&on_cluster);
     }
-    let (a, b) = (outputs(&embedded), outputs(&clustered));
+    let (a, b) = (job_outputs(&embedded), job_outputs(&clustered));
     assert_eq!(a.len(), 10);
     assert_eq!(a, b);
     // Ad-hoc SQL with Pulse's own function runs on the executors too.
@@ -344,8 +332,8 @@ fn a_killed_executor_does_not_lose_the_job_and_none_left_fails_clearly() {
         "the job failed after losing one of two executors"
     );
     assert_eq!(
-        outputs(&embedded),
-        outputs(&clustered),
+        job_outputs(&embedded),
+        job_outputs(&clustered),
         "results differ after an executor was lost"
     );
     // With no executor left, a query fails with a clear error in bounded time.

@@ -1,19 +1,7 @@
 //! `pulse run`: each windowed job end to end from `pulse gen` output and from replayed real
 //! data, reruns idempotent, every output queryable by name with `pulse sql`.
 
-use super::Pulse;
-
-fn outputs(p: &Pulse) -> Vec<(String, Vec<Vec<String>>)> {
-    let tables = p.sql("SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' AND (table_name LIKE 'hashtag%' OR table_name LIKE 'category%' OR table_name LIKE 'channel\\_%' ESCAPE '\\') ORDER BY 1");
-    tables
-        .into_iter()
-        .map(|t| {
-            let mut rows = p.sql(&format!("SELECT * FROM {}", t[0]));
-            rows.sort();
-            (t[0].clone(), rows)
-        })
-        .collect()
-}
+use super::{Pulse, job_outputs};
 
 #[test]
 fn jobs_run_on_generated_data_and_rerun_identically() {
@@ -37,7 +25,7 @@ fn jobs_run_on_generated_data_and_rerun_identically() {
     run("hashtags", &["--set", "size=1h", "--set", "slide=10m"]);
     run("categories", &[]);
     run("channels", &[]);
-    let first = outputs(&p);
+    let first = job_outputs(&p);
     let names: Vec<&str> = first.iter().map(|(t, _)| t.as_str()).collect();
     assert_eq!(
         names,
@@ -78,7 +66,7 @@ fn jobs_run_on_generated_data_and_rerun_identically() {
     run("hashtags", &["--set", "size=1h", "--set", "slide=10m"]);
     run("categories", &[]);
     run("channels", &[]);
-    assert_eq!(outputs(&p), first, "a rerun changed an output");
+    assert_eq!(job_outputs(&p), first, "a rerun changed an output");
 }
 
 #[test]

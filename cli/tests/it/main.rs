@@ -181,6 +181,22 @@ impl Running {
     }
 }
 
+/// Every job output table of `p`'s lake with its rows, sorted: for comparing two lakes.
+pub fn job_outputs(p: &Pulse) -> Vec<(String, Vec<Vec<String>>)> {
+    let tables = p.sql(
+        "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' AND \
+         (table_name LIKE 'hashtag%' OR table_name LIKE 'category%' OR table_name LIKE 'channel\\_%' ESCAPE '\\') ORDER BY 1",
+    );
+    tables
+        .into_iter()
+        .map(|t| {
+            let mut rows = p.sql(&format!("SELECT * FROM {}", t[0]));
+            rows.sort();
+            (t[0].clone(), rows)
+        })
+        .collect()
+}
+
 /// A path in `../shared/data`, or `None` (with a message) when that folder is absent, as in
 /// a user's clone.
 pub fn shared_data(rel: &str) -> Option<PathBuf> {
