@@ -105,6 +105,7 @@ fn garage(dir: &std::path::Path) -> Option<(Running, u16)> {
     cli(&[
         "bucket", "allow", "--read", "--write", "--owner", "lake", "--key", "pulse",
     ]);
+    eprintln!("S3 server: garage on 127.0.0.1:{s3}");
     Some((server, s3))
 }
 
@@ -127,6 +128,7 @@ fn moto() -> Option<(Running, u16)> {
     };
     let server = Running(child);
     wait_port(port, "moto_server");
+    eprintln!("S3 server: moto on 127.0.0.1:{port} (garage is not installed)");
     create_bucket(port, "lake");
     Some((server, port))
 }
