@@ -26,6 +26,13 @@ fn dur(p: &Params, name: &str) -> Result<u128> {
     Ok(d)
 }
 
+/// A duration parameter as it appears in output names: `30m`, `1h`, `1day`, `1m30s`.
+fn duration_name(p: &Params, name: &str) -> String {
+    p.duration(name)
+        .map(|d| humantime::format_duration(d).to_string().replace(' ', ""))
+        .unwrap_or_default()
+}
+
 fn hashtag_defaults() -> Params {
     let mut p = Params::default();
     p.insert("size", Value::Duration(Duration::from_secs(20)));
@@ -102,14 +109,7 @@ pub const HASHTAGS: JobDef = JobDef {
             Output
         ),
     ],
-    suffix: |p| {
-        let f = |n| {
-            p.duration(n)
-                .map(|d| humantime::format_duration(d).to_string().replace(' ', ""))
-                .unwrap_or_default()
-        };
-        format!("{}_{}", f("size"), f("slide"))
-    },
+    suffix: |p| format!("{}_{}", duration_name(p, "size"), duration_name(p, "slide")),
 };
 
 fn category_defaults() -> Params {
@@ -157,11 +157,7 @@ pub const CATEGORIES: JobDef = JobDef {
             Output
         ),
     ],
-    suffix: |p| {
-        p.duration("window")
-            .map(|d| humantime::format_duration(d).to_string())
-            .unwrap_or_default()
-    },
+    suffix: |p| duration_name(p, "window"),
 };
 
 fn channel_defaults() -> Params {

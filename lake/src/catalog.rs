@@ -12,7 +12,7 @@ use datafusion::datasource::listing::{
     ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
 };
 use datafusion::execution::cache::cache_manager::CacheManagerConfig;
-use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use datafusion::prelude::{SessionConfig, SessionContext};
 use futures::TryStreamExt;
 
@@ -63,12 +63,23 @@ pub fn raw_partitions() -> Vec<(String, DataType)> {
 /// session (the prompt, a scheduler) would never see files landed or committed after it
 /// first listed a table.
 pub async fn session(lake: &Lake) -> Result<SessionContext> {
-    let runtime = RuntimeEnvBuilder::new()
-        .with_cache_manager(CacheManagerConfig::default().with_list_files_cache_limit(0))
-        .build_arc()?;
-    let ctx = SessionContext::new_with_config_rt(session_config(), runtime);
+    let ctx = SessionContext::new_with_config_rt(session_config(), runtime(lake, None)?);
     register(&ctx, lake).await?;
     Ok(ctx)
+}
+
+/// The runtime every Pulse engine uses (embedded, cluster client, scheduler, executors): the
+/// lake's store registered, list-file caching off (see [`session`]), and `tmp` as the spill
+/// directory when given.
+pub fn runtime(lake: &Lake, tmp: Option<&str>) -> Result<std::sync::Arc<RuntimeEnv>> {
+    let mut b = RuntimeEnvBuilder::new()
+        .with_cache_manager(CacheManagerConfig::default().with_list_files_cache_limit(0));
+    if let Some(t) = tmp {
+        b = b.with_temp_file_path(t);
+    }
+    let rt = b.build_arc()?;
+    rt.register_object_store(lake.store_url(), lake.store());
+    Ok(rt)
 }
 
 /// Registers the lake in an existing session (see [`session`]).

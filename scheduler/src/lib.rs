@@ -21,8 +21,7 @@ use ballista_scheduler::config::SchedulerConfig;
 use ballista_scheduler::scheduler_process::start_server;
 use datafusion::catalog::TableProvider;
 use datafusion::execution::SessionStateBuilder;
-use datafusion::execution::cache::cache_manager::CacheManagerConfig;
-use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
+use datafusion::execution::runtime_env::RuntimeEnv;
 use datafusion::execution::session_state::SessionState;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use pulse_lake::Lake;
@@ -47,17 +46,10 @@ pub enum Error {
 /// The cluster crate's result type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// The runtime every process uses: the lake's store registered, list-file caching off (see
-/// `pulse_lake::catalog::session`), and `tmp` as the spill directory when given.
+/// The runtime every process uses: the lake's one definition (store, no list-file cache,
+/// spill directory).
 pub fn runtime(lake: &Lake, tmp: Option<&str>) -> Result<Arc<RuntimeEnv>> {
-    let mut b = RuntimeEnvBuilder::new()
-        .with_cache_manager(CacheManagerConfig::default().with_list_files_cache_limit(0));
-    if let Some(t) = tmp {
-        b = b.with_temp_file_path(t);
-    }
-    let rt = b.build_arc()?;
-    rt.register_object_store(lake.store_url(), lake.store());
-    Ok(rt)
+    Ok(pulse_lake::catalog::runtime(lake, tmp)?)
 }
 
 /// A session state with Ballista's rules and every function Pulse's SQL may use. It keeps the
