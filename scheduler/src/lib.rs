@@ -14,7 +14,6 @@ use std::sync::Arc;
 
 use ballista::prelude::{SessionConfigExt, SessionContextExt};
 use ballista_core::registry::BallistaFunctionRegistry;
-use ballista_core::utils::default_config_producer;
 use ballista_executor::executor_process::{ExecutorProcessConfig, start_executor_process};
 use ballista_scheduler::cluster::BallistaCluster;
 use ballista_scheduler::config::SchedulerConfig;
@@ -50,6 +49,15 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// spill directory).
 pub fn runtime(lake: &Lake, tmp: Option<&str>) -> Result<Arc<RuntimeEnv>> {
     Ok(pulse_lake::catalog::runtime(lake, tmp)?)
+}
+
+/// The session config every Pulse process starts from: Ballista's defaults with the adaptive
+/// planner off. Ballista 55's adaptive planner does not recover from a lost executor (a
+/// rolled-back stage's late task updates fail with "Can't find active stage" and the job never
+/// ends); the static planner re-runs the lost stages and the job finishes.
+pub fn cluster_config() -> SessionConfig {
+    <SessionConfig as SessionConfigExt>::new_with_ballista()
+        .with_ballista_adaptive_query_planner(false)
 }
 
 /// A session state with Ballista's rules and every function Pulse's SQL may use. It keeps the
@@ -201,7 +209,7 @@ pub async fn run_scheduler(lake: Lake, o: SchedulerOptions) -> Result<()> {
         bind_port: o.port,
         external_host: o.external_host.clone(),
         override_session_builder: Some(builder),
-        override_config_producer: Some(Arc::new(default_config_producer)),
+        override_config_producer: Some(Arc::new(cluster_config)),
         executor_timeout_seconds: o.executor_timeout_s,
         // With every executor gone, queued jobs fail after this instead of waiting forever.
         no_executors_grace_period_seconds: o.executor_timeout_s,
@@ -261,8 +269,7 @@ fn policy(push: bool) -> ballista_core::config::TaskSchedulingPolicy {
 /// Runs an executor until the process ends.
 pub async fn run_executor(lake: Lake, o: ExecutorOptions) -> Result<()> {
     let rt = runtime(&lake, Some(&o.work_dir))?;
-    let registry =
-        BallistaFunctionRegistry::from(&session_state(default_config_producer(), rt.clone())?);
+    let registry = BallistaFunctionRegistry::from(&session_state(cluster_config(), rt.clone())?);
     let cfg = ExecutorProcessConfig {
         bind_host: o.bind_host,
         external_host: Some(o.external_host),
@@ -278,7 +285,7 @@ pub async fn run_executor(lake: Lake, o: ExecutorOptions) -> Result<()> {
         task_scheduling_policy: policy(o.push),
         override_function_registry: Some(Arc::new(registry)),
         override_runtime_producer: Some(Arc::new(move |_c: &SessionConfig| Ok(rt.clone()))),
-        override_config_producer: Some(Arc::new(default_config_producer)),
+        override_config_producer: Some(Arc::new(cluster_config)),
         ..Default::default()
     };
     start_executor_process(Arc::new(cfg)).await?;
@@ -295,8 +302,7 @@ pub async fn remote_session(url: &str, lake: &Lake) -> Result<SessionContext> {
             "cluster address {url:?} is not like df://HOST:PORT"
         )));
     }
-    let config = <SessionConfig as SessionConfigExt>::new_with_ballista();
-    let state = session_state(config, runtime(lake, None)?)?;
+    let state = session_state(cluster_config(), runtime(lake, None)?)?;
     let ctx = SessionContext::remote_with_state(url, state).await?;
     pulse_lake::catalog::register(&ctx, lake).await?;
     Ok(ctx)
