@@ -84,8 +84,9 @@ pub async fn run(cfg: &Config, a: DemoArgs) -> anyhow::Result<()> {
         let ctx = pulse_lake::catalog::session(&lake).await?;
         let args = crate::JobArgs {
             job: job.to_string(),
-            from: from.clone(),
-            to: to.clone(),
+            from: Some(from.clone()),
+            to: Some(to.clone()),
+            date: None,
             set,
         };
         let report =

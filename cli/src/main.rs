@@ -8,6 +8,7 @@ mod bench;
 mod cluster;
 mod config;
 mod demo;
+mod profile;
 mod sql;
 
 use std::path::PathBuf;
@@ -38,6 +39,10 @@ struct Cli {
     /// Run SQL and jobs on this Ballista cluster (df://HOST:PORT) instead of embedded
     #[arg(long, global = true, env = "PULSE_CLUSTER")]
     cluster: Option<String>,
+    /// Memory for embedded queries (e.g. 2GiB, or 50% of RAM); past it sorts, joins and
+    /// aggregations spill to disk
+    #[arg(long, global = true, default_value = "60%", value_parser = parse_memory)]
+    memory_limit: u64,
     #[command(subcommand)]
     cmd: Cmd,
 }
@@ -82,6 +87,14 @@ enum Cmd {
         /// Keep replaced output files (hidden) this long, so running queries can finish.
         #[arg(long, default_value = "1h", value_parser = humantime::parse_duration)]
         retention: Duration,
+    },
+    /// Print a viewer's profile: schedules, favourite streamers and games, bot status.
+    Profile {
+        /// The viewer's login.
+        viewer: String,
+        /// The date the profile is as of [default: the latest profile date].
+        #[arg(long)]
+        date: Option<String>,
     },
     /// Generate a small world, land it, compact it and print a few answers: Pulse end to end.
     Demo(demo::DemoArgs),
@@ -169,14 +182,18 @@ enum Cmd {
 /// A windowed job and its logical interval.
 #[derive(Args, Debug)]
 pub struct JobArgs {
-    /// hashtags, categories or channels.
+    /// hashtags, categories, channels, viewer-day, bots, profiles, profiles-rebuild, verify
+    /// or pipeline-stats.
     pub job: String,
     /// Start of the interval (a date or RFC 3339 time, midnight UTC).
-    #[arg(long)]
-    pub from: String,
+    #[arg(long, required_unless_present = "date", requires = "to")]
+    pub from: Option<String>,
     /// End of the interval, exclusive.
-    #[arg(long)]
-    pub to: String,
+    #[arg(long, requires = "from")]
+    pub to: Option<String>,
+    /// One day: the same as --from D --to D+1.
+    #[arg(long, conflicts_with_all = ["from", "to"])]
+    pub date: Option<String>,
     /// Set a job parameter, e.g. --set size=1h --set slide=5m (see docs/jobs.md).
     #[arg(long = "set", value_name = "NAME=VALUE")]
     pub set: Vec<String>,
@@ -319,6 +336,39 @@ enum IngestCmd {
     },
 }
 
+/// A size, or a percentage of this machine's memory (its cgroup limit when lower).
+fn parse_memory(s: &str) -> Result<u64, String> {
+    match s.trim().strip_suffix('%') {
+        Some(p) => {
+            let p: f64 = p
+                .trim()
+                .parse()
+                .map_err(|_| format!("not a percentage: {s:?}"))?;
+            if !(p > 0.0 && p <= 100.0) {
+                return Err(format!("{s:?} is not between 0 and 100%"));
+            }
+            Ok((total_memory() as f64 * p / 100.0) as u64)
+        }
+        None => parse_bytes(s),
+    }
+}
+
+/// Physical memory, or the cgroup's limit when lower (containers).
+fn total_memory() -> u64 {
+    let meminfo = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| {
+            m.lines()
+                .find(|l| l.starts_with("MemTotal:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+        })
+        .map_or(8 << 30, |kb| kb * 1024);
+    let cgroup = std::fs::read_to_string("/sys/fs/cgroup/memory.max")
+        .ok()
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    cgroup.map_or(meminfo, |c| c.min(meminfo))
+}
+
 fn parse_bytes(s: &str) -> Result<u64, String> {
     let s = s.trim();
     let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
@@ -391,6 +441,15 @@ pub async fn session(
     lake: &Lake,
     cluster: Option<&str>,
 ) -> anyhow::Result<datafusion::prelude::SessionContext> {
+    session_with(lake, cluster, None).await
+}
+
+/// [`session`] with embedded queries' memory capped (see `--memory-limit`).
+pub async fn session_with(
+    lake: &Lake,
+    cluster: Option<&str>,
+    memory_limit: Option<u64>,
+) -> anyhow::Result<datafusion::prelude::SessionContext> {
     Ok(match cluster {
         Some(url) => {
             // Fail fast, naming the address, when the scheduler is not there.
@@ -416,7 +475,9 @@ pub async fn session(
                 .await
                 .with_context(|| format!("connecting to cluster {url}"))?
         }
-        None => pulse_lake::catalog::session(lake).await?,
+        None => {
+            pulse_lake::catalog::session_limited(lake, memory_limit.map(|m| m as usize)).await?
+        }
     })
 }
 
@@ -436,6 +497,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         cfg.lake.url = l.clone();
     }
     let cluster = cli.cluster.clone().or_else(|| cfg.cluster.url.clone());
+    let memory_limit = cli.memory_limit;
     let open = |cfg: &Config| {
         Lake::open(&cfg.lake.url, &cfg.s3).with_context(|| format!("opening lake {}", cfg.lake.url))
     };
@@ -515,8 +577,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Cmd::Run { job, retention } => {
             let lake = open(&cfg)?;
-            let ctx = session(&lake, cluster.as_deref()).await?;
+            let ctx = session_with(&lake, cluster.as_deref(), Some(memory_limit)).await?;
             print_report(&run_job(&lake, &ctx, &job, retention).await?);
+        }
+        Cmd::Profile { viewer, date } => {
+            let lake = open(&cfg)?;
+            let ctx = session_with(&lake, cluster.as_deref(), Some(memory_limit)).await?;
+            profile::print(&ctx, &viewer, date.as_deref()).await?;
         }
         Cmd::Demo(d) => demo::run(&cfg, d).await?,
         Cmd::Scheduler {
@@ -656,11 +723,23 @@ pub async fn run_job(
     retention: Duration,
 ) -> anyhow::Result<pulse_jobs::runner::RunReport> {
     use pulse_jobs::params::parse_time;
-    let JobArgs { job, from, to, set } = args;
-    let def = pulse_jobs::jobs::by_name(job).with_context(|| {
-        let names: Vec<&str> = pulse_jobs::jobs::ALL.iter().map(|j| j.name).collect();
-        format!("unknown job {job:?}: one of {names:?}")
-    })?;
+    let JobArgs {
+        job,
+        from,
+        to,
+        date,
+        set,
+    } = args;
+    let (from, to) = match (date, from, to) {
+        (Some(d), _, _) => {
+            let day = chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d")
+                .with_context(|| format!("--date {d:?} is not a date (YYYY-MM-DD)"))?;
+            (d.clone(), (day + chrono::Days::new(1)).to_string())
+        }
+        (None, Some(f), Some(t)) => (f.clone(), t.clone()),
+        _ => anyhow::bail!("give --date D, or --from and --to"),
+    };
+    let (from, to) = (&from, &to);
     let start =
         parse_time(from).with_context(|| format!("--from {from:?} is not a date or time"))?;
     let end = parse_time(to).with_context(|| format!("--to {to:?} is not a date or time"))?;
@@ -673,18 +752,22 @@ pub async fn run_job(
         .is_some()
     {
         // On a cluster, name the queries so `pulse jobs` shows what they are.
-        ctx.sql(&format!("SET ballista.job.name = 'pulse run {}'", def.name))
+        let name: String = job
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
+            .collect();
+        ctx.sql(&format!("SET ballista.job.name = 'pulse run {name}'"))
             .await?;
     }
-    let mut params = pulse_jobs::runner::params_for(def, start, end);
+    let mut overrides = Vec::new();
     for kv in set {
         let (k, v) = kv
             .split_once('=')
             .with_context(|| format!("--set {kv:?} is not NAME=VALUE"))?;
-        params.set(k.trim(), v.trim())?;
+        overrides.push((k.trim().to_string(), v.trim().to_string()));
     }
     let retention = chrono::Duration::from_std(retention).context("--retention is too long")?;
-    let report = pulse_jobs::runner::run(lake, ctx, def, params, retention)
+    let report = pulse_jobs::run_named(lake, ctx, job, start, end, &overrides, retention)
         .await
         .with_context(|| format!("job {job} over [{from}, {to})"))?;
     Ok(report)

@@ -3,9 +3,11 @@
 //!
 //! - Channels have power-law popularity, a main category, a language, and a regular daily
 //!   schedule (start hour, duration), streaming most weekdays and fewer weekend days.
-//! - Viewers have habits: one to three favourite channels (popular ones more likely), an
-//!   offset into the stream and a session length they keep, and their own weekday and weekend
-//!   activity. So their schedules and favourites are a known truth for the profile jobs.
+//! - Viewers have habits: one to three favourite channels (popular ones more likely; the
+//!   first, their main channel, gets 70% of their sessions), an offset into the stream and a
+//!   session length they keep, and their own weekday and weekend activity. The habits of the
+//!   first viewers are written out (`gen/world-<seed>.json`) as the truth the profile jobs
+//!   must recover.
 //! - Bots sit in dozens of chats at once for most of the day.
 //! - Tweets carry hashtags from a Zipf vocabulary, with bursts: each day two tags trend for
 //!   an hour or two at twenty times their usual rate.
@@ -79,6 +81,32 @@ pub struct GenReport {
     pub bots: Vec<String>,
     /// Per day, the hashtags that burst and the hour they started (UTC).
     pub bursts: Vec<(String, String, u32)>,
+    /// The habits of the first viewers (up to [`HABITS_WRITTEN`]).
+    pub habits: Vec<Habit>,
+}
+
+/// How many viewers' habits the report and the world file carry.
+pub const HABITS_WRITTEN: usize = 2_000;
+
+/// A viewer's planted habit: when the main channel streams, the viewer joins `offset_min`
+/// after its usual start and stays about `len_min` (both jittered by up to 20 minutes, and
+/// the stream's start by up to 15 minutes either way).
+#[derive(Debug, Clone, Serialize)]
+pub struct Habit {
+    /// The viewer's login.
+    pub viewer: String,
+    /// The channel that gets 70% of the viewer's sessions.
+    pub main_channel: String,
+    /// Minute of the UTC day the main channel usually starts.
+    pub channel_start_min: u32,
+    /// Minutes after the stream start the viewer usually joins.
+    pub offset_min: u32,
+    /// Minutes the viewer usually stays.
+    pub len_min: u32,
+    /// Chance of watching on a workday.
+    pub weekday_p: f64,
+    /// Chance of watching on a weekend day.
+    pub weekend_p: f64,
 }
 
 const GAMES: [&str; 16] = [
@@ -229,6 +257,20 @@ pub async fn generate(
         .collect();
     let mut report = GenReport {
         bots: bots.clone(),
+        habits: viewers
+            .iter()
+            .zip(&viewer_names)
+            .take(HABITS_WRITTEN)
+            .map(|(v, name)| Habit {
+                viewer: name.clone(),
+                main_channel: channels[v.favs[0] as usize].login.clone(),
+                channel_start_min: channels[v.favs[0] as usize].start_min,
+                offset_min: v.offset_min,
+                len_min: v.len_min,
+                weekday_p: v.weekday_p,
+                weekend_p: v.weekend_p,
+            })
+            .collect(),
         ..Default::default()
     };
     let mut buf = Buffers::default();
@@ -332,7 +374,11 @@ pub async fn generate(
             }
             let sessions = if r.chance(0.25) { 2 } else { 1 };
             for _ in 0..sessions {
-                let c = v.favs[r.below(v.nfav as u64) as usize] as usize;
+                let c = if r.chance(0.7) {
+                    v.favs[0]
+                } else {
+                    v.favs[r.below(v.nfav as u64) as usize]
+                } as usize;
                 let Some((ls, le)) = live[c] else { continue };
                 let jitter = r.below(21) as u32;
                 let s = ls + (v.offset_min + jitter) * 60 / o.snapshot_every_s;
@@ -537,7 +583,12 @@ pub async fn generate(
         &mut report,
     )
     .await?;
-    let world = serde_json::json!({ "options": o, "bots": report.bots, "bursts": report.bursts });
+    let world = serde_json::json!({
+        "options": o,
+        "bots": report.bots,
+        "bursts": report.bursts,
+        "habits": report.habits,
+    });
     let path = lander.lake().path(&format!("gen/world-{}.json", o.seed));
     let body = serde_json::to_vec_pretty(&world).unwrap_or_default();
     use object_store::ObjectStoreExt;

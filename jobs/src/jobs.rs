@@ -1,6 +1,9 @@
-//! The windowed jobs: hashtags (seeds 001 and 004), categories (seed 003 and SullyGnome) and
-//! channels (TwitchTracker). Each is steps of SQL under `sql/<job>/` run by the
-//! [`runner`](crate::runner); this file only names the steps and the parameters.
+//! Pulse's SQL jobs: the windowed ones, hashtags (seeds 001 and 004), categories (seed 003 and
+//! SullyGnome) and channels (TwitchTracker), and TwitchProfiler's daily viewer pipeline
+//! (seed 002): viewer-day, bots, profiles (incremental, or rebuilt from history) and
+//! pipeline-stats. Each is steps of SQL under `sql/<job>/` run by the
+//! [`runner`](crate::runner); this file only names the steps and the parameters. (`verify`,
+//! which must not share code with viewer-day, is in [`crate::verify`].)
 
 use std::time::Duration;
 
@@ -110,6 +113,8 @@ pub const HASHTAGS: JobDef = JobDef {
         ),
     ],
     suffix: |p| format!("{}_{}", duration_name(p, "size"), duration_name(p, "slide")),
+    check: no_check,
+    daily: false,
 };
 
 fn category_defaults() -> Params {
@@ -158,6 +163,8 @@ pub const CATEGORIES: JobDef = JobDef {
         ),
     ],
     suffix: |p| duration_name(p, "window"),
+    check: no_check,
+    daily: false,
 };
 
 fn channel_defaults() -> Params {
@@ -197,10 +204,240 @@ pub const CHANNELS: JobDef = JobDef {
         step!("channel_hourly", "channels/04_channel_hourly.sql", Output),
     ],
     suffix: |_| String::new(),
+    check: no_check,
+    daily: false,
 };
 
-/// Every windowed job.
-pub const ALL: [&JobDef; 3] = [&HASHTAGS, &CATEGORIES, &CHANNELS];
+fn no_check(_: &Params) -> Result<()> {
+    Ok(())
+}
+
+fn no_suffix(_: &Params) -> String {
+    String::new()
+}
+
+fn viewer_day_defaults() -> Params {
+    let mut p = Params::default();
+    p.insert("sample", Value::Duration(Duration::from_secs(5 * 60)));
+    p
+}
+
+fn viewer_day_derive(p: &mut Params) -> Result<()> {
+    dur(p, "sample")?;
+    Ok(())
+}
+
+/// `viewer-day`: TwitchProfiler's day processor, per viewer and day.
+pub const VIEWER_DAY: JobDef = JobDef {
+    name: "viewer-day",
+    about: "minutes, first/last seen and sessions per viewer and channel, minutes per hour and per category (presence, streams -> agg/viewer_*_day)",
+    defaults: viewer_day_defaults,
+    derive: viewer_day_derive,
+    data_params: &[],
+    previous: &[],
+    steps: &[
+        step!("vd_presence", "viewer_day/01_presence.sql", View),
+        step!("vd_rows", "viewer_day/02_rows.sql", View),
+        step!(
+            "viewer_channel_day",
+            "viewer_day/03_viewer_channel_day.sql",
+            Output
+        ),
+        step!(
+            "viewer_hour_day",
+            "viewer_day/04_viewer_hour_day.sql",
+            Output
+        ),
+        step!(
+            "viewer_category_day",
+            "viewer_day/05_viewer_category_day.sql",
+            Output
+        ),
+    ],
+    suffix: no_suffix,
+    check: no_check,
+    daily: false,
+};
+
+fn bots_defaults() -> Params {
+    let mut p = Params::default();
+    p.insert("min_channels", Value::Int(10));
+    p
+}
+
+fn bots_derive(p: &mut Params) -> Result<()> {
+    if p.int("min_channels")? < 2 {
+        return Err(Error::Usage("min_channels must be at least 2".into()));
+    }
+    Ok(())
+}
+
+/// The hand-kept overrides of the ban list (`ref/bot_overrides.csv`), empty when absent.
+const BOT_OVERRIDES_EMPTY: (&str, &str) = (
+    "bot_overrides",
+    "SELECT 'x' AS viewer_login, 'x' AS action, 'x' AS note WHERE false",
+);
+const BOT_LIST_EMPTY: (&str, &str) = (
+    "bot_list",
+    "SELECT 'x' AS viewer_login, 'x' AS reason, 'x' AS first_detected, CAST(0 AS BIGINT) AS max_channels, \
+     'x' AS note, 'x' AS dt WHERE false",
+);
+
+/// `bots`: viewers in too many chats at once, and the ban list.
+pub const BOTS: JobDef = JobDef {
+    name: "bots",
+    about: "viewers present in at least min_channels chats in one snapshot, and the ban list in force (viewer_channel_day, presence, ref/bot_overrides.csv -> agg/bots, agg/bot_list)",
+    defaults: bots_defaults,
+    derive: bots_derive,
+    data_params: &[],
+    previous: &[BOT_OVERRIDES_EMPTY],
+    steps: &[
+        step!("bot_candidates", "bots/01_candidates.sql", View),
+        step!("bots", "bots/02_bots.sql", Output),
+        step!("bot_list", "bots/03_bot_list.sql", Output),
+    ],
+    suffix: no_suffix,
+    check: no_check,
+    daily: false,
+};
+
+fn profile_defaults() -> Params {
+    let mut p = Params::default();
+    p.insert("workday_span", Value::Int(20));
+    p.insert("weekend_span", Value::Int(8));
+    p.insert("recent_span", Value::Int(28));
+    p
+}
+
+fn profile_derive(p: &mut Params) -> Result<()> {
+    // alpha = 2 / (span + 1): the weight of the newest day in an exponential moving average
+    // whose "center of mass" is as old as a simple average over `span` days.
+    for kind in ["workday", "weekend", "recent"] {
+        let span = p.int(&format!("{kind}_span"))?;
+        if span < 1 {
+            return Err(Error::Usage(format!("{kind}_span must be at least 1")));
+        }
+        p.insert(
+            &format!("{kind}_alpha"),
+            Value::Float(2.0 / (span as f64 + 1.0)),
+        );
+    }
+    Ok(())
+}
+
+fn profile_incremental_derive(p: &mut Params) -> Result<()> {
+    profile_derive(p)?;
+    let day = p.time("start")?.date_naive();
+    p.insert("history_from", Value::Date(day));
+    Ok(())
+}
+
+fn profile_rebuild_derive(p: &mut Params) -> Result<()> {
+    profile_derive(p)?;
+    let epoch = chrono::NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default();
+    p.insert("history_from", Value::Date(epoch));
+    Ok(())
+}
+
+fn profile_check(p: &Params) -> Result<()> {
+    let missed = p.int("missed_days")?;
+    if missed > 0 {
+        return Err(Error::Usage(format!(
+            "profiles for {} continue the stored profiles of the day before, but {missed} earlier \
+             day(s) of viewer-day are not in them: run profiles for those days first, or \
+             `pulse run profiles-rebuild --date {}`",
+            p.time("start")?.date_naive(),
+            p.time("start")?.date_naive(),
+        )));
+    }
+    Ok(())
+}
+
+const PROFILE_SCORES_EMPTY: (&str, &str) = (
+    "profile_scores",
+    "SELECT 'x' AS viewer_login, 'x' AS kind, 'x' AS item, 0.0 AS score, 0.0 AS decay, \
+     'x' AS day_kind, CAST('1970-01-01' AS DATE) AS last_seen, 'x' AS dt WHERE false",
+);
+
+/// `profiles`: TwitchProfiler's viewer analyser, one day at a time on top of the stored
+/// profiles of the day before.
+pub const PROFILES: JobDef = JobDef {
+    name: "profiles",
+    about: "workday/weekend schedules and favourite streamers and games per viewer, updated for the viewers seen on each day (viewer_*_day, bot_list -> agg/profile_scores)",
+    defaults: profile_defaults,
+    derive: profile_incremental_derive,
+    data_params: &[(
+        "missed_days",
+        "SELECT count(DISTINCT dt) FROM viewer_channel_day WHERE dt < {{last_date}} \
+         AND dt > COALESCE((SELECT max(dt) FROM profile_scores WHERE dt < {{last_date}}), '')",
+    )],
+    previous: &[PROFILE_SCORES_EMPTY, BOT_LIST_EMPTY],
+    steps: &[
+        step!("profile_kinds", "profiles/01_kinds.sql", View),
+        step!("profile_observed", "profiles/02_observed.sql", View),
+        step!("profile_scores", "profiles/03_profile_scores.sql", Output),
+    ],
+    suffix: no_suffix,
+    check: profile_check,
+    daily: true,
+};
+
+/// `profiles-rebuild`: every viewer's profile as of a day, from the whole viewer-day history.
+pub const PROFILES_REBUILD: JobDef = JobDef {
+    name: "profiles-rebuild",
+    about: "every viewer's profile as of each day, recomputed from all viewer-day history (viewer_*_day, bot_list -> agg/profile_scores)",
+    defaults: profile_defaults,
+    derive: profile_rebuild_derive,
+    data_params: &[],
+    previous: &[PROFILE_SCORES_EMPTY, BOT_LIST_EMPTY],
+    steps: &[
+        step!("profile_kinds", "profiles/01_kinds.sql", View),
+        step!("profile_observed", "profiles/02_observed.sql", View),
+        step!(
+            "profile_scores",
+            "profiles/03_profile_scores_rebuild.sql",
+            Output
+        ),
+    ],
+    suffix: no_suffix,
+    check: no_check,
+    daily: true,
+};
+
+const VIEWER_CHANNEL_DAY_EMPTY: (&str, &str) = (
+    "viewer_channel_day",
+    "SELECT 'x' AS viewer_login, 'x' AS channel_login, 'x' AS dt WHERE false",
+);
+
+/// `pipeline-stats`: the daily pipeline's own figures, from the run history.
+pub const PIPELINE_STATS: JobDef = JobDef {
+    name: "pipeline-stats",
+    about: "per day: viewers tracked, and rows read/written and wall time of each job's latest run (runs, viewer_channel_day -> agg/pipeline_stats)",
+    defaults: Params::default,
+    derive: |_| Ok(()),
+    data_params: &[],
+    previous: &[VIEWER_CHANNEL_DAY_EMPTY],
+    steps: &[step!(
+        "pipeline_stats",
+        "pipeline_stats/01_pipeline_stats.sql",
+        Output
+    )],
+    suffix: no_suffix,
+    check: no_check,
+    daily: false,
+};
+
+/// Every SQL job.
+pub const ALL: [&JobDef; 8] = [
+    &PIPELINE_STATS,
+    &HASHTAGS,
+    &CATEGORIES,
+    &CHANNELS,
+    &VIEWER_DAY,
+    &BOTS,
+    &PROFILES,
+    &PROFILES_REBUILD,
+];
 
 /// A job by name.
 pub fn by_name(name: &str) -> Option<&'static JobDef> {

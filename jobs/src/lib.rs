@@ -4,9 +4,12 @@
 //! run leaves the previous output visible.
 
 pub mod compact;
+pub mod history;
 pub mod jobs;
 pub mod params;
+pub mod profile;
 pub mod runner;
+pub mod verify;
 
 /// Errors of the jobs.
 #[derive(Debug, thiserror::Error)]
@@ -44,3 +47,109 @@ impl From<object_store::Error> for Error {
 
 /// The jobs' result type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Every job `pulse run` knows: the SQL jobs and `verify`.
+pub fn job_names() -> Vec<&'static str> {
+    let mut names: Vec<&str> = jobs::ALL.iter().map(|j| j.name).collect();
+    names.push("verify");
+    names
+}
+
+/// Runs the job `name` over `[start, end)` with `NAME=VALUE` overrides, and records the run
+/// in the lake's run history (a `running` row first, replaced by its outcome).
+pub async fn run_named(
+    lake: &pulse_lake::Lake,
+    ctx: &datafusion::prelude::SessionContext,
+    name: &str,
+    start: chrono::DateTime<chrono::Utc>,
+    end: chrono::DateTime<chrono::Utc>,
+    set: &[(String, String)],
+    retention: chrono::Duration,
+) -> Result<runner::RunReport> {
+    let def = jobs::by_name(name);
+    if def.is_none() && name != "verify" {
+        return Err(Error::Usage(format!(
+            "unknown job {name:?}: one of {:?}",
+            job_names()
+        )));
+    }
+    let mut rec = history::RunRecord::start(name, start.date_naive(), end.date_naive(), 1);
+    history::record(lake, &rec).await?;
+    let result = match def {
+        Some(def) => {
+            let mut params = runner::params_for(def, start, end);
+            for (k, v) in set {
+                params.set(k, v)?;
+            }
+            runner::run(lake, ctx, def, params, retention).await
+        }
+        None => run_verify(lake, ctx, start, end, set, retention).await,
+    };
+    rec.ended_at = Some(chrono::Utc::now());
+    match &result {
+        Ok(r) => {
+            rec.status = "succeeded".into();
+            rec.rows_in = r.rows_in;
+            rec.rows_out = r.rows_out();
+        }
+        Err(e) => {
+            rec.status = "failed".into();
+            rec.error = Some(error_chain(e));
+        }
+    }
+    if let Err(e) = history::record(lake, &rec).await {
+        tracing::warn!(job = name, error = %e, "could not record the run in the history");
+    }
+    result
+}
+
+/// An error with its sources, `: `-separated.
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        let t = c.to_string();
+        if !s.contains(&t) {
+            s.push_str(": ");
+            s.push_str(&t);
+        }
+        cur = c.source();
+    }
+    s
+}
+
+async fn run_verify(
+    lake: &pulse_lake::Lake,
+    ctx: &datafusion::prelude::SessionContext,
+    start: chrono::DateTime<chrono::Utc>,
+    end: chrono::DateTime<chrono::Utc>,
+    set: &[(String, String)],
+    retention: chrono::Duration,
+) -> Result<runner::RunReport> {
+    let mut p = params::Params::default();
+    p.insert("k", params::Value::Int(50));
+    p.insert(
+        "sample",
+        params::Value::Duration(std::time::Duration::from_secs(300)),
+    );
+    for (k, v) in set {
+        p.set(k, v)?;
+    }
+    runner::check_interval(start, end)?;
+    let mut report = runner::RunReport::default();
+    let mut day = start;
+    let mut days = 0;
+    while day < end {
+        let o = verify::VerifyOptions {
+            date: day.date_naive(),
+            k: p.int("k")?.max(0) as usize,
+            sample: p.duration("sample")?,
+        };
+        let r = verify::run(lake, ctx, &o, retention).await?;
+        report.rows_in += r.rows_in;
+        days += 1;
+        report.outputs = vec![("verification".into(), days, days)];
+        day += chrono::Duration::days(1);
+    }
+    Ok(report)
+}

@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use arrow::array::{Array, AsArray, RecordBatch, UInt32Array};
 use arrow::compute::take_record_batch;
-use arrow::datatypes::Schema;
+use arrow::datatypes::{DataType, Schema};
 use bytes::Bytes;
 use chrono::{DateTime, Duration, NaiveTime, Utc};
 use datafusion::prelude::SessionContext;
@@ -71,6 +71,12 @@ pub struct JobDef {
     pub steps: &'static [Step],
     /// The suffix of output names (e.g. the window size), from the parameters.
     pub suffix: fn(&Params) -> String,
+    /// Checks the parameters once the data parameters are known (e.g. that the state a
+    /// job continues from is there).
+    pub check: fn(&Params) -> Result<()>,
+    /// Whether each day builds on the previous day's output: a longer interval then runs as
+    /// one run per day, in order.
+    pub daily: bool,
 }
 
 /// What a run wrote.
@@ -78,6 +84,16 @@ pub struct JobDef {
 pub struct RunReport {
     /// Per output table: rows written and day partitions replaced.
     pub outputs: Vec<(String, usize, usize)>,
+    /// Rows the steps read from their inputs (lake tables and scratch), where the engine
+    /// reports it (embedded runs; a cluster's scans are not counted).
+    pub rows_in: u64,
+}
+
+impl RunReport {
+    /// Rows written over all outputs.
+    pub fn rows_out(&self) -> u64 {
+        self.outputs.iter().map(|(_, r, _)| *r as u64).sum()
+    }
 }
 
 /// The parameters of `job` over `[start, end)`: its defaults plus the shared ones.
@@ -88,7 +104,8 @@ pub fn params_for(job: &JobDef, start: DateTime<Utc>, end: DateTime<Utc>) -> Par
     p
 }
 
-fn check_interval(start: DateTime<Utc>, end: DateTime<Utc>) -> Result<()> {
+/// Checks that `[start, end)` is a non-empty interval of whole UTC days.
+pub fn check_interval(start: DateTime<Utc>, end: DateTime<Utc>) -> Result<()> {
     if start >= end {
         return Err(Error::Usage(format!(
             "empty interval: --from {start} is not before --to {end}"
@@ -135,11 +152,53 @@ pub async fn run(
     lake: &Lake,
     ctx: &SessionContext,
     job: &JobDef,
+    params: Params,
+    retention: Duration,
+) -> Result<RunReport> {
+    let (start, end) = (params.time("start")?, params.time("end")?);
+    check_interval(start, end)?;
+    if !job.daily {
+        return run_interval(lake, ctx, job, params, retention).await;
+    }
+    let mut total = RunReport::default();
+    let mut day = start;
+    while day < end {
+        let mut p = params.clone();
+        p.insert("start", Value::Time(day));
+        p.insert("end", Value::Time(day + Duration::days(1)));
+        let r = run_interval(lake, ctx, job, p, retention).await?;
+        total.rows_in += r.rows_in;
+        for (table, rows, days) in r.outputs {
+            match total.outputs.iter_mut().find(|o| o.0 == table) {
+                Some(o) => {
+                    o.1 += rows;
+                    o.2 += days;
+                }
+                None => total.outputs.push((table, rows, days)),
+            }
+        }
+        day += Duration::days(1);
+    }
+    Ok(total)
+}
+
+async fn run_interval(
+    lake: &Lake,
+    ctx: &SessionContext,
+    job: &JobDef,
     mut params: Params,
     retention: Duration,
 ) -> Result<RunReport> {
     derive_shared(&mut params)?;
     (job.derive)(&mut params)?;
+    let suffix = (job.suffix)(&params);
+    for (table, empty_sql) in job.previous {
+        let table = table.replace("{suffix}", &suffix);
+        if !ctx.table_exist(table.as_str())? {
+            let df = ctx.sql(empty_sql).await?;
+            ctx.register_table(table.as_str(), df.into_view())?;
+        }
+    }
     for (name, sql) in job.data_params {
         let batches = ctx.sql(&params.render(sql)?).await?.collect().await?;
         let v = batches
@@ -154,14 +213,7 @@ pub async fn run(
             .unwrap_or(0);
         params.insert(name, Value::Int(v));
     }
-    let suffix = (job.suffix)(&params);
-    for (table, empty_sql) in job.previous {
-        let table = table.replace("{suffix}", &suffix);
-        if !ctx.table_exist(table.as_str())? {
-            let df = ctx.sql(empty_sql).await?;
-            ctx.register_table(table.as_str(), df.into_view())?;
-        }
-    }
+    (job.check)(&params)?;
     let (start, end) = (params.time("start")?, params.time("end")?);
     let days: Vec<String> = (0..(end - start).num_days())
         .map(|d| (start + Duration::days(d)).format("%Y-%m-%d").to_string())
@@ -221,10 +273,11 @@ async fn run_steps(
             }
             StepKind::Materialize => {
                 let schema = Arc::new(df.schema().as_arrow().clone());
-                let batches = df.collect().await.map_err(|e| Error::Step {
+                let (batches, rows_in) = collect_counting(df).await.map_err(|e| Error::Step {
                     step: name.clone(),
                     source: e,
                 })?;
+                report.rows_in += rows_in;
                 let rel = format!("tmp/{}-{suffix}/{name}", job.name);
                 let path = lake.path(&format!("{rel}/part-0.parquet"));
                 lake.store()
@@ -237,10 +290,11 @@ async fn run_steps(
             }
             StepKind::Output => {
                 let schema = Arc::new(df.schema().as_arrow().clone());
-                let batches = df.collect().await.map_err(|e| Error::Step {
+                let (batches, rows_in) = collect_counting(df).await.map_err(|e| Error::Step {
                     step: name.clone(),
                     source: e,
                 })?;
+                report.rows_in += rows_in;
                 let rows = write_days(lake, &name, &schema, &batches, days, retention).await?;
                 tracing::info!(rows, partitions = days.len(), "output written");
                 report.outputs.push((name.clone(), rows, days.len()));
@@ -252,9 +306,27 @@ async fn run_steps(
     Ok(())
 }
 
+/// Runs `df` and counts the rows its scans produced (the leaves of the physical plan).
+async fn collect_counting(
+    df: datafusion::prelude::DataFrame,
+) -> datafusion::error::Result<(Vec<RecordBatch>, u64)> {
+    let task_ctx = Arc::new(df.task_ctx());
+    let plan = df.create_physical_plan().await?;
+    let batches = datafusion::physical_plan::collect(plan.clone(), task_ctx).await?;
+    fn leaf_rows(plan: &Arc<dyn datafusion::physical_plan::ExecutionPlan>) -> u64 {
+        let children = plan.children();
+        if children.is_empty() {
+            return plan.metrics().and_then(|m| m.output_rows()).unwrap_or(0) as u64;
+        }
+        children.into_iter().map(leaf_rows).sum()
+    }
+    let rows = leaf_rows(&plan);
+    Ok((batches, rows))
+}
+
 /// Writes `batches` (with a `dt` column) as one file per day of `days` under `agg/<table>/`,
 /// replacing each day partition; rows of other days are an error (a step bug).
-async fn write_days(
+pub(crate) async fn write_days(
     lake: &Lake,
     table: &str,
     schema: &Arc<Schema>,
@@ -265,13 +337,21 @@ async fn write_days(
     let dt_idx = schema
         .index_of("dt")
         .map_err(|_| Error::Usage(format!("output step {table} has no dt column")))?;
+    // String columns are stored as Utf8 whatever the plan produced (a literal gives Utf8, a
+    // Parquet scan Utf8View), so every file of a table has the same schema.
+    let plain = |f: &Arc<arrow::datatypes::Field>| match f.data_type() {
+        DataType::Utf8View | DataType::LargeUtf8 => {
+            Arc::new(f.as_ref().clone().with_data_type(DataType::Utf8))
+        }
+        _ => f.clone(),
+    };
     let file_schema = Arc::new(Schema::new(
         schema
             .fields()
             .iter()
             .enumerate()
             .filter(|(i, _)| *i != dt_idx)
-            .map(|(_, f)| f.clone())
+            .map(|(_, f)| plain(f))
             .collect::<Vec<_>>(),
     ));
     let mut by_day: BTreeMap<String, Vec<RecordBatch>> = BTreeMap::new();
@@ -292,6 +372,15 @@ async fn write_days(
         }
         let cols: Vec<usize> = (0..b.num_columns()).filter(|i| *i != dt_idx).collect();
         let projected = b.project(&cols)?;
+        let projected = RecordBatch::try_new(
+            file_schema.clone(),
+            projected
+                .columns()
+                .iter()
+                .zip(file_schema.fields())
+                .map(|(c, f)| arrow::compute::cast(c, f.data_type()))
+                .collect::<Result<Vec<_>, _>>()?,
+        )?;
         for (day, ix) in idx {
             if !days.contains(&day) {
                 return Err(Error::Usage(format!(

@@ -1,6 +1,7 @@
 //! Registers the lake in a DataFusion session: its store (the commit-aware [`LakeStore`]),
 //! Pulse's functions, and every table by name with `dt` and `hour` as partition columns, so
-//! `WHERE dt = '2026-01-05'` lists and reads only that day's files.
+//! `WHERE dt = '2026-01-05'` lists and reads only that day's files. Hand-kept reference
+//! files, `ref/<name>.csv`, are tables too (e.g. `bot_overrides`).
 //!
 //! [`LakeStore`]: crate::view::LakeStore
 
@@ -63,17 +64,33 @@ pub fn raw_partitions() -> Vec<(String, DataType)> {
 /// session (the prompt, a scheduler) would never see files landed or committed after it
 /// first listed a table.
 pub async fn session(lake: &Lake) -> Result<SessionContext> {
-    let ctx = SessionContext::new_with_config_rt(session_config(), runtime(lake, None)?);
+    session_limited(lake, None).await
+}
+
+/// [`session`] with its queries' memory capped at `memory_limit` bytes: sorts, joins and
+/// aggregations spill to the OS temp directory past it instead of failing or swapping.
+pub async fn session_limited(lake: &Lake, memory_limit: Option<usize>) -> Result<SessionContext> {
+    let ctx =
+        SessionContext::new_with_config_rt(session_config(), runtime(lake, None, memory_limit)?);
     register(&ctx, lake).await?;
     Ok(ctx)
 }
 
 /// The runtime every Pulse engine uses (embedded, cluster client, scheduler, executors): the
 /// lake's store registered, list-file caching off (see [`session`]), and `tmp` as the spill
-/// directory when given.
-pub fn runtime(lake: &Lake, tmp: Option<&str>) -> Result<std::sync::Arc<RuntimeEnv>> {
+/// directory when given, and a fair spilling memory pool of `memory_limit` bytes when given.
+pub fn runtime(
+    lake: &Lake,
+    tmp: Option<&str>,
+    memory_limit: Option<usize>,
+) -> Result<std::sync::Arc<RuntimeEnv>> {
     let mut b = RuntimeEnvBuilder::new()
         .with_cache_manager(CacheManagerConfig::default().with_list_files_cache_limit(0));
+    if let Some(limit) = memory_limit {
+        b = b.with_memory_pool(Arc::new(
+            datafusion::execution::memory_pool::FairSpillPool::new(limit),
+        ));
+    }
     if let Some(t) = tmp {
         b = b.with_temp_file_path(t);
     }
@@ -96,6 +113,34 @@ pub async fn register(ctx: &SessionContext, lake: &Lake) -> Result<()> {
     for table in list_dirs(lake, "agg").await? {
         register_agg(ctx, lake, &table).await?;
     }
+    // Reference tables kept by hand: `ref/<name>.csv` (with a header) is table `<name>`.
+    for (path, _) in list_files(lake, "ref").await? {
+        let Some(file) = path.filename() else {
+            continue;
+        };
+        let rel = format!("ref/{file}");
+        let Some(name) = file.strip_suffix(".csv") else {
+            continue;
+        };
+        if lake.path(&rel) != path {
+            continue;
+        }
+        // `Lake::url` gives the directory form; this is one file.
+        let url = lake.url(&rel);
+        let url = url.trim_end_matches('/');
+        let opts = datafusion::prelude::CsvReadOptions::new()
+            .has_header(true)
+            .file_extension(".csv");
+        ctx.register_csv(name, url, opts).await?;
+    }
+    register_listing(
+        ctx,
+        lake,
+        "runs",
+        "sys/runs",
+        crate::schema::runs_schema(),
+        vec![("dt".into(), DataType::Utf8)],
+    )?;
     for source in list_dirs(lake, "quarantine").await? {
         register_listing(
             ctx,

@@ -211,6 +211,33 @@ pub fn quarantine_schema() -> SchemaRef {
     .clone()
 }
 
+/// The schema of the run history: one row per job run, under `sys/runs/dt=<first day>/`
+/// (`runs` in SQL). Times are wall-clock (when the run happened), `from_date`/`to_date` the
+/// logical interval `[from, to)` it worked on.
+pub fn runs_schema() -> SchemaRef {
+    static S: OnceLock<SchemaRef> = OnceLock::new();
+    S.get_or_init(|| {
+        let s = |n: &str, null: bool| Field::new(n, DataType::Utf8, null);
+        let i = |n: &str| Field::new(n, DataType::Int64, false);
+        Arc::new(Schema::new(vec![
+            s("run_id", false),
+            s("job", false),
+            s("from_date", false),
+            s("to_date", false),
+            s("status", false),
+            i("attempt"),
+            Field::new("started_at", ts_type(), false),
+            Field::new("ended_at", ts_type(), true),
+            i("duration_ms"),
+            i("rows_in"),
+            i("rows_out"),
+            s("error", true),
+            s("runner", true),
+        ]))
+    })
+    .clone()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

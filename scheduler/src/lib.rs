@@ -48,7 +48,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// The runtime every process uses: the lake's one definition (store, no list-file cache,
 /// spill directory).
 pub fn runtime(lake: &Lake, tmp: Option<&str>) -> Result<Arc<RuntimeEnv>> {
-    Ok(pulse_lake::catalog::runtime(lake, tmp)?)
+    Ok(pulse_lake::catalog::runtime(lake, tmp, None)?)
 }
 
 /// The session config every Pulse process starts from: Ballista's defaults with the adaptive

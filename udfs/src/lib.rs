@@ -2,6 +2,7 @@
 //! process that plans or runs Pulse SQL (the embedded engine today, the cluster's client,
 //! scheduler and executors later) calls it, so a query means the same thing everywhere.
 
+pub mod calendar;
 pub mod hashtags;
 
 use datafusion::execution::FunctionRegistry;
@@ -9,5 +10,6 @@ use datafusion::execution::FunctionRegistry;
 /// Registers every Pulse function in `registry` (a `SessionContext` or `SessionState`).
 pub fn register_all(registry: &mut dyn FunctionRegistry) -> datafusion::error::Result<()> {
     registry.register_udf(std::sync::Arc::new(hashtags::udf()))?;
+    registry.register_udf(std::sync::Arc::new(calendar::udf()))?;
     Ok(())
 }
