@@ -70,8 +70,15 @@ pub async fn session(lake: &Lake) -> Result<SessionContext> {
 /// [`session`] with its queries' memory capped at `memory_limit` bytes: sorts, joins and
 /// aggregations spill to the OS temp directory past it instead of failing or swapping.
 pub async fn session_limited(lake: &Lake, memory_limit: Option<usize>) -> Result<SessionContext> {
-    let ctx =
-        SessionContext::new_with_config_rt(session_config(), runtime(lake, None, memory_limit)?);
+    let mut config = session_config();
+    if let Some(limit) = memory_limit {
+        // Each sort holds this much back for merging its spills; DataFusion's 10 MB default
+        // alone exceeds a small limit shared by a few sorts.
+        let o = config.options_mut();
+        o.execution.sort_spill_reservation_bytes =
+            o.execution.sort_spill_reservation_bytes.min(limit / 8);
+    }
+    let ctx = SessionContext::new_with_config_rt(config, runtime(lake, None, memory_limit)?);
     register(&ctx, lake).await?;
     Ok(ctx)
 }

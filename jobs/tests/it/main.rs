@@ -1,10 +1,12 @@
 //! Integration tests of the windowed jobs: sqllogictest files with hand-checked rows, a
-//! brute-force property test of the sliding windows, and end-to-end runs over a lake.
+//! brute-force property test of the sliding windows, and end-to-end runs over a lake
+//! (the viewer pipeline on a generated month among them).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod e2e;
 mod property;
 mod slt;
+mod viewers;
 
 use datafusion::prelude::SessionContext;
 use pulse_jobs::runner::RunReport;
