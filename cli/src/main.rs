@@ -713,6 +713,12 @@ fn print_report(report: &pulse_jobs::runner::RunReport) {
     for (table, rows, days) in &report.outputs {
         println!("{table:<32} {rows:>10} rows in {days} day partition(s)");
     }
+    if report.spilled_bytes > 0 {
+        println!(
+            "spilled {} to disk (raise --memory-limit to avoid it)",
+            indicatif::HumanBytes(report.spilled_bytes)
+        );
+    }
 }
 
 /// Runs a windowed job by name over [from, to) with `NAME=VALUE` overrides.

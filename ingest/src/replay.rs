@@ -3,8 +3,9 @@
 //! Formats: tweet JSON lines (Twitter v1.1 and v2), tweet CSV exports, TwitchProfiler samples
 //! (one JSON file per 5-minute sample, mapping channel to its viewers, named by the sample's
 //! time), the Memgraph demo CSVs (streamers, teams, vips, moderators, chatters), viewer event
-//! logs (`time,login,channel`), and category and stream snapshot CSVs. `auto` picks the format
-//! from the file name and header.
+//! logs (`time,login,channel`), category and stream snapshot CSVs, and hourly per-channel
+//! viewer counts (`<date>/nodes/<HH>.json` of the Dream SMP tracker, as stream snapshots at
+//! minute 15 UTC). `auto` picks the format from the file name and header.
 //!
 //! Every record's key is the file's content hash and its line, so replaying the same files
 //! lands the same file names. A bad record (malformed JSON, invalid UTF-8, a wrong number of
@@ -45,6 +46,9 @@ pub enum Format {
     CategoriesCsv,
     /// Stream snapshots: `Timestamp,Category,Stream Title,Channel,Viewers,Tags`.
     StreamsCsv,
+    /// Hourly viewers per channel: `<YYYY-MM-DD>/nodes/<HH>.json` holding
+    /// `[{"id": channel, "viewers": n}]`, collected at minute 15 of the hour.
+    HourlyViewers,
 }
 
 impl std::str::FromStr for Format {
@@ -59,9 +63,10 @@ impl std::str::FromStr for Format {
             "viewer-log" => Format::ViewerLog,
             "categories-csv" => Format::CategoriesCsv,
             "streams-csv" => Format::StreamsCsv,
+            "hourly-viewers" => Format::HourlyViewers,
             _ => {
                 return Err(Error::Usage(format!(
-                    "unknown format {s:?}: auto, tweets-jsonl, tweets-csv, profiler, memgraph, viewer-log, categories-csv, streams-csv"
+                    "unknown format {s:?}: auto, tweets-jsonl, tweets-csv, profiler, memgraph, viewer-log, categories-csv, streams-csv, hourly-viewers"
                 )));
             }
         })
@@ -228,6 +233,19 @@ pub fn detect(path: &Path, bytes: &[u8]) -> Option<Format> {
         "jsonl" | "ndjson" => Some(Format::TweetsJsonl),
         "json" => {
             let stem = path.file_stem()?.to_string_lossy();
+            if hourly_time(path).is_some() {
+                return Some(Format::HourlyViewers);
+            }
+            // The same tracker's per-hour links and stats: not stream snapshots.
+            let in_dated_dir = path
+                .parent()
+                .and_then(Path::parent)
+                .and_then(Path::file_name)
+                .and_then(|d| d.to_str())
+                .is_some_and(|d| chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").is_ok());
+            if in_dated_dir {
+                return None;
+            }
             parse_time(&stem).map(|_| Format::Profiler)
         }
         "csv" => {
@@ -265,6 +283,7 @@ fn parse_file(format: Format, path: &Path, bytes: &[u8], as_of: i64) -> Vec<Item
         Format::Auto => Vec::new(),
         Format::TweetsJsonl => parse_jsonl(bytes),
         Format::Profiler => parse_profiler(path, bytes),
+        Format::HourlyViewers => parse_hourly(path, bytes),
         _ => parse_csv(format, path, bytes, as_of),
     }
 }
@@ -313,6 +332,74 @@ fn collect<'a>(list: &'a Value, viewers: &mut Vec<&'a str>) -> bool {
         }
         _ => false,
     }
+}
+
+/// The time of an hourly viewers file, `.../<YYYY-MM-DD>/nodes/<HH>.json`: minute 15 of that
+/// hour, UTC (the tracker's cron ran at minute 15; its time zone is not stated).
+fn hourly_time(path: &Path) -> Option<i64> {
+    let hour: u32 = path.file_stem()?.to_str()?.parse().ok()?;
+    let dir = path.parent()?;
+    if dir.file_name()? != "nodes" {
+        return None;
+    }
+    let date =
+        chrono::NaiveDate::parse_from_str(dir.parent()?.file_name()?.to_str()?, "%Y-%m-%d").ok()?;
+    Some(date.and_hms_opt(hour, 15, 0)?.and_utc().timestamp_micros())
+}
+
+fn parse_hourly(path: &Path, bytes: &[u8]) -> Vec<Item> {
+    let Some(t) = hourly_time(path) else {
+        return vec![bad(
+            0,
+            None,
+            "not a <YYYY-MM-DD>/nodes/<HH>.json path",
+            bytes,
+        )];
+    };
+    let v: Value = match std::str::from_utf8(bytes)
+        .map_err(|e| e.to_string())
+        .and_then(|s| serde_json::from_str(s).map_err(|e| e.to_string()))
+    {
+        Ok(v) => v,
+        Err(e) => return vec![bad(1, Some(t), format!("malformed JSON: {e}"), bytes)],
+    };
+    let Some(list) = v.as_array() else {
+        return vec![bad(1, Some(t), "expected a list of {id, viewers}", bytes)];
+    };
+    list.iter()
+        .enumerate()
+        .map(|(i, e)| {
+            let id = e
+                .get("id")
+                .and_then(Value::as_str)
+                .filter(|s| !s.is_empty());
+            let viewers = e.get("viewers").and_then(Value::as_i64);
+            match (id, viewers) {
+                (Some(id), Some(n)) => Item {
+                    line: i as u64 + 1,
+                    time: Some(t),
+                    out: Ok(vec![Record::Stream(StreamRow {
+                        snapshot_time: t,
+                        channel_id: id.to_lowercase(),
+                        channel_login: id.to_lowercase(),
+                        title: None,
+                        category_id: None,
+                        category_name: None,
+                        language: None,
+                        viewers: Some(n),
+                        started_at: None,
+                        tags: None,
+                    })]),
+                },
+                _ => bad(
+                    i as u64 + 1,
+                    Some(t),
+                    "entry needs a string id and an integer viewers",
+                    e.to_string().as_bytes(),
+                ),
+            }
+        })
+        .collect()
 }
 
 fn parse_profiler(path: &Path, bytes: &[u8]) -> Vec<Item> {

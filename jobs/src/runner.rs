@@ -87,6 +87,8 @@ pub struct RunReport {
     /// Rows the steps read from their inputs (lake tables and scratch), where the engine
     /// reports it (embedded runs; a cluster's scans are not counted).
     pub rows_in: u64,
+    /// Bytes the steps spilled to disk for want of memory (embedded runs).
+    pub spilled_bytes: u64,
 }
 
 impl RunReport {
@@ -168,6 +170,7 @@ pub async fn run(
         p.insert("end", Value::Time(day + Duration::days(1)));
         let r = run_interval(lake, ctx, job, p, retention).await?;
         total.rows_in += r.rows_in;
+        total.spilled_bytes += r.spilled_bytes;
         for (table, rows, days) in r.outputs {
             match total.outputs.iter_mut().find(|o| o.0 == table) {
                 Some(o) => {
@@ -273,11 +276,13 @@ async fn run_steps(
             }
             StepKind::Materialize => {
                 let schema = Arc::new(df.schema().as_arrow().clone());
-                let (batches, rows_in) = collect_counting(df).await.map_err(|e| Error::Step {
-                    step: name.clone(),
-                    source: e,
-                })?;
+                let (batches, rows_in, spilled) =
+                    collect_counting(df).await.map_err(|e| Error::Step {
+                        step: name.clone(),
+                        source: e,
+                    })?;
                 report.rows_in += rows_in;
+                report.spilled_bytes += spilled;
                 let rel = format!("tmp/{}-{suffix}/{name}", job.name);
                 let path = lake.path(&format!("{rel}/part-0.parquet"));
                 lake.store()
@@ -290,11 +295,13 @@ async fn run_steps(
             }
             StepKind::Output => {
                 let schema = Arc::new(df.schema().as_arrow().clone());
-                let (batches, rows_in) = collect_counting(df).await.map_err(|e| Error::Step {
-                    step: name.clone(),
-                    source: e,
-                })?;
+                let (batches, rows_in, spilled) =
+                    collect_counting(df).await.map_err(|e| Error::Step {
+                        step: name.clone(),
+                        source: e,
+                    })?;
                 report.rows_in += rows_in;
+                report.spilled_bytes += spilled;
                 let rows = write_days(lake, &name, &schema, &batches, days, retention).await?;
                 tracing::info!(rows, partitions = days.len(), "output written");
                 report.outputs.push((name.clone(), rows, days.len()));
@@ -306,10 +313,11 @@ async fn run_steps(
     Ok(())
 }
 
-/// Runs `df` and counts the rows its scans produced (the leaves of the physical plan).
+/// Runs `df` and counts the rows its scans produced (the leaves of the physical plan) and
+/// the bytes its operators spilled.
 async fn collect_counting(
     df: datafusion::prelude::DataFrame,
-) -> datafusion::error::Result<(Vec<RecordBatch>, u64)> {
+) -> datafusion::error::Result<(Vec<RecordBatch>, u64, u64)> {
     let task_ctx = Arc::new(df.task_ctx());
     let plan = df.create_physical_plan().await?;
     let batches = datafusion::physical_plan::collect(plan.clone(), task_ctx).await?;
@@ -320,8 +328,12 @@ async fn collect_counting(
         }
         children.into_iter().map(leaf_rows).sum()
     }
+    fn spilled(plan: &Arc<dyn datafusion::physical_plan::ExecutionPlan>) -> u64 {
+        let own = plan.metrics().and_then(|m| m.spilled_bytes()).unwrap_or(0) as u64;
+        own + plan.children().into_iter().map(spilled).sum::<u64>()
+    }
     let rows = leaf_rows(&plan);
-    Ok((batches, rows))
+    Ok((batches, rows, spilled(&plan)))
 }
 
 /// Writes `batches` (with a `dt` column) as one file per day of `days` under `agg/<table>/`,

@@ -7,6 +7,7 @@ mod cluster;
 mod compact;
 mod demo;
 mod jobs;
+mod profiles;
 mod replay;
 mod s3;
 mod shared_data;

@@ -107,3 +107,50 @@ fn viewer_logs_and_category_snapshots_replay() {
     );
     assert_eq!(p.count("SELECT count(*) FROM streams"), 731 + 863);
 }
+
+#[test]
+fn real_viewer_logs_replay_and_profile() {
+    let (Some(events), Some(dream)) = (
+        data("codecademy_twitch"),
+        data("dreamsmp_hourly_viewership"),
+    ) else {
+        return;
+    };
+    let p = Pulse::new();
+    replay(&p, &events);
+    // One day of events (2015-01-01): the whole daily chain runs on it.
+    for job in ["viewer-day", "bots", "profiles", "verify", "pipeline-stats"] {
+        p.ok(&["run", job, "--date", "2015-01-01"]);
+    }
+    let viewers = p.count("SELECT count(DISTINCT viewer_login) FROM presence");
+    assert_eq!(
+        p.count("SELECT count(DISTINCT viewer_login) FROM viewer_channel_day"),
+        viewers
+    );
+    assert_eq!(
+        p.sql("SELECT status FROM verification"),
+        vec![vec!["ok".to_string()]]
+    );
+    let someone = p.sql("SELECT min(viewer_login) FROM viewer_channel_day");
+    let out = p.ok(&["profile", &someone[0][0]]);
+    assert!(
+        out.contains("workday") && out.contains("streamers"),
+        "{out}"
+    );
+    // Dream SMP: hourly viewers of 34 channels over 20 days (740 readings, as its README
+    // says) land as stream snapshots; the viewer chain runs over them (no presence: empty
+    // outputs) and so does the channel job.
+    let out = replay(&p, &dream);
+    assert!(out.contains("740 records landed, 0 quarantined"), "{out}");
+    assert_eq!(
+        p.count("SELECT count(DISTINCT channel_login) FROM streams WHERE dt >= '2021-05-01'"),
+        34
+    );
+    for job in ["viewer-day", "bots", "profiles", "channels"] {
+        p.ok(&["run", job, "--from", "2021-05-01", "--to", "2021-05-21"]);
+    }
+    assert_eq!(
+        p.count("SELECT count(DISTINCT channel_login) FROM channel_daily WHERE dt >= '2021-05-01'"),
+        34
+    );
+}
