@@ -42,6 +42,24 @@ pub enum BenchCmd {
         #[arg(long, default_value_t = 50)]
         bots: usize,
     },
+    /// A full rebuild of the viewer profiles (`profiles-rebuild`) over a viewer-day history
+    /// written straight into the lake (`--lake`): `days` days ending 2026-02-03 with
+    /// `daily` viewers a day drawn from a population of `viewers`. Reports the time to
+    /// write the history and to rebuild, and peak memory.
+    Profiles {
+        /// Viewer population (TwitchProfiler tracked 5.6 million).
+        #[arg(long, default_value_t = 5_600_000)]
+        viewers: u64,
+        /// Viewers active on a day.
+        #[arg(long, default_value_t = 900_000)]
+        daily: u64,
+        /// Days of history.
+        #[arg(long, default_value_t = 30)]
+        days: u32,
+        /// Reuse the history already in the lake (only rebuild).
+        #[arg(long)]
+        keep: bool,
+    },
 }
 
 fn tweet_line(i: usize) -> String {
@@ -120,7 +138,230 @@ pub async fn run(cmd: BenchCmd) -> anyhow::Result<()> {
             viewers,
             bots,
         } => bench_presence(channels, viewers, bots).await,
+        BenchCmd::Profiles { .. } => {
+            anyhow::bail!("bench profiles needs the lake: see run_profiles")
+        }
     }
+}
+
+/// `pulse bench profiles` (needs the lake, so it is called with it).
+pub async fn run_profiles(lake: &Lake, cmd: BenchCmd, memory_limit: u64) -> anyhow::Result<()> {
+    let BenchCmd::Profiles {
+        viewers,
+        daily,
+        days,
+        keep,
+    } = cmd
+    else {
+        return run(cmd).await;
+    };
+    ensure!(
+        daily <= viewers && days > 0,
+        "need daily <= viewers and at least a day"
+    );
+    let last = chrono::NaiveDate::from_ymd_opt(2026, 2, 3).context("date")?;
+    let first = last - chrono::Days::new(days as u64 - 1);
+    if !keep {
+        let t = Instant::now();
+        let rows = write_history(lake, viewers, daily, first, days).await?;
+        println!(
+            "history: {days} days x {daily} viewers of {viewers}: {rows} viewer-day rows written in {:.1} s",
+            t.elapsed().as_secs_f64()
+        );
+    }
+    let ctx = pulse_lake::catalog::session_limited(lake, Some(memory_limit as usize)).await?;
+    let start = last.and_hms_opt(0, 0, 0).context("time")?.and_utc();
+    let t = Instant::now();
+    let report = pulse_jobs::run_named(
+        lake,
+        &ctx,
+        "profiles-rebuild",
+        start,
+        start + chrono::Duration::days(1),
+        &[],
+        chrono::Duration::hours(1),
+    )
+    .await?;
+    let took = t.elapsed();
+    let distinct = ctx
+        .sql("SELECT count(DISTINCT viewer_login) FROM profile_scores WHERE dt = '2026-02-03'")
+        .await?
+        .collect()
+        .await?;
+    println!(
+        "profiles-rebuild as of {last}: {} score rows, {} viewers, {} rows read, in {:.1} s; spilled {}; peak RSS {}",
+        report.rows_out(),
+        arrow::util::pretty::pretty_format_batches(&distinct)?
+            .to_string()
+            .lines()
+            .nth(3)
+            .unwrap_or("?")
+            .trim_matches(|c| c == '|' || c == ' '),
+        report.rows_in,
+        took.as_secs_f64(),
+        indicatif::HumanBytes(report.spilled_bytes),
+        indicatif::HumanBytes(peak_rss().unwrap_or(0)),
+    );
+    Ok(())
+}
+
+/// Writes a synthetic viewer-day history (the three `viewer_*_day` tables) with the same
+/// schemas viewer-day writes: each day `daily` viewers, spread so the days cover the whole
+/// population, each watching one or two of 100 channels for 5 to 180 minutes.
+async fn write_history(
+    lake: &Lake,
+    viewers: u64,
+    daily: u64,
+    first: chrono::NaiveDate,
+    days: u32,
+) -> anyhow::Result<u64> {
+    use arrow::array::{
+        Float64Builder, Int32Builder, Int64Builder, RecordBatch, StringBuilder,
+        TimestampMicrosecondBuilder,
+    };
+    use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+    use pulse_ingest::rng::Rng;
+    use std::sync::Arc;
+    const GAMES: [&str; 8] = [
+        "Just Chatting",
+        "League of Legends",
+        "Valorant",
+        "Minecraft",
+        "Fortnite",
+        "Chess",
+        "Music",
+        "Dota 2",
+    ];
+    let ts = DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()));
+    let ch_schema = Arc::new(Schema::new(vec![
+        Field::new("viewer_login", DataType::Utf8, false),
+        Field::new("channel_login", DataType::Utf8, false),
+        Field::new("minutes", DataType::Float64, true),
+        Field::new("first_seen", ts.clone(), true),
+        Field::new("last_seen", ts, true),
+        Field::new("sessions", DataType::Int64, true),
+    ]));
+    let hour_schema = Arc::new(Schema::new(vec![
+        Field::new("viewer_login", DataType::Utf8, false),
+        Field::new("hour", DataType::Int32, true),
+        Field::new("minutes", DataType::Float64, true),
+    ]));
+    let cat_schema = Arc::new(Schema::new(vec![
+        Field::new("viewer_login", DataType::Utf8, false),
+        Field::new("category", DataType::Utf8, false),
+        Field::new("minutes", DataType::Float64, true),
+    ]));
+    let mut rows = 0u64;
+    let bar = crate::progress_bar(days as u64, "writing the viewer-day history");
+    for d in 0..days {
+        let date = first + chrono::Days::new(d as u64);
+        let day0 = date
+            .and_hms_opt(0, 0, 0)
+            .context("date")?
+            .and_utc()
+            .timestamp_micros();
+        let mut r = Rng::derive(99, d as u64);
+        let (mut cv, mut cc, mut cm, mut cf, mut cl, mut cs) = (
+            StringBuilder::new(),
+            StringBuilder::new(),
+            Float64Builder::new(),
+            TimestampMicrosecondBuilder::new().with_timezone("UTC"),
+            TimestampMicrosecondBuilder::new().with_timezone("UTC"),
+            Int64Builder::new(),
+        );
+        let (mut hv, mut hh, mut hm) = (
+            StringBuilder::new(),
+            Int32Builder::new(),
+            Float64Builder::new(),
+        );
+        let (mut gv, mut gc, mut gm) = (
+            StringBuilder::new(),
+            StringBuilder::new(),
+            Float64Builder::new(),
+        );
+        // A day's viewers: a stride through the population from a day-dependent offset, so
+        // the days together cover it.
+        let offset = d as u64 * daily % viewers;
+        for k in 0..daily {
+            let v = (offset + k) % viewers;
+            let name = format!("viewer{v}");
+            let channels = 1 + r.below(2);
+            let mut hours = std::collections::BTreeMap::new();
+            for _ in 0..channels {
+                let c = r.zipf(100, 1.1);
+                let minutes = (1 + r.below(36)) as f64 * 5.0;
+                let start_min = r.below(24 * 60 - minutes as u64) as i64;
+                cv.append_value(&name);
+                cc.append_value(format!("channel{c}"));
+                cm.append_value(minutes);
+                cf.append_value(day0 + start_min * 60_000_000);
+                cl.append_value(day0 + (start_min + minutes as i64 - 5) * 60_000_000);
+                cs.append_value(1);
+                gv.append_value(&name);
+                gc.append_value(GAMES[c % GAMES.len()]);
+                gm.append_value(minutes);
+                let mut m = start_min;
+                while m < start_min + minutes as i64 {
+                    *hours.entry((m / 60) as i32).or_insert(0.0) += 5.0;
+                    m += 5;
+                }
+            }
+            for (h, m) in hours {
+                hv.append_value(&name);
+                hh.append_value(h);
+                hm.append_value(m);
+            }
+        }
+        let batches = [
+            (
+                "viewer_channel_day",
+                RecordBatch::try_new(
+                    ch_schema.clone(),
+                    vec![
+                        Arc::new(cv.finish()),
+                        Arc::new(cc.finish()),
+                        Arc::new(cm.finish()),
+                        Arc::new(cf.finish()),
+                        Arc::new(cl.finish()),
+                        Arc::new(cs.finish()),
+                    ],
+                )?,
+            ),
+            (
+                "viewer_hour_day",
+                RecordBatch::try_new(
+                    hour_schema.clone(),
+                    vec![
+                        Arc::new(hv.finish()),
+                        Arc::new(hh.finish()),
+                        Arc::new(hm.finish()),
+                    ],
+                )?,
+            ),
+            (
+                "viewer_category_day",
+                RecordBatch::try_new(
+                    cat_schema.clone(),
+                    vec![
+                        Arc::new(gv.finish()),
+                        Arc::new(gc.finish()),
+                        Arc::new(gm.finish()),
+                    ],
+                )?,
+            ),
+        ];
+        for (table, batch) in batches {
+            rows += batch.num_rows() as u64;
+            let body = encode_parquet(&batch.schema(), &[batch])?;
+            let dir = lake.path(&format!("agg/{table}/dt={date}"));
+            lake.lake_store()
+                .replace(&dir, vec![body], chrono::Duration::zero())
+                .await?;
+        }
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    Ok(rows)
 }
 
 fn bench_ingest(rows: usize, flush_rows: usize) -> anyhow::Result<()> {

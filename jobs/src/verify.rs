@@ -28,6 +28,11 @@ pub struct VerifyOptions {
 
 /// One viewer-channel's day as rebuilt: minutes, first and last seen (µs), sessions.
 type ChannelDay = (f64, i64, i64, i64);
+/// Per (viewer, channel) days, and per (viewer, hour) minutes.
+type Rebuilt = (
+    BTreeMap<(String, String), ChannelDay>,
+    BTreeMap<(String, i64), f64>,
+);
 
 /// FNV-1a of the date and the name: the seeded order viewers are sampled in.
 fn rank(date: NaiveDate, viewer: &str) -> u64 {
@@ -54,13 +59,7 @@ fn ints(b: &RecordBatch, i: usize, ty: &DataType) -> Result<Vec<i64>> {
 }
 
 /// Rebuilds the sampled viewers' day from raw presence rows (time µs, channel, viewer).
-fn rebuild(
-    rows: &[(i64, String, String)],
-    sample_us: i64,
-) -> (
-    BTreeMap<(String, String), ChannelDay>,
-    BTreeMap<(String, i64), f64>,
-) {
+fn rebuild(rows: &[(i64, String, String)], sample_us: i64) -> Rebuilt {
     let minutes = sample_us as f64 / 60e6;
     let mut per_channel: BTreeMap<(String, String), BTreeSet<i64>> = BTreeMap::new();
     let mut per_viewer: BTreeMap<String, BTreeSet<i64>> = BTreeMap::new();
@@ -267,7 +266,7 @@ pub async fn run(
         "verification",
         &schema,
         &[batch],
-        &[day.clone()],
+        std::slice::from_ref(&day),
         retention,
     )
     .await?;
