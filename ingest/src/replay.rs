@@ -334,6 +334,12 @@ fn collect<'a>(list: &'a Value, viewers: &mut Vec<&'a str>) -> bool {
     }
 }
 
+/// A whole file as one JSON value.
+fn json_file(bytes: &[u8]) -> std::result::Result<Value, String> {
+    let text = std::str::from_utf8(bytes).map_err(|e| e.to_string())?;
+    serde_json::from_str(text).map_err(|e| e.to_string())
+}
+
 /// The time of an hourly viewers file, `.../<YYYY-MM-DD>/nodes/<HH>.json`: minute 15 of that
 /// hour, UTC (the tracker's cron ran at minute 15; its time zone is not stated).
 fn hourly_time(path: &Path) -> Option<i64> {
@@ -356,10 +362,7 @@ fn parse_hourly(path: &Path, bytes: &[u8]) -> Vec<Item> {
             bytes,
         )];
     };
-    let v: Value = match std::str::from_utf8(bytes)
-        .map_err(|e| e.to_string())
-        .and_then(|s| serde_json::from_str(s).map_err(|e| e.to_string()))
-    {
+    let v = match json_file(bytes) {
         Ok(v) => v,
         Err(e) => return vec![bad(1, Some(t), format!("malformed JSON: {e}"), bytes)],
     };
@@ -410,10 +413,7 @@ fn parse_profiler(path: &Path, bytes: &[u8]) -> Vec<Item> {
     let Some(t) = parse_time(&stem) else {
         return vec![bad(0, None, "sample file name is not a time", bytes)];
     };
-    let v: Value = match std::str::from_utf8(bytes)
-        .map_err(|e| e.to_string())
-        .and_then(|s| serde_json::from_str(s).map_err(|e| e.to_string()))
-    {
+    let v = match json_file(bytes) {
         Ok(v) => v,
         Err(e) => return vec![bad(0, Some(t), format!("malformed sample: {e}"), bytes)],
     };

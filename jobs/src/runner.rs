@@ -269,45 +269,33 @@ async fn run_steps(
             step: name.clone(),
             source: e,
         })?;
-        match step.kind {
-            StepKind::View => {
-                ctx.deregister_table(name.as_str())?;
-                ctx.register_table(name.as_str(), df.into_view())?;
-            }
-            StepKind::Materialize => {
-                let schema = Arc::new(df.schema().as_arrow().clone());
-                let (batches, rows_in, spilled) =
-                    collect_counting(df).await.map_err(|e| Error::Step {
-                        step: name.clone(),
-                        source: e,
-                    })?;
-                report.rows_in += rows_in;
-                report.spilled_bytes += spilled;
-                let rel = format!("tmp/{}-{suffix}/{name}", job.name);
-                let path = lake.path(&format!("{rel}/part-0.parquet"));
-                lake.store()
-                    .put(&path, encode_parquet(&schema, &batches)?.into())
-                    .await
-                    .map_err(pulse_lake::Error::from)?;
-                scratch.push(rel.clone());
-                ctx.deregister_table(name.as_str())?;
-                pulse_lake::catalog::register_listing(ctx, lake, &name, &rel, schema, Vec::new())?;
-            }
-            StepKind::Output => {
-                let schema = Arc::new(df.schema().as_arrow().clone());
-                let (batches, rows_in, spilled) =
-                    collect_counting(df).await.map_err(|e| Error::Step {
-                        step: name.clone(),
-                        source: e,
-                    })?;
-                report.rows_in += rows_in;
-                report.spilled_bytes += spilled;
-                let rows = write_days(lake, &name, &schema, &batches, days, retention).await?;
-                tracing::info!(rows, partitions = days.len(), "output written");
-                report.outputs.push((name.clone(), rows, days.len()));
-                ctx.deregister_table(name.as_str())?;
-                pulse_lake::catalog::register_agg(ctx, lake, &name).await?;
-            }
+        if step.kind == StepKind::View {
+            ctx.deregister_table(name.as_str())?;
+            ctx.register_table(name.as_str(), df.into_view())?;
+            continue;
+        }
+        let schema = Arc::new(df.schema().as_arrow().clone());
+        let (batches, rows_in, spilled) = collect_counting(df).await.map_err(|e| Error::Step {
+            step: name.clone(),
+            source: e,
+        })?;
+        report.rows_in += rows_in;
+        report.spilled_bytes += spilled;
+        ctx.deregister_table(name.as_str())?;
+        if step.kind == StepKind::Materialize {
+            let rel = format!("tmp/{}-{suffix}/{name}", job.name);
+            let path = lake.path(&format!("{rel}/part-0.parquet"));
+            lake.store()
+                .put(&path, encode_parquet(&schema, &batches)?.into())
+                .await
+                .map_err(pulse_lake::Error::from)?;
+            scratch.push(rel.clone());
+            pulse_lake::catalog::register_listing(ctx, lake, &name, &rel, schema, Vec::new())?;
+        } else {
+            let rows = write_days(lake, &name, &schema, &batches, days, retention).await?;
+            tracing::info!(rows, partitions = days.len(), "output written");
+            report.outputs.push((name.clone(), rows, days.len()));
+            pulse_lake::catalog::register_agg(ctx, lake, &name).await?;
         }
     }
     Ok(())

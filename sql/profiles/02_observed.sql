@@ -15,9 +15,10 @@ WITH x AS (
   FROM viewer_category_day CROSS JOIN (VALUES ('game_total'), ('game_recent')) AS k(kind)
   WHERE dt >= {{history_from}} AND dt <= {{last_date}}
 )
-SELECT dt, viewer_login, kind, item, sum(minutes) AS x
-FROM x
-WHERE NOT EXISTS (
-  SELECT 1 FROM bot_list b WHERE b.dt = {{last_date}} AND b.viewer_login = x.viewer_login
-)
-GROUP BY dt, viewer_login, kind, item
+-- (The small ban list is the join's first, hashed, side: the history can be hundreds of
+-- millions of rows.)
+SELECT x.dt, x.viewer_login, x.kind, x.item, sum(x.minutes) AS x
+FROM (SELECT viewer_login FROM bot_list WHERE dt = {{last_date}}) b
+RIGHT JOIN x ON b.viewer_login = x.viewer_login
+WHERE b.viewer_login IS NULL
+GROUP BY x.dt, x.viewer_login, x.kind, x.item
