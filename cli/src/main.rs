@@ -41,7 +41,7 @@ struct Cli {
     cluster: Option<String>,
     /// Memory for embedded queries (e.g. 2GiB, or 50% of RAM); past it sorts, joins and
     /// aggregations spill to disk
-    #[arg(long, global = true, default_value = "60%", value_parser = parse_memory)]
+    #[arg(long, global = true, default_value = "50%", value_parser = parse_memory)]
     memory_limit: u64,
     #[command(subcommand)]
     cmd: Cmd,

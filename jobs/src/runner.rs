@@ -20,7 +20,6 @@ use chrono::{DateTime, Duration, NaiveTime, Utc};
 use datafusion::prelude::SessionContext;
 use object_store::ObjectStoreExt;
 use pulse_lake::Lake;
-use pulse_lake::land::encode_parquet;
 
 use crate::params::{Params, Value};
 use crate::{Error, Result};
@@ -275,24 +274,30 @@ async fn run_steps(
             continue;
         }
         let schema = Arc::new(df.schema().as_arrow().clone());
-        let (batches, rows_in, spilled) = collect_counting(df).await.map_err(|e| Error::Step {
-            step: name.clone(),
-            source: e,
-        })?;
-        report.rows_in += rows_in;
-        report.spilled_bytes += spilled;
         ctx.deregister_table(name.as_str())?;
         if step.kind == StepKind::Materialize {
+            let mut w = parquet::arrow::ArrowWriter::try_new(
+                Vec::new(),
+                schema.clone(),
+                Some(pulse_lake::land::writer_properties()),
+            )?;
+            let (rows_in, spilled) = stream_counting(df, &name, |b| Ok(w.write(&b)?)).await?;
+            report.rows_in += rows_in;
+            report.spilled_bytes += spilled;
             let rel = format!("tmp/{}-{suffix}/{name}", job.name);
             let path = lake.path(&format!("{rel}/part-0.parquet"));
             lake.store()
-                .put(&path, encode_parquet(&schema, &batches)?.into())
+                .put(&path, Bytes::from(w.into_inner()?).into())
                 .await
                 .map_err(pulse_lake::Error::from)?;
             scratch.push(rel.clone());
             pulse_lake::catalog::register_listing(ctx, lake, &name, &rel, schema, Vec::new())?;
         } else {
-            let rows = write_days(lake, &name, &schema, &batches, days, retention).await?;
+            let mut w = DayWriter::new(&name, &schema, days)?;
+            let (rows_in, spilled) = stream_counting(df, &name, |b| w.push(&b)).await?;
+            report.rows_in += rows_in;
+            report.spilled_bytes += spilled;
+            let rows = w.commit(lake, retention).await?;
             tracing::info!(rows, partitions = days.len(), "output written");
             report.outputs.push((name.clone(), rows, days.len()));
             pulse_lake::catalog::register_agg(ctx, lake, &name).await?;
@@ -301,14 +306,26 @@ async fn run_steps(
     Ok(())
 }
 
-/// Runs `df` and counts the rows its scans produced (the leaves of the physical plan) and
-/// the bytes its operators spilled.
-async fn collect_counting(
+/// Runs `df`, handing each result batch to `each` as it comes (results are never all in
+/// memory), and counts the rows its scans produced (the leaves of the physical plan) and the
+/// bytes its operators spilled.
+async fn stream_counting(
     df: datafusion::prelude::DataFrame,
-) -> datafusion::error::Result<(Vec<RecordBatch>, u64, u64)> {
+    step: &str,
+    mut each: impl FnMut(RecordBatch) -> Result<()>,
+) -> Result<(u64, u64)> {
+    use futures::StreamExt;
+    let step_err = |e| Error::Step {
+        step: step.to_string(),
+        source: e,
+    };
     let task_ctx = Arc::new(df.task_ctx());
-    let plan = df.create_physical_plan().await?;
-    let batches = datafusion::physical_plan::collect(plan.clone(), task_ctx).await?;
+    let plan = df.create_physical_plan().await.map_err(step_err)?;
+    let mut stream =
+        datafusion::physical_plan::execute_stream(plan.clone(), task_ctx).map_err(step_err)?;
+    while let Some(b) = stream.next().await {
+        each(b.map_err(step_err)?)?;
+    }
     fn leaf_rows(plan: &Arc<dyn datafusion::physical_plan::ExecutionPlan>) -> u64 {
         let children = plan.children();
         if children.is_empty() {
@@ -320,12 +337,121 @@ async fn collect_counting(
         let own = plan.metrics().and_then(|m| m.spilled_bytes()).unwrap_or(0) as u64;
         own + plan.children().into_iter().map(spilled).sum::<u64>()
     }
-    let rows = leaf_rows(&plan);
-    Ok((batches, rows, spilled(&plan)))
+    Ok((leaf_rows(&plan), spilled(&plan)))
+}
+
+/// Splits output batches (with a `dt` column) by day into one Parquet file per day of the
+/// interval, encoding as they come; [`DayWriter::commit`] then replaces each day partition
+/// of `agg/<table>/`. Rows of other days are an error (a step bug).
+pub(crate) struct DayWriter {
+    table: String,
+    dt_idx: usize,
+    file_schema: Arc<Schema>,
+    days: Vec<String>,
+    writers: BTreeMap<String, parquet::arrow::ArrowWriter<Vec<u8>>>,
+    rows: usize,
+}
+
+impl DayWriter {
+    pub(crate) fn new(table: &str, schema: &Schema, days: &[String]) -> Result<DayWriter> {
+        let dt_idx = schema
+            .index_of("dt")
+            .map_err(|_| Error::Usage(format!("output step {table} has no dt column")))?;
+        // String columns are stored as Utf8 whatever the plan produced (a literal gives Utf8,
+        // a Parquet scan Utf8View), so every file of a table has the same schema.
+        let plain = |f: &Arc<arrow::datatypes::Field>| match f.data_type() {
+            DataType::Utf8View | DataType::LargeUtf8 => {
+                Arc::new(f.as_ref().clone().with_data_type(DataType::Utf8))
+            }
+            _ => f.clone(),
+        };
+        let file_schema = Arc::new(Schema::new(
+            schema
+                .fields()
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| *i != dt_idx)
+                .map(|(_, f)| plain(f))
+                .collect::<Vec<_>>(),
+        ));
+        let mut writers = BTreeMap::new();
+        for day in days {
+            // A day without rows still gets a (zero-row) file: the table keeps its schema and
+            // stays queryable by name.
+            writers.insert(
+                day.clone(),
+                parquet::arrow::ArrowWriter::try_new(
+                    Vec::new(),
+                    file_schema.clone(),
+                    Some(pulse_lake::land::writer_properties()),
+                )?,
+            );
+        }
+        Ok(DayWriter {
+            table: table.to_string(),
+            dt_idx,
+            file_schema,
+            days: days.to_vec(),
+            writers,
+            rows: 0,
+        })
+    }
+
+    pub(crate) fn push(&mut self, b: &RecordBatch) -> Result<()> {
+        let table = &self.table;
+        let dt = arrow::compute::cast(b.column(self.dt_idx), &DataType::Utf8)?;
+        let dt = dt.as_string::<i32>();
+        let mut idx: BTreeMap<&str, Vec<u32>> = BTreeMap::new();
+        for i in 0..b.num_rows() {
+            if dt.is_null(i) {
+                return Err(Error::Usage(format!(
+                    "output step {table} produced a row without dt"
+                )));
+            }
+            idx.entry(dt.value(i)).or_default().push(i as u32);
+        }
+        let cols: Vec<usize> = (0..b.num_columns()).filter(|i| *i != self.dt_idx).collect();
+        let projected = b.project(&cols)?;
+        let projected = RecordBatch::try_new(
+            self.file_schema.clone(),
+            projected
+                .columns()
+                .iter()
+                .zip(self.file_schema.fields())
+                .map(|(c, f)| arrow::compute::cast(c, f.data_type()))
+                .collect::<Result<Vec<_>, _>>()?,
+        )?;
+        for (day, ix) in idx {
+            let Some(w) = self.writers.get_mut(day) else {
+                return Err(Error::Usage(format!(
+                    "output step {table} produced rows for {day}, outside the interval"
+                )));
+            };
+            self.rows += ix.len();
+            w.write(&take_record_batch(&projected, &UInt32Array::from(ix))?)?;
+        }
+        Ok(())
+    }
+
+    /// Replaces each day's partition with its file; returns the rows written.
+    pub(crate) async fn commit(self, lake: &Lake, retention: Duration) -> Result<usize> {
+        let mut writers = self.writers;
+        for day in &self.days {
+            let Some(w) = writers.remove(day) else {
+                continue;
+            };
+            let body = Bytes::from(w.into_inner()?);
+            let dir = lake.path(&format!("agg/{}/dt={day}", self.table));
+            lake.lake_store()
+                .replace(&dir, vec![body], retention)
+                .await?;
+        }
+        Ok(self.rows)
+    }
 }
 
 /// Writes `batches` (with a `dt` column) as one file per day of `days` under `agg/<table>/`,
-/// replacing each day partition; rows of other days are an error (a step bug).
+/// replacing each day partition (see [`DayWriter`]).
 pub(crate) async fn write_days(
     lake: &Lake,
     table: &str,
@@ -334,73 +460,9 @@ pub(crate) async fn write_days(
     days: &[String],
     retention: Duration,
 ) -> Result<usize> {
-    let dt_idx = schema
-        .index_of("dt")
-        .map_err(|_| Error::Usage(format!("output step {table} has no dt column")))?;
-    // String columns are stored as Utf8 whatever the plan produced (a literal gives Utf8, a
-    // Parquet scan Utf8View), so every file of a table has the same schema.
-    let plain = |f: &Arc<arrow::datatypes::Field>| match f.data_type() {
-        DataType::Utf8View | DataType::LargeUtf8 => {
-            Arc::new(f.as_ref().clone().with_data_type(DataType::Utf8))
-        }
-        _ => f.clone(),
-    };
-    let file_schema = Arc::new(Schema::new(
-        schema
-            .fields()
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| *i != dt_idx)
-            .map(|(_, f)| plain(f))
-            .collect::<Vec<_>>(),
-    ));
-    let mut by_day: BTreeMap<String, Vec<RecordBatch>> = BTreeMap::new();
-    let mut rows = 0;
+    let mut w = DayWriter::new(table, schema, days)?;
     for b in batches {
-        let dt = arrow::compute::cast(b.column(dt_idx), &arrow::datatypes::DataType::Utf8)?;
-        let dt = dt.as_string::<i32>();
-        let mut idx: BTreeMap<String, Vec<u32>> = BTreeMap::new();
-        for i in 0..b.num_rows() {
-            if dt.is_null(i) {
-                return Err(Error::Usage(format!(
-                    "output step {table} produced a row without dt"
-                )));
-            }
-            idx.entry(dt.value(i).to_string())
-                .or_default()
-                .push(i as u32);
-        }
-        let cols: Vec<usize> = (0..b.num_columns()).filter(|i| *i != dt_idx).collect();
-        let projected = b.project(&cols)?;
-        let projected = RecordBatch::try_new(
-            file_schema.clone(),
-            projected
-                .columns()
-                .iter()
-                .zip(file_schema.fields())
-                .map(|(c, f)| arrow::compute::cast(c, f.data_type()))
-                .collect::<Result<Vec<_>, _>>()?,
-        )?;
-        for (day, ix) in idx {
-            if !days.contains(&day) {
-                return Err(Error::Usage(format!(
-                    "output step {table} produced rows for {day}, outside the interval"
-                )));
-            }
-            rows += ix.len();
-            by_day
-                .entry(day)
-                .or_default()
-                .push(take_record_batch(&projected, &UInt32Array::from(ix))?);
-        }
+        w.push(b)?;
     }
-    for day in days {
-        // A day without rows still gets a (zero-row) file: the table keeps its schema and
-        // stays queryable by name.
-        let parts = by_day.get(day).map(Vec::as_slice).unwrap_or_default();
-        let files: Vec<Bytes> = vec![encode_parquet(&file_schema, parts)?];
-        let dir = lake.path(&format!("agg/{table}/dt={day}"));
-        lake.lake_store().replace(&dir, files, retention).await?;
-    }
-    Ok(rows)
+    w.commit(lake, retention).await
 }
