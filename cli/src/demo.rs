@@ -1,6 +1,7 @@
 //! `pulse demo`: Pulse end to end on the embedded engine. It generates a small seeded world,
-//! lands it through the ingest landing path, compacts each day, runs the windowed jobs, and
-//! answers the questions in `sql/demo.sql` over the lake. Rerunning it on the same lake gives
+//! lands it through the ingest landing path, compacts each day, runs the windowed jobs and the
+//! viewer pipeline, answers the questions in `sql/demo.sql` over the lake, and prints the
+//! profile of the viewer who watched most. Rerunning it on the same lake gives
 //! the same answers.
 
 use anyhow::Context;
@@ -79,6 +80,10 @@ pub async fn run(cfg: &Config, a: DemoArgs) -> anyhow::Result<()> {
         ("hashtags", &["size=1h", "slide=10m"][..]),
         ("categories", &["window=1d"][..]),
         ("channels", &[][..]),
+        ("viewer-day", &[][..]),
+        // A small world has few channels live at once: its bots sit in all of them.
+        ("bots", &["min_channels=4"][..]),
+        ("profiles", &[][..]),
     ] {
         let set: Vec<String> = set.iter().map(|s| s.to_string()).collect();
         let ctx = pulse_lake::catalog::session(&lake).await?;
@@ -127,6 +132,27 @@ pub async fn run(cfg: &Config, a: DemoArgs) -> anyhow::Result<()> {
             crate::sql::OutFormat::Table,
             &mut std::io::stdout(),
         )?;
+    }
+    // The viewer who watched most, as `pulse profile` shows them.
+    let top = crate::sql::query(
+        &ctx,
+        "SELECT viewer_login FROM viewer_channel_day \
+         WHERE viewer_login NOT IN (SELECT viewer_login FROM bot_list) \
+         GROUP BY viewer_login ORDER BY sum(minutes) DESC, viewer_login LIMIT 1",
+    )
+    .await?;
+    let top = arrow::util::pretty::pretty_format_batches(&top)?.to_string();
+    if let Some(viewer) = top
+        .lines()
+        .nth(3)
+        .map(|l| l.trim_matches(|c| c == '|' || c == ' '))
+    {
+        let date = opts.start + chrono::Days::new(a.days as u64 - 1);
+        if let Some(p) = pulse_jobs::profile::read(&ctx, viewer, date).await? {
+            println!();
+            println!("5. the profile of the viewer who watched most (pulse profile {viewer}):");
+            print!("{}", crate::profile::render(&p));
+        }
     }
     Ok(())
 }
