@@ -1,7 +1,7 @@
 //! Pulse's SQL jobs: the windowed ones, hashtags (seeds 001 and 004), categories (seed 003 and
 //! SullyGnome) and channels (TwitchTracker), and TwitchProfiler's daily viewer pipeline
 //! (seed 002): viewer-day, bots, profiles (incremental, or rebuilt from history) and
-//! pipeline-stats. Each is steps of SQL under `sql/<job>/` run by the
+//! pipeline-stats; and the network graph of seed 000. Each is steps of SQL under `sql/<job>/` run by the
 //! [`runner`](crate::runner); this file only names the steps and the parameters. (`verify`,
 //! which must not share code with viewer-day, is in [`crate::verify`].)
 
@@ -427,8 +427,33 @@ pub const PIPELINE_STATS: JobDef = JobDef {
     daily: false,
 };
 
+fn graph_defaults() -> Params {
+    let mut p = Params::default();
+    p.insert("sample", Value::Duration(Duration::from_secs(5 * 60)));
+    p
+}
+
+/// `graph`: the Twitch network (seed 000's Memgraph model) as node and edge tables.
+pub const GRAPH: JobDef = JobDef {
+    name: "graph",
+    about: "the Twitch network of the interval as of its last day: streams, users, games, languages, teams and their links (channels, streams, vips, moderators, chatters, teams, presence -> agg/graph_nodes, agg/graph_edges)",
+    defaults: graph_defaults,
+    derive: |p| dur(p, "sample").map(|_| ()),
+    data_params: &[],
+    previous: &[],
+    steps: &[
+        step!("graph_streams", "graph/01_graph_streams.sql", View),
+        step!("graph_edges", "graph/02_graph_edges.sql", Output),
+        step!("graph_nodes", "graph/03_graph_nodes.sql", Output),
+    ],
+    suffix: no_suffix,
+    check: no_check,
+    daily: false,
+};
+
 /// Every SQL job.
-pub const ALL: [&JobDef; 8] = [
+pub const ALL: [&JobDef; 9] = [
+    &GRAPH,
     &PIPELINE_STATS,
     &HASHTAGS,
     &CATEGORIES,

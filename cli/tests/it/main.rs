@@ -6,6 +6,7 @@
 mod cluster;
 mod compact;
 mod demo;
+mod graph;
 mod jobs;
 mod profiles;
 mod replay;

@@ -1,0 +1,124 @@
+//! The `graph` job: seed 000's network as node and edge tables, checked against counts taken
+//! straight from the Memgraph CSVs and against viewer-day on generated presence.
+
+use std::collections::BTreeSet;
+
+use super::{Pulse, shared_data};
+
+#[test]
+fn the_memgraph_csvs_become_the_graph() {
+    let Some(dir) = shared_data("memgraph_twitch") else {
+        return;
+    };
+    let p = Pulse::new();
+    p.ok(&[
+        "ingest",
+        "replay",
+        dir.to_str().unwrap(),
+        "--as-of",
+        "2022-01-01T00:00:00Z",
+    ]);
+    p.ok(&["run", "graph", "--date", "2022-01-01"]);
+    // One edge per CSV row (no duplicate pairs in them), PLAYS for the 56 streamers with a
+    // game, SPEAKS for all 57.
+    let by_type = p.sql("SELECT type, count(*) FROM graph_edges GROUP BY type ORDER BY type");
+    let rows = |f: &str| {
+        std::fs::read_to_string(dir.join(f))
+            .unwrap()
+            .lines()
+            .filter(|l| !l.is_empty())
+            .count() as i64
+    };
+    let want = [
+        (
+            "CHATTER",
+            rows("import-data/chatters.csv") - 1 + rows("twitch-stream/chatters.csv"),
+        ),
+        ("IS_PART_OF", rows("import-data/teams.csv") - 1),
+        ("MODERATOR", rows("import-data/moderators.csv") - 1),
+        ("PLAYS", 56),
+        ("SPEAKS", 57),
+        ("VIP", rows("import-data/vips.csv") - 1),
+    ];
+    let got: Vec<(String, i64)> = by_type
+        .iter()
+        .map(|r| (r[0].clone(), r[1].parse().unwrap()))
+        .collect();
+    let want: Vec<(String, i64)> = want.iter().map(|(t, n)| (t.to_string(), *n)).collect();
+    assert_eq!(got, want);
+    // badboyhalo's chatters: the logins of both chatter files for its user id.
+    let mut logins = BTreeSet::new();
+    for f in ["import-data/chatters.csv", "twitch-stream/chatters.csv"] {
+        for line in std::fs::read_to_string(dir.join(f)).unwrap().lines() {
+            if let Some(("569342750", login)) = line.split_once(',') {
+                logins.insert(login.trim().to_lowercase());
+            }
+        }
+    }
+    assert_eq!(
+        p.count(
+            "SELECT count(*) FROM graph_edges WHERE type = 'CHATTER' AND dst = 'stream:badboyhalo'"
+        ),
+        logins.len() as i64
+    );
+    // The streamer node carries its followers (streamers.csv: 2135028).
+    assert_eq!(
+        p.sql("SELECT label, name, followers FROM graph_nodes WHERE id = 'stream:badboyhalo'"),
+        vec![vec![
+            "Stream".to_string(),
+            "badboyhalo".into(),
+            "2135028".into()
+        ]]
+    );
+    assert_eq!(
+        p.count("SELECT count(*) FROM graph_nodes WHERE label = 'Stream'"),
+        57
+    );
+    // Every edge's ends are nodes.
+    assert_eq!(
+        p.count(
+            "SELECT count(*) FROM graph_edges e LEFT JOIN graph_nodes s ON s.id = e.src \
+             LEFT JOIN graph_nodes d ON d.id = e.dst WHERE s.id IS NULL OR d.id IS NULL"
+        ),
+        0
+    );
+}
+
+#[test]
+fn chatter_weights_are_the_minutes_viewer_day_counts() {
+    let p = Pulse::new();
+    p.ok(&[
+        "gen",
+        "--days",
+        "2",
+        "--channels",
+        "8",
+        "--viewers",
+        "300",
+        "--tweets-per-sec",
+        "0",
+    ]);
+    p.ok(&[
+        "run",
+        "viewer-day",
+        "--from",
+        "2026-01-05",
+        "--to",
+        "2026-01-07",
+    ]);
+    p.ok(&["run", "graph", "--from", "2026-01-05", "--to", "2026-01-07"]);
+    // Over the two days, per (viewer, channel): the graph's weight equals viewer-day's minutes.
+    let graph = p.sql(
+        "SELECT substr(src, 6), substr(dst, 8), weight FROM graph_edges WHERE type = 'CHATTER' ORDER BY 1, 2",
+    );
+    let days = p.sql(
+        "SELECT viewer_login, channel_login, sum(minutes) FROM viewer_channel_day GROUP BY 1, 2 ORDER BY 1, 2",
+    );
+    assert!(graph.len() > 100);
+    assert_eq!(graph, days);
+    // The graph is as of the interval's last day.
+    assert_eq!(
+        p.sql("SELECT DISTINCT dt FROM graph_edges"),
+        vec![vec!["2026-01-06".to_string()]]
+    );
+}
