@@ -8,6 +8,7 @@ mod bench;
 mod cluster;
 mod config;
 mod demo;
+mod graph;
 mod profile;
 mod sql;
 
@@ -79,6 +80,19 @@ enum Cmd {
         /// Write the result to this file instead of standard output.
         #[arg(long)]
         output: Option<PathBuf>,
+        /// A value for $1, $2, ... in order (an integer, or text); bound, never pasted.
+        #[arg(long = "param", value_name = "VALUE")]
+        params: Vec<String>,
+    },
+    /// The seed's graph queries over the latest `graph` output (`pulse graph` lists them).
+    Graph {
+        /// The query (a file of sql/graph/queries/).
+        query: Option<String>,
+        /// Its arguments, in order (e.g. a limit, a streamer's name).
+        args: Vec<String>,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "table")]
+        format: sql::OutFormat,
     },
     /// Run a windowed job over the logical interval [--from, --to) (whole UTC days).
     Run {
@@ -553,12 +567,23 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 );
             }
         }
+        Cmd::Graph {
+            query,
+            args,
+            format,
+        } => {
+            let lake = open(&cfg)?;
+            let ctx = session(&lake, cluster.as_deref()).await?;
+            graph::run(&ctx, query.as_deref(), &args, format).await?;
+        }
         Cmd::Sql {
             query,
             file,
             format,
             output,
+            params,
         } => {
+            let params: Vec<_> = params.iter().map(|p| sql::param_value(p)).collect();
             let lake = open(&cfg)?;
             let ctx = session(&lake, cluster.as_deref()).await?;
             let text = match (query, file) {
@@ -571,7 +596,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 (None, None) => None,
             };
             match text {
-                Some(t) => sql::run(&ctx, &t, format, output.as_deref()).await?,
+                Some(t) => sql::run(&ctx, &t, format, output.as_deref(), &params).await?,
                 None => sql::repl(&ctx, format).await?,
             }
         }
@@ -692,7 +717,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                         file.display().to_string().replace('\'', "")
                     ))
                     .await?;
-                    sql::run(&ctx, &text, format, None).await?;
+                    sql::run(&ctx, &text, format, None, &[]).await?;
                 }
                 SubmitCmd::Job(job) => {
                     print_report(&run_job(&lake, &ctx, &job, Duration::from_secs(3600)).await?);

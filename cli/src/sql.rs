@@ -61,8 +61,28 @@ pub fn split_statements(sql: &str) -> Vec<String> {
 
 /// Runs `sql` and returns its batches.
 pub async fn query(ctx: &SessionContext, sql: &str) -> anyhow::Result<Vec<RecordBatch>> {
-    let df = ctx.sql(sql).await?;
+    query_with(ctx, sql, &[]).await
+}
+
+/// Runs `sql` with `params` bound to `$1`, `$2`, ... (values, never pasted into the SQL).
+pub async fn query_with(
+    ctx: &SessionContext,
+    sql: &str,
+    params: &[datafusion::scalar::ScalarValue],
+) -> anyhow::Result<Vec<RecordBatch>> {
+    let mut df = ctx.sql(sql).await?;
+    if !params.is_empty() {
+        df = df.with_param_values(params.to_vec())?;
+    }
     Ok(df.collect().await?)
+}
+
+/// A `--param` value: an integer when it reads as one, else text.
+pub fn param_value(s: &str) -> datafusion::scalar::ScalarValue {
+    match s.parse::<i64>() {
+        Ok(i) => datafusion::scalar::ScalarValue::Int64(Some(i)),
+        Err(_) => datafusion::scalar::ScalarValue::Utf8(Some(s.to_string())),
+    }
 }
 
 /// Writes batches in `format` to `out`.
@@ -103,6 +123,7 @@ pub async fn run(
     sql: &str,
     format: OutFormat,
     output: Option<&Path>,
+    params: &[datafusion::scalar::ScalarValue],
 ) -> anyhow::Result<()> {
     let stmts = split_statements(sql);
     if stmts.is_empty() {
@@ -110,7 +131,11 @@ pub async fn run(
     }
     let mut last = Vec::new();
     for s in &stmts {
-        last = query(ctx, s).await?;
+        last = if s.contains('$') {
+            query_with(ctx, s, params).await?
+        } else {
+            query(ctx, s).await?
+        };
     }
     let schema = match last.first() {
         Some(b) => b.schema(),

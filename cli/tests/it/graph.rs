@@ -74,6 +74,75 @@ fn the_memgraph_csvs_become_the_graph() {
         p.count("SELECT count(*) FROM graph_nodes WHERE label = 'Stream'"),
         57
     );
+    // The seed's queries, against counts from the CSV (game_name is the fifth field, before
+    // any quoted text).
+    let mut games: std::collections::BTreeMap<String, i64> = Default::default();
+    for line in std::fs::read_to_string(dir.join("import-data/streamers.csv"))
+        .unwrap()
+        .lines()
+        .skip(1)
+    {
+        let game = line.split(',').nth(4).unwrap().to_string();
+        if !game.is_empty() {
+            *games.entry(game).or_default() += 1;
+        }
+    }
+    let mut want: Vec<(i64, String)> = games.into_iter().map(|(g, n)| (-n, g)).collect();
+    want.sort();
+    let out = p.ok(&["graph", "top-games", "100", "--format", "csv"]);
+    let got: Vec<(i64, String)> = out
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let (g, n) = l.rsplit_once(',').unwrap();
+            (-n.parse::<i64>().unwrap(), g.trim_matches('"').to_string())
+        })
+        .collect();
+    assert_eq!(got, want);
+    let hood: serde_json::Value =
+        serde_json::from_str(&p.ok(&["graph", "neighbourhood", "BadBoyHalo"])).unwrap();
+    let chatter_links = hood["links"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|l| l["type"] == "CHATTER")
+        .count();
+    assert_eq!(chatter_links, logins.len());
+    assert!(
+        hood["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n["id"] == "team:dreamsmp")
+    );
+    // Unknown names (and names that look like SQL) give an empty result, not an error.
+    for name in ["nobody_here", "x' OR '1'='1"] {
+        let empty: serde_json::Value =
+            serde_json::from_str(&p.ok(&["graph", "neighbourhood", name])).unwrap();
+        assert_eq!(
+            empty,
+            serde_json::json!({"nodes": [], "links": []}),
+            "{name}"
+        );
+    }
+    // The saved SQL also runs from `pulse sql` with bound parameters.
+    let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../sql/graph/queries/streamers_by_language.sql");
+    let ko = p.ok(&[
+        "sql",
+        "-f",
+        file.to_str().unwrap(),
+        "--param",
+        "ko",
+        "--format",
+        "csv",
+    ]);
+    let csv_ko = std::fs::read_to_string(dir.join("import-data/streamers.csv"))
+        .unwrap()
+        .lines()
+        .filter(|l| l.split(',').nth(5) == Some("ko"))
+        .count();
+    assert_eq!(ko.lines().count() - 1, csv_ko);
     // Every edge's ends are nodes.
     assert_eq!(
         p.count(

@@ -1,0 +1,5 @@
+-- Teams by the number of member streams.
+-- params: limit:int=10
+SELECT substr(dst, 6) AS team, count(DISTINCT src) AS members
+FROM graph_edges WHERE dt = (SELECT max(dt) FROM graph_edges) AND type = 'IS_PART_OF'
+GROUP BY dst ORDER BY members DESC, team LIMIT $1
