@@ -6,6 +6,7 @@
 pub mod compact;
 pub mod history;
 pub mod jobs;
+pub mod pagerank;
 pub mod params;
 pub mod profile;
 pub mod runner;
@@ -51,7 +52,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// Every job `pulse run` knows: the SQL jobs and `verify`.
 pub fn job_names() -> Vec<&'static str> {
     let mut names: Vec<&str> = jobs::ALL.iter().map(|j| j.name).collect();
-    names.push("verify");
+    names.extend(["verify", "pagerank"]);
     names
 }
 
@@ -67,7 +68,7 @@ pub async fn run_named(
     retention: chrono::Duration,
 ) -> Result<runner::RunReport> {
     let def = jobs::by_name(name);
-    if def.is_none() && name != "verify" {
+    if def.is_none() && name != "verify" && name != "pagerank" {
         return Err(Error::Usage(format!(
             "unknown job {name:?}: one of {:?}",
             job_names()
@@ -83,6 +84,7 @@ pub async fn run_named(
             }
             runner::run(lake, ctx, def, params, retention).await
         }
+        None if name == "pagerank" => run_pagerank(lake, ctx, start, end, set, retention).await,
         None => run_verify(lake, ctx, start, end, set, retention).await,
     };
     rec.ended_at = Some(chrono::Utc::now());
@@ -151,5 +153,58 @@ async fn run_verify(
         report.outputs = vec![("verification".into(), days, days)];
         day += chrono::Duration::days(1);
     }
+    Ok(report)
+}
+
+async fn run_pagerank(
+    lake: &pulse_lake::Lake,
+    ctx: &datafusion::prelude::SessionContext,
+    start: chrono::DateTime<chrono::Utc>,
+    end: chrono::DateTime<chrono::Utc>,
+    set: &[(String, String)],
+    retention: chrono::Duration,
+) -> Result<runner::RunReport> {
+    runner::check_interval(start, end)?;
+    if end - start != chrono::Duration::days(1) {
+        return Err(Error::Usage(
+            "pagerank ranks one day's graph: give --date D".into(),
+        ));
+    }
+    let date = start.date_naive().to_string();
+    let mut o = pagerank::PageRankOptions {
+        edges: pagerank::Edges::Graph(date.clone()),
+        date,
+        damping: 0.85,
+        tol: 1e-6,
+        max_iter: 100,
+        checkpoint_every: 1,
+        weighted: false,
+        personalize: Vec::new(),
+    };
+    let bad = |k: &str, v: &str| Error::Usage(format!("--set {k}={v:?}: not a valid value"));
+    for (k, v) in set {
+        match k.as_str() {
+            "damping" => o.damping = v.parse().map_err(|_| bad(k, v))?,
+            "tol" => o.tol = v.parse().map_err(|_| bad(k, v))?,
+            "max_iter" => o.max_iter = v.parse().map_err(|_| bad(k, v))?,
+            "checkpoint_every" => o.checkpoint_every = v.parse().map_err(|_| bad(k, v))?,
+            "weighted" => o.weighted = matches!(v.as_str(), "1" | "true" | "yes"),
+            "personalize" => {
+                o.personalize = v
+                    .split(',')
+                    .map(|s| s.trim().to_string())
+                    .filter(|s| !s.is_empty())
+                    .collect()
+            }
+            "edges" => o.edges = pagerank::Edges::File(v.clone()),
+            _ => {
+                return Err(Error::Usage(format!(
+                    "pagerank has no parameter {k:?}: damping, tol, max_iter, checkpoint_every, weighted, personalize, edges"
+                )));
+            }
+        }
+    }
+    let (report, pr) = pagerank::run(lake, ctx, &o, retention).await?;
+    tracing::info!(nodes = pr.nodes, iterations = pr.iterations, l1 = pr.l1, resumed_from = ?pr.resumed_from, "pagerank converged");
     Ok(report)
 }

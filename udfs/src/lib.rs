@@ -4,6 +4,7 @@
 
 pub mod calendar;
 pub mod hashtags;
+pub mod pagerank;
 
 use datafusion::execution::FunctionRegistry;
 
@@ -11,5 +12,6 @@ use datafusion::execution::FunctionRegistry;
 pub fn register_all(registry: &mut dyn FunctionRegistry) -> datafusion::error::Result<()> {
     registry.register_udf(std::sync::Arc::new(hashtags::udf()))?;
     registry.register_udf(std::sync::Arc::new(calendar::udf()))?;
+    registry.register_udf(std::sync::Arc::new(pagerank::udf()))?;
     Ok(())
 }

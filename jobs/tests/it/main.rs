@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod e2e;
+mod pagerank;
 mod property;
 mod slt;
 mod viewers;

@@ -1,0 +1,385 @@
+//! `pagerank`: PageRank over the latest `graph_edges` or a user's edge file, as an iterative
+//! DataFusion job. Each iteration is one plan (edges joined with the current ranks, grouped
+//! by target, the step in the `pagerank_update` UDF), so it runs unchanged on a cluster. Ranks
+//! are written to Parquet in the lake every `checkpoint_every` iterations, which keeps plans
+//! short and lets a killed run resume from its last checkpoint instead of iteration 0.
+//!
+//! Definition (NetworkX's, which Memgraph MAGE follows): directed; damping `d`; a node without
+//! out-edges spreads its rank like the restart distribution; ranks start uniform and sum to 1;
+//! stop when the L1 change of an iteration is below `N * tol`, or fail after `max_iter`
+//! iterations (the checkpoints stay for a rerun to resume from). The restart distribution is
+//! uniform, or personalised: given nodes only, equally. Edges are unweighted unless
+//! `weighted=1`; parallel edges (e.g. a user both VIP and chatter of a channel) add up.
+
+use std::sync::Arc;
+
+use arrow::array::{AsArray, RecordBatch};
+use arrow::datatypes::{DataType, Float64Type, Int64Type};
+use object_store::ObjectStoreExt;
+use pulse_lake::Lake;
+
+use crate::runner::{RunReport, write_days};
+use crate::{Error, Result};
+
+/// Where the edges come from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Edges {
+    /// `graph_edges` of this day.
+    Graph(String),
+    /// A Parquet or CSV file (local or `s3://`) with `src`, `dst` and optionally `weight`.
+    File(String),
+}
+
+/// The knobs.
+#[derive(Debug, Clone)]
+pub struct PageRankOptions {
+    /// The edges.
+    pub edges: Edges,
+    /// The day the output is written under (`pagerank/dt=`).
+    pub date: String,
+    /// Damping (0.85).
+    pub damping: f64,
+    /// Tolerance per node (1e-6): stop when the L1 change is below `N * tol`.
+    pub tol: f64,
+    /// Iterations before giving up (100).
+    pub max_iter: usize,
+    /// Write the ranks to the lake every this many iterations (1).
+    pub checkpoint_every: usize,
+    /// Use edge weights.
+    pub weighted: bool,
+    /// Restart only at these nodes (ids as in the edges), equally; empty: everywhere.
+    pub personalize: Vec<String>,
+}
+
+/// What a run did.
+#[derive(Debug, Clone, Default)]
+pub struct PageRankReport {
+    /// Nodes ranked.
+    pub nodes: u64,
+    /// Iterations done (including those of the run resumed from).
+    pub iterations: usize,
+    /// The last iteration's L1 change.
+    pub l1: f64,
+    /// The checkpoint a run resumed from.
+    pub resumed_from: Option<usize>,
+}
+
+fn scalar_f64(b: &[RecordBatch]) -> f64 {
+    b.iter()
+        .find(|b| b.num_rows() > 0)
+        .and_then(|b| arrow::compute::cast(b.column(0), &DataType::Float64).ok())
+        .map_or(0.0, |a| a.as_primitive::<Float64Type>().value(0))
+}
+
+fn scalar_i64(b: &[RecordBatch]) -> i64 {
+    b.iter()
+        .find(|b| b.num_rows() > 0)
+        .and_then(|b| arrow::compute::cast(b.column(0), &DataType::Int64).ok())
+        .map_or(0, |a| a.as_primitive::<Int64Type>().value(0))
+}
+
+/// Writes the result of `sql` to `rel` in the lake and registers it as `table`.
+async fn materialize(
+    lake: &Lake,
+    ctx: &datafusion::prelude::SessionContext,
+    sql: &str,
+    rel: &str,
+    table: &str,
+) -> Result<()> {
+    let df = ctx.sql(sql).await?;
+    let schema = Arc::new(df.schema().as_arrow().clone());
+    let batches = df.collect().await?;
+    let body = pulse_lake::land::encode_parquet(&schema, &batches)?;
+    lake.store()
+        .put(&lake.path(&format!("{rel}/part-0.parquet")), body.into())
+        .await
+        .map_err(pulse_lake::Error::from)?;
+    ctx.deregister_table(table)?;
+    pulse_lake::catalog::register_listing(ctx, lake, table, rel, schema, Vec::new())?;
+    Ok(())
+}
+
+/// Runs PageRank and writes `pagerank` (node, rank) for `o.date`.
+pub async fn run(
+    lake: &Lake,
+    ctx: &datafusion::prelude::SessionContext,
+    o: &PageRankOptions,
+    retention: chrono::Duration,
+) -> Result<(RunReport, PageRankReport)> {
+    if !(0.0..1.0).contains(&o.damping) || o.tol <= 0.0 || o.max_iter == 0 {
+        return Err(Error::Usage(
+            "pagerank needs 0 <= damping < 1, tol > 0 and max_iter >= 1".into(),
+        ));
+    }
+    let every = o.checkpoint_every.max(1);
+    // The scratch directory is named by everything that decides the ranks, so a rerun with
+    // the same inputs (and any max_iter or tol) finds its checkpoints.
+    let key = blake3::hash(
+        format!(
+            "{:?}|{}|{}|{:?}",
+            o.edges, o.damping, o.weighted, o.personalize
+        )
+        .as_bytes(),
+    )
+    .to_hex()[..16]
+        .to_string();
+    let base = format!("tmp/pagerank-{key}");
+    // Edges, summed per (src, dst), with each source's out-weights normalised.
+    let source = match &o.edges {
+        Edges::Graph(day) => {
+            if !ctx.table_exist("graph_edges")? {
+                return Err(Error::Usage(
+                    "no graph_edges: run `pulse run graph` first, or give edges=FILE".into(),
+                ));
+            }
+            format!(
+                "SELECT src, dst, weight FROM graph_edges WHERE dt = '{}'",
+                day.replace('\'', "")
+            )
+        }
+        Edges::File(path) => {
+            ctx.deregister_table("pagerank_input")?;
+            if path.ends_with(".csv") {
+                ctx.register_csv("pagerank_input", path, Default::default())
+                    .await?;
+            } else {
+                ctx.register_parquet("pagerank_input", path, Default::default())
+                    .await?;
+            }
+            let schema = ctx.table("pagerank_input").await?.schema().clone();
+            for c in ["src", "dst"] {
+                if schema.field_with_unqualified_name(c).is_err() {
+                    return Err(Error::Usage(format!(
+                        "the edge file {path} has no {c} column"
+                    )));
+                }
+            }
+            let w = if schema.field_with_unqualified_name("weight").is_ok() {
+                "CAST(weight AS DOUBLE)"
+            } else {
+                "1.0"
+            };
+            format!(
+                "SELECT CAST(src AS VARCHAR) AS src, CAST(dst AS VARCHAR) AS dst, {w} AS weight FROM pagerank_input"
+            )
+        }
+    };
+    let w = if o.weighted { "weight" } else { "1.0" };
+    materialize(
+        lake,
+        ctx,
+        &format!(
+            "WITH e AS (SELECT src, dst, sum({w}) AS w FROM ({source}) GROUP BY src, dst) \
+             SELECT src, dst, w / sum(w) OVER (PARTITION BY src) AS p FROM e WHERE w > 0"
+        ),
+        &format!("{base}/edges"),
+        "pagerank_edges",
+    )
+    .await?;
+    // Nodes: every end of an edge file row (also of zero-weight ones), dangling when without
+    // out-edges, with their restart share.
+    // The personalisation list goes through the lake too (a cluster cannot read tables that
+    // live in this process), never into the SQL text.
+    let schema = Arc::new(arrow::datatypes::Schema::new(vec![
+        arrow::datatypes::Field::new("node", DataType::Utf8, false),
+    ]));
+    let batch = RecordBatch::try_new(
+        schema.clone(),
+        vec![Arc::new(arrow::array::StringArray::from(
+            o.personalize.clone(),
+        ))],
+    )?;
+    let rel = format!("{base}/personal");
+    lake.store()
+        .put(
+            &lake.path(&format!("{rel}/part-0.parquet")),
+            pulse_lake::land::encode_parquet(&schema, &[batch])?.into(),
+        )
+        .await
+        .map_err(pulse_lake::Error::from)?;
+    ctx.deregister_table("pagerank_personal")?;
+    pulse_lake::catalog::register_listing(
+        ctx,
+        lake,
+        "pagerank_personal",
+        &rel,
+        schema,
+        Vec::new(),
+    )?;
+    // Restart shares: uniform, or equal over the personalisation nodes found in the graph.
+    let restart = if o.personalize.is_empty() {
+        "1.0 / count(*) OVER ()"
+    } else {
+        "CASE WHEN pers.node IS NULL THEN 0.0 ELSE 1.0 / count(pers.node) OVER () END"
+    };
+    materialize(
+        lake,
+        ctx,
+        &format!(
+            "WITH ids AS (SELECT src AS node FROM ({source}) UNION SELECT dst FROM ({source})), \
+                  outs AS (SELECT DISTINCT src FROM pagerank_edges), \
+                  pers AS (SELECT DISTINCT node FROM pagerank_personal) \
+             SELECT ids.node, {restart} AS restart, outs.src IS NULL AS dangling, \
+                    1.0 / count(*) OVER () AS start \
+             FROM ids LEFT JOIN outs ON outs.src = ids.node LEFT JOIN pers ON pers.node = ids.node"
+        ),
+        &format!("{base}/nodes"),
+        "pagerank_nodes",
+    )
+    .await?;
+    let n = scalar_i64(
+        &ctx.sql("SELECT count(*) FROM pagerank_nodes")
+            .await?
+            .collect()
+            .await?,
+    );
+    if !o.personalize.is_empty() {
+        let found = scalar_i64(
+            &ctx.sql("SELECT count(*) FROM pagerank_nodes WHERE restart > 0")
+                .await?
+                .collect()
+                .await?,
+        );
+        if found == 0 {
+            return Err(Error::Usage(format!(
+                "none of the personalisation nodes {:?} is in the graph",
+                o.personalize
+            )));
+        }
+    }
+    // Resume from the newest checkpoint, if any.
+    let mut last = 0usize;
+    for (path, _) in pulse_lake::catalog::list_files(lake, &base).await? {
+        if let Some(i) = path
+            .as_ref()
+            .split('/')
+            .find_map(|p| p.strip_prefix("iter-"))
+            .and_then(|i| i.parse::<usize>().ok())
+        {
+            last = last.max(i);
+        }
+    }
+    let mut report = PageRankReport {
+        nodes: n as u64,
+        resumed_from: (last > 0).then_some(last),
+        ..Default::default()
+    };
+    let register_ranks = |i: usize| {
+        let rel = format!("{base}/iter-{i}");
+        let schema = Arc::new(arrow::datatypes::Schema::new(vec![
+            arrow::datatypes::Field::new("node", DataType::Utf8, true),
+            arrow::datatypes::Field::new("rank", DataType::Float64, true),
+        ]));
+        ctx.deregister_table("pagerank_ranks")?;
+        pulse_lake::catalog::register_listing(
+            ctx,
+            lake,
+            "pagerank_ranks",
+            &rel,
+            schema,
+            Vec::new(),
+        )?;
+        Ok::<_, Error>(())
+    };
+    if last == 0 {
+        materialize(
+            lake,
+            ctx,
+            "SELECT node, start AS rank FROM pagerank_nodes",
+            &format!("{base}/iter-0"),
+            "pagerank_ranks",
+        )
+        .await?;
+    } else {
+        register_ranks(last)?;
+    }
+    let step = format!(
+        "WITH dm AS (SELECT COALESCE(sum(r.rank), 0.0) AS m FROM pagerank_ranks r \
+                     JOIN pagerank_nodes n ON n.node = r.node WHERE n.dangling), \
+              inc AS (SELECT e.dst AS node, sum(r.rank * e.p) AS incoming \
+                      FROM pagerank_edges e JOIN pagerank_ranks r ON r.node = e.src GROUP BY e.dst) \
+         SELECT n.node, pagerank_update(COALESCE(inc.incoming, 0.0), n.restart, dm.m, {d:?}) AS rank \
+         FROM pagerank_nodes n CROSS JOIN dm LEFT JOIN inc ON inc.node = n.node",
+        d = o.damping
+    );
+    let mut i = last;
+    let mut converged = false;
+    while i < o.max_iter {
+        i += 1;
+        // The step reads the previous ranks; between checkpoints it stays a view.
+        let next = ctx.sql(&step).await?.into_view();
+        ctx.deregister_table("pagerank_next")?;
+        ctx.register_table("pagerank_next", next)?;
+        let l1 = scalar_f64(
+            &ctx.sql(
+                "SELECT sum(abs(a.rank - b.rank)) FROM pagerank_next a JOIN pagerank_ranks b ON a.node = b.node",
+            )
+            .await?
+            .collect()
+            .await?,
+        );
+        report.l1 = l1;
+        report.iterations = i;
+        converged = l1 < n as f64 * o.tol;
+        if converged || i.is_multiple_of(every) || i == o.max_iter {
+            materialize(
+                lake,
+                ctx,
+                "SELECT node, rank FROM pagerank_next",
+                &format!("{base}/iter-{i}"),
+                "pagerank_ranks",
+            )
+            .await?;
+        } else {
+            let v = ctx.table("pagerank_next").await?.into_view();
+            ctx.deregister_table("pagerank_ranks")?;
+            ctx.register_table("pagerank_ranks", v)?;
+        }
+        tracing::info!(iteration = i, l1, "pagerank iteration");
+        if converged {
+            break;
+        }
+    }
+    if !converged {
+        return Err(Error::Usage(format!(
+            "pagerank did not converge in {} iterations (L1 change {:.3e}, needs < {:.3e}); \
+             rerun with a larger max_iter to continue from iteration {i}",
+            o.max_iter,
+            report.l1,
+            n as f64 * o.tol
+        )));
+    }
+    let df = ctx
+        .sql(&format!(
+            "SELECT '{}' AS dt, node, rank FROM pagerank_ranks",
+            o.date.replace('\'', "")
+        ))
+        .await?;
+    let schema = Arc::new(df.schema().as_arrow().clone());
+    let batches = df.collect().await?;
+    let rows = write_days(
+        lake,
+        "pagerank",
+        &schema,
+        &batches,
+        std::slice::from_ref(&o.date),
+        retention,
+    )
+    .await?;
+    ctx.deregister_table("pagerank")?;
+    pulse_lake::catalog::register_agg(ctx, lake, "pagerank").await?;
+    for (path, _) in pulse_lake::catalog::list_files(lake, &base).await? {
+        lake.store()
+            .delete(&path)
+            .await
+            .map_err(pulse_lake::Error::from)?;
+    }
+    Ok((
+        RunReport {
+            outputs: vec![("pagerank".into(), rows, 1)],
+            rows_in: 0,
+            spilled_bytes: 0,
+        },
+        report,
+    ))
+}
