@@ -78,6 +78,25 @@ fn scalar_i64(b: &[RecordBatch]) -> i64 {
         .map_or(0, |a| a.as_primitive::<Int64Type>().value(0))
 }
 
+/// Writes `batches` to `rel` in the lake (one Parquet file) and registers it as `table`.
+async fn put_table(
+    lake: &Lake,
+    ctx: &datafusion::prelude::SessionContext,
+    table: &str,
+    rel: &str,
+    schema: Arc<arrow::datatypes::Schema>,
+    batches: &[RecordBatch],
+) -> Result<()> {
+    let body = pulse_lake::land::encode_parquet(&schema, batches)?;
+    lake.store()
+        .put(&lake.path(&format!("{rel}/part-0.parquet")), body.into())
+        .await
+        .map_err(pulse_lake::Error::from)?;
+    ctx.deregister_table(table)?;
+    pulse_lake::catalog::register_listing(ctx, lake, table, rel, schema, Vec::new())?;
+    Ok(())
+}
+
 /// Writes the result of `sql` to `rel` in the lake and registers it as `table`.
 async fn materialize(
     lake: &Lake,
@@ -89,14 +108,7 @@ async fn materialize(
     let df = ctx.sql(sql).await?;
     let schema = Arc::new(df.schema().as_arrow().clone());
     let batches = df.collect().await?;
-    let body = pulse_lake::land::encode_parquet(&schema, &batches)?;
-    lake.store()
-        .put(&lake.path(&format!("{rel}/part-0.parquet")), body.into())
-        .await
-        .map_err(pulse_lake::Error::from)?;
-    ctx.deregister_table(table)?;
-    pulse_lake::catalog::register_listing(ctx, lake, table, rel, schema, Vec::new())?;
-    Ok(())
+    put_table(lake, ctx, table, rel, schema, &batches).await
 }
 
 /// Runs PageRank and writes `pagerank` (node, rank) for `o.date`.
@@ -189,23 +201,15 @@ pub async fn run(
             o.personalize.clone(),
         ))],
     )?;
-    let rel = format!("{base}/personal");
-    lake.store()
-        .put(
-            &lake.path(&format!("{rel}/part-0.parquet")),
-            pulse_lake::land::encode_parquet(&schema, &[batch])?.into(),
-        )
-        .await
-        .map_err(pulse_lake::Error::from)?;
-    ctx.deregister_table("pagerank_personal")?;
-    pulse_lake::catalog::register_listing(
-        ctx,
+    put_table(
         lake,
+        ctx,
         "pagerank_personal",
-        &rel,
+        &format!("{base}/personal"),
         schema,
-        Vec::new(),
-    )?;
+        &[batch],
+    )
+    .await?;
     // Restart shares: uniform, or equal over the personalisation nodes found in the graph.
     let restart = if o.personalize.is_empty() {
         "1.0 / count(*) OVER ()"
