@@ -191,12 +191,7 @@ pub async fn run_profiles(lake: &Lake, cmd: BenchCmd, memory_limit: u64) -> anyh
     println!(
         "profiles-rebuild as of {last}: {} score rows, {} viewers, {} rows read, in {:.1} s; spilled {}; peak RSS {}",
         report.rows_out(),
-        arrow::util::pretty::pretty_format_batches(&distinct)?
-            .to_string()
-            .lines()
-            .nth(3)
-            .unwrap_or("?")
-            .trim_matches(|c| c == '|' || c == ' '),
+        pulse_jobs::scalar::first_i64(&distinct).unwrap_or(0),
         report.rows_in,
         took.as_secs_f64(),
         indicatif::HumanBytes(report.spilled_bytes),

@@ -141,14 +141,9 @@ pub async fn run(cfg: &Config, a: DemoArgs) -> anyhow::Result<()> {
          GROUP BY viewer_login ORDER BY sum(minutes) DESC, viewer_login LIMIT 1",
     )
     .await?;
-    let top = arrow::util::pretty::pretty_format_batches(&top)?.to_string();
-    if let Some(viewer) = top
-        .lines()
-        .nth(3)
-        .map(|l| l.trim_matches(|c| c == '|' || c == ' '))
-    {
+    if let Some(viewer) = pulse_jobs::scalar::first_string(&top) {
         let date = opts.start + chrono::Days::new(a.days as u64 - 1);
-        if let Some(p) = pulse_jobs::profile::read(&ctx, viewer, date).await? {
+        if let Some(p) = pulse_jobs::profile::read(&ctx, &viewer, date).await? {
             println!();
             println!("5. the profile of the viewer who watched most (pulse profile {viewer}):");
             print!("{}", crate::profile::render(&p));

@@ -10,6 +10,7 @@ pub mod pagerank;
 pub mod params;
 pub mod profile;
 pub mod runner;
+pub mod scalar;
 pub mod verify;
 
 /// Errors of the jobs.

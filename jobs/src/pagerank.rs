@@ -13,12 +13,13 @@
 
 use std::sync::Arc;
 
-use arrow::array::{AsArray, RecordBatch};
-use arrow::datatypes::{DataType, Float64Type, Int64Type};
+use arrow::array::RecordBatch;
+use arrow::datatypes::DataType;
 use object_store::ObjectStoreExt;
 use pulse_lake::Lake;
 
 use crate::runner::{RunReport, write_days};
+use crate::scalar::{first_f64, first_i64};
 use crate::{Error, Result};
 
 /// Where the edges come from.
@@ -62,20 +63,6 @@ pub struct PageRankReport {
     pub l1: f64,
     /// The checkpoint a run resumed from.
     pub resumed_from: Option<usize>,
-}
-
-fn scalar_f64(b: &[RecordBatch]) -> f64 {
-    b.iter()
-        .find(|b| b.num_rows() > 0)
-        .and_then(|b| arrow::compute::cast(b.column(0), &DataType::Float64).ok())
-        .map_or(0.0, |a| a.as_primitive::<Float64Type>().value(0))
-}
-
-fn scalar_i64(b: &[RecordBatch]) -> i64 {
-    b.iter()
-        .find(|b| b.num_rows() > 0)
-        .and_then(|b| arrow::compute::cast(b.column(0), &DataType::Int64).ok())
-        .map_or(0, |a| a.as_primitive::<Int64Type>().value(0))
 }
 
 /// Writes `batches` to `rel` in the lake (one Parquet file) and registers it as `table`.
@@ -231,19 +218,21 @@ pub async fn run(
         "pagerank_nodes",
     )
     .await?;
-    let n = scalar_i64(
+    let n = first_i64(
         &ctx.sql("SELECT count(*) FROM pagerank_nodes")
             .await?
             .collect()
             .await?,
-    );
+    )
+    .unwrap_or(0);
     if !o.personalize.is_empty() {
-        let found = scalar_i64(
+        let found = first_i64(
             &ctx.sql("SELECT count(*) FROM pagerank_nodes WHERE restart > 0")
                 .await?
                 .collect()
                 .await?,
-        );
+        )
+        .unwrap_or(0);
         if found == 0 {
             return Err(Error::Usage(format!(
                 "none of the personalisation nodes {:?} is in the graph",
@@ -314,14 +303,15 @@ pub async fn run(
         let next = ctx.sql(&step).await?.into_view();
         ctx.deregister_table("pagerank_next")?;
         ctx.register_table("pagerank_next", next)?;
-        let l1 = scalar_f64(
+        let l1 = first_f64(
             &ctx.sql(
                 "SELECT sum(abs(a.rank - b.rank)) FROM pagerank_next a JOIN pagerank_ranks b ON a.node = b.node",
             )
             .await?
             .collect()
             .await?,
-        );
+        )
+        .unwrap_or(0.0);
         report.l1 = l1;
         report.iterations = i;
         converged = l1 < n as f64 * o.tol;

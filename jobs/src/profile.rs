@@ -3,7 +3,7 @@
 //! one viewer's profile for `pulse profile`. Names are bound as parameters, never pasted
 //! into SQL.
 
-use arrow::array::{Array, AsArray, RecordBatch};
+use arrow::array::{Array, AsArray};
 use arrow::datatypes::{DataType, Float64Type};
 use chrono::NaiveDate;
 use datafusion::prelude::{DataFrame, SessionContext};
@@ -68,14 +68,10 @@ pub async fn latest_date(ctx: &SessionContext) -> Result<Option<NaiveDate>> {
         .await?
         .collect()
         .await?;
-    Ok(first_string(&b).and_then(|s| NaiveDate::parse_from_str(&s, "%Y-%m-%d").ok()))
-}
-
-fn first_string(batches: &[RecordBatch]) -> Option<String> {
-    let b = batches.iter().find(|b| b.num_rows() > 0)?;
-    let a = arrow::compute::cast(b.column(0), &DataType::Utf8).ok()?;
-    let a = a.as_string::<i32>();
-    (!a.is_null(0)).then(|| a.value(0).to_string())
+    Ok(
+        crate::scalar::first_string(&b)
+            .and_then(|s| NaiveDate::parse_from_str(&s, "%Y-%m-%d").ok()),
+    )
 }
 
 /// `viewer`'s profile as of `date`; `None` when the lake knows nothing of the viewer.

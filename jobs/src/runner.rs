@@ -203,16 +203,7 @@ async fn run_interval(
     }
     for (name, sql) in job.data_params {
         let batches = ctx.sql(&params.render(sql)?).await?.collect().await?;
-        let v = batches
-            .iter()
-            .find(|b| b.num_rows() > 0)
-            .and_then(|b| {
-                arrow::compute::cast(b.column(0), &arrow::datatypes::DataType::Int64).ok()
-            })
-            .and_then(|a| {
-                (!a.is_null(0)).then(|| a.as_primitive::<arrow::datatypes::Int64Type>().value(0))
-            })
-            .unwrap_or(0);
+        let v = crate::scalar::first_i64(&batches).unwrap_or(0);
         params.insert(name, Value::Int(v));
     }
     (job.check)(&params)?;
