@@ -65,25 +65,6 @@ pub struct PageRankReport {
     pub resumed_from: Option<usize>,
 }
 
-/// Writes `batches` to `rel` in the lake (one Parquet file) and registers it as `table`.
-async fn put_table(
-    lake: &Lake,
-    ctx: &datafusion::prelude::SessionContext,
-    table: &str,
-    rel: &str,
-    schema: Arc<arrow::datatypes::Schema>,
-    batches: &[RecordBatch],
-) -> Result<()> {
-    let body = pulse_lake::land::encode_parquet(&schema, batches)?;
-    lake.store()
-        .put(&lake.path(&format!("{rel}/part-0.parquet")), body.into())
-        .await
-        .map_err(pulse_lake::Error::from)?;
-    ctx.deregister_table(table)?;
-    pulse_lake::catalog::register_listing(ctx, lake, table, rel, schema, Vec::new())?;
-    Ok(())
-}
-
 /// Writes the result of `sql` to `rel` in the lake and registers it as `table`.
 async fn materialize(
     lake: &Lake,
@@ -93,9 +74,8 @@ async fn materialize(
     table: &str,
 ) -> Result<()> {
     let df = ctx.sql(sql).await?;
-    let schema = Arc::new(df.schema().as_arrow().clone());
-    let batches = df.collect().await?;
-    put_table(lake, ctx, table, rel, schema, &batches).await
+    crate::runner::materialize(lake, ctx, table, rel, df).await?;
+    Ok(())
 }
 
 /// Runs PageRank and writes `pagerank` (node, rank) for `o.date`.
@@ -188,13 +168,12 @@ pub async fn run(
             o.personalize.clone(),
         ))],
     )?;
-    put_table(
+    crate::runner::materialize(
         lake,
         ctx,
         "pagerank_personal",
         &format!("{base}/personal"),
-        schema,
-        &[batch],
+        ctx.read_batch(batch)?,
     )
     .await?;
     // Restart shares: uniform, or equal over the personalisation nodes found in the graph.
@@ -291,44 +270,50 @@ pub async fn run(
                      JOIN pagerank_nodes n ON n.node = r.node WHERE n.dangling), \
               inc AS (SELECT e.dst AS node, sum(r.rank * e.p) AS incoming \
                       FROM pagerank_edges e JOIN pagerank_ranks r ON r.node = e.src GROUP BY e.dst) \
-         SELECT n.node, pagerank_update(COALESCE(inc.incoming, 0.0), n.restart, dm.m, {d:?}) AS rank \
-         FROM pagerank_nodes n CROSS JOIN dm LEFT JOIN inc ON inc.node = n.node",
+         SELECT n.node, pagerank_update(COALESCE(inc.incoming, 0.0), n.restart, dm.m, {d:?}) AS rank, \
+                prev.rank AS prev \
+         FROM pagerank_nodes n CROSS JOIN dm LEFT JOIN inc ON inc.node = n.node \
+         LEFT JOIN pagerank_ranks prev ON prev.node = n.node",
         d = o.damping
     );
     let mut i = last;
     let mut converged = false;
     while i < o.max_iter {
         i += 1;
-        // The step reads the previous ranks; between checkpoints it stays a view.
-        let next = ctx.sql(&step).await?.into_view();
-        ctx.deregister_table("pagerank_next")?;
-        ctx.register_table("pagerank_next", next)?;
+        // Each step is computed once: written as a checkpoint, or kept as a view in between
+        // (its result carries the previous rank, for the L1 change).
+        let next = ctx.sql(&step).await?;
+        let rel = format!("{base}/iter-{i}");
+        let checkpoint = i.is_multiple_of(every) || i == o.max_iter;
+        if checkpoint {
+            crate::runner::materialize(lake, ctx, "pagerank_next", &rel, next).await?;
+        } else {
+            ctx.deregister_table("pagerank_next")?;
+            ctx.register_table("pagerank_next", next.into_view())?;
+        }
         let l1 = first_f64(
-            &ctx.sql(
-                "SELECT sum(abs(a.rank - b.rank)) FROM pagerank_next a JOIN pagerank_ranks b ON a.node = b.node",
-            )
-            .await?
-            .collect()
-            .await?,
+            &ctx.sql("SELECT sum(abs(rank - prev)) FROM pagerank_next")
+                .await?
+                .collect()
+                .await?,
         )
         .unwrap_or(0.0);
         report.l1 = l1;
         report.iterations = i;
         converged = l1 < n as f64 * o.tol;
-        if converged || i.is_multiple_of(every) || i == o.max_iter {
+        if converged && !checkpoint {
             materialize(
                 lake,
                 ctx,
-                "SELECT node, rank FROM pagerank_next",
-                &format!("{base}/iter-{i}"),
-                "pagerank_ranks",
+                "SELECT * FROM pagerank_next",
+                &rel,
+                "pagerank_next",
             )
             .await?;
-        } else {
-            let v = ctx.table("pagerank_next").await?.into_view();
-            ctx.deregister_table("pagerank_ranks")?;
-            ctx.register_table("pagerank_ranks", v)?;
         }
+        let ranks = ctx.table("pagerank_next").await?.into_view();
+        ctx.deregister_table("pagerank_ranks")?;
+        ctx.register_table("pagerank_ranks", ranks)?;
         tracing::info!(iteration = i, l1, "pagerank iteration");
         if converged {
             break;

@@ -267,22 +267,11 @@ async fn run_steps(
         let schema = Arc::new(df.schema().as_arrow().clone());
         ctx.deregister_table(name.as_str())?;
         if step.kind == StepKind::Materialize {
-            let mut w = parquet::arrow::ArrowWriter::try_new(
-                Vec::new(),
-                schema.clone(),
-                Some(pulse_lake::land::writer_properties()),
-            )?;
-            let (rows_in, spilled) = stream_counting(df, &name, |b| Ok(w.write(&b)?)).await?;
+            let rel = format!("tmp/{}-{suffix}/{name}", job.name);
+            let (rows_in, spilled) = materialize(lake, ctx, &name, &rel, df).await?;
             report.rows_in += rows_in;
             report.spilled_bytes += spilled;
-            let rel = format!("tmp/{}-{suffix}/{name}", job.name);
-            let path = lake.path(&format!("{rel}/part-0.parquet"));
-            lake.store()
-                .put(&path, Bytes::from(w.into_inner()?).into())
-                .await
-                .map_err(pulse_lake::Error::from)?;
-            scratch.push(rel.clone());
-            pulse_lake::catalog::register_listing(ctx, lake, &name, &rel, schema, Vec::new())?;
+            scratch.push(rel);
         } else {
             let mut w = DayWriter::new(&name, &schema, days)?;
             let (rows_in, spilled) = stream_counting(df, &name, |b| w.push(&b)).await?;
@@ -329,6 +318,35 @@ async fn stream_counting(
         own + plan.children().into_iter().map(spilled).sum::<u64>()
     }
     Ok((leaf_rows(&plan), spilled(&plan)))
+}
+
+/// Writes the result of `df` as one Parquet file, `<rel>/part-0.parquet` in the lake, and
+/// registers it as `table` (replacing what had the name). Results stream into the file's
+/// encoder. Returns the rows its scans read and the bytes it spilled.
+pub(crate) async fn materialize(
+    lake: &Lake,
+    ctx: &SessionContext,
+    table: &str,
+    rel: &str,
+    df: datafusion::prelude::DataFrame,
+) -> Result<(u64, u64)> {
+    let schema = Arc::new(df.schema().as_arrow().clone());
+    let mut w = parquet::arrow::ArrowWriter::try_new(
+        Vec::new(),
+        schema.clone(),
+        Some(pulse_lake::land::writer_properties()),
+    )?;
+    let counts = stream_counting(df, table, |b| Ok(w.write(&b)?)).await?;
+    lake.store()
+        .put(
+            &lake.path(&format!("{rel}/part-0.parquet")),
+            Bytes::from(w.into_inner()?).into(),
+        )
+        .await
+        .map_err(pulse_lake::Error::from)?;
+    ctx.deregister_table(table)?;
+    pulse_lake::catalog::register_listing(ctx, lake, table, rel, schema, Vec::new())?;
+    Ok(counts)
 }
 
 /// Splits output batches (with a `dt` column) by day into one Parquet file per day of the
