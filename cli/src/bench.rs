@@ -124,8 +124,12 @@ where
     .map_err(|_| anyhow::anyhow!("benchmark thread panicked"))?
 }
 
-/// Runs a benchmark.
-pub async fn run(cmd: BenchCmd) -> anyhow::Result<()> {
+/// Runs a benchmark. `lake` opens the configured lake, for the benchmarks that write to it.
+pub async fn run(
+    cmd: BenchCmd,
+    lake: impl FnOnce() -> anyhow::Result<Lake>,
+    memory_limit: u64,
+) -> anyhow::Result<()> {
     if cfg!(debug_assertions) {
         eprintln!("warning: this is a debug build; figures are only meaningful with --release");
     }
@@ -138,23 +142,24 @@ pub async fn run(cmd: BenchCmd) -> anyhow::Result<()> {
             viewers,
             bots,
         } => bench_presence(channels, viewers, bots).await,
-        BenchCmd::Profiles { .. } => {
-            anyhow::bail!("bench profiles needs the lake: see run_profiles")
-        }
+        BenchCmd::Profiles {
+            viewers,
+            daily,
+            days,
+            keep,
+        } => bench_profiles(&lake()?, viewers, daily, days, keep, memory_limit).await,
     }
 }
 
-/// `pulse bench profiles` (needs the lake, so it is called with it).
-pub async fn run_profiles(lake: &Lake, cmd: BenchCmd, memory_limit: u64) -> anyhow::Result<()> {
-    let BenchCmd::Profiles {
-        viewers,
-        daily,
-        days,
-        keep,
-    } = cmd
-    else {
-        return run(cmd).await;
-    };
+/// `pulse bench profiles`: see [`BenchCmd::Profiles`].
+async fn bench_profiles(
+    lake: &Lake,
+    viewers: u64,
+    daily: u64,
+    days: u32,
+    keep: bool,
+    memory_limit: u64,
+) -> anyhow::Result<()> {
     ensure!(
         daily <= viewers && days > 0,
         "need daily <= viewers and at least a day"

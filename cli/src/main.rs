@@ -697,10 +697,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             )
             .await?;
         }
-        Cmd::Bench(b @ bench::BenchCmd::Profiles { .. }) => {
-            bench::run_profiles(&open(&cfg)?, b, memory_limit).await?
-        }
-        Cmd::Bench(b) => bench::run(b).await?,
+        Cmd::Bench(b) => bench::run(b, || open(&cfg), memory_limit).await?,
         Cmd::Cluster(c) => cluster::run(c, &cfg.lake.url)?,
         Cmd::Submit(cmd) => {
             let url = cluster
