@@ -50,10 +50,13 @@ impl From<object_store::Error> for Error {
 /// The jobs' result type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// Every job `pulse run` knows: the SQL jobs and `verify`.
+/// The jobs written in Rust rather than as SQL steps.
+const NATIVE_JOBS: [&str; 2] = ["verify", "pagerank"];
+
+/// Every job `pulse run` knows: the SQL jobs and the native ones.
 pub fn job_names() -> Vec<&'static str> {
     let mut names: Vec<&str> = jobs::ALL.iter().map(|j| j.name).collect();
-    names.extend(["verify", "pagerank"]);
+    names.extend(NATIVE_JOBS);
     names
 }
 
@@ -69,7 +72,7 @@ pub async fn run_named(
     retention: chrono::Duration,
 ) -> Result<runner::RunReport> {
     let def = jobs::by_name(name);
-    if def.is_none() && name != "verify" && name != "pagerank" {
+    if def.is_none() && !NATIVE_JOBS.contains(&name) {
         return Err(Error::Usage(format!(
             "unknown job {name:?}: one of {:?}",
             job_names()

@@ -123,7 +123,7 @@ pub async fn run(
     for b in &viewers {
         names.extend(strings(b, 0)?);
     }
-    names.sort_by_key(|v| (rank(o.date, v), v.clone()));
+    names.sort_by_cached_key(|v| (rank(o.date, v), v.clone()));
     names.truncate(o.k);
     let sampled: Vec<datafusion::prelude::Expr> = names.iter().map(|v| lit(v.as_str())).collect();
     let raw = ctx
