@@ -3,7 +3,9 @@
 //! through the lake's commit protocol, so a rerun replaces rather than appends and a failed
 //! run leaves the previous output visible.
 
+pub mod betweenness;
 pub mod compact;
+pub mod edges;
 pub mod history;
 pub mod jobs;
 pub mod pagerank;
@@ -51,7 +53,7 @@ impl From<object_store::Error> for Error {
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// The jobs written in Rust rather than as SQL steps.
-const NATIVE_JOBS: [&str; 2] = ["verify", "pagerank"];
+const NATIVE_JOBS: [&str; 3] = ["verify", "pagerank", "betweenness"];
 
 /// Every job `pulse run` knows: the SQL jobs and the native ones.
 pub fn job_names() -> Vec<&'static str> {
@@ -89,6 +91,9 @@ pub async fn run_named(
             runner::run(lake, ctx, def, params, retention).await
         }
         None if name == "pagerank" => run_pagerank(lake, ctx, start, end, set, retention).await,
+        None if name == "betweenness" => {
+            run_betweenness(lake, ctx, start, end, set, retention).await
+        }
         None => run_verify(lake, ctx, start, end, set, retention).await,
     };
     rec.ended_at = Some(chrono::Utc::now());
@@ -168,13 +173,7 @@ async fn run_pagerank(
     set: &[(String, String)],
     retention: chrono::Duration,
 ) -> Result<runner::RunReport> {
-    runner::check_interval(start, end)?;
-    if end - start != chrono::Duration::days(1) {
-        return Err(Error::Usage(
-            "pagerank ranks one day's graph: give --date D".into(),
-        ));
-    }
-    let date = start.date_naive().to_string();
+    let date = graph_day(start, end, "pagerank")?;
     let mut o = pagerank::PageRankOptions {
         edges: pagerank::Edges::Graph(date.clone()),
         date,
@@ -185,14 +184,13 @@ async fn run_pagerank(
         weighted: false,
         personalize: Vec::new(),
     };
-    let bad = |k: &str, v: &str| Error::Usage(format!("--set {k}={v:?}: not a valid value"));
     for (k, v) in set {
         match k.as_str() {
             "damping" => o.damping = v.parse().map_err(|_| bad(k, v))?,
             "tol" => o.tol = v.parse().map_err(|_| bad(k, v))?,
             "max_iter" => o.max_iter = v.parse().map_err(|_| bad(k, v))?,
             "checkpoint_every" => o.checkpoint_every = v.parse().map_err(|_| bad(k, v))?,
-            "weighted" => o.weighted = matches!(v.as_str(), "1" | "true" | "yes"),
+            "weighted" => o.weighted = flag(k, v)?,
             "personalize" => {
                 o.personalize = v
                     .split(',')
@@ -210,5 +208,77 @@ async fn run_pagerank(
     }
     let (report, pr) = pagerank::run(lake, ctx, &o, retention).await?;
     tracing::info!(nodes = pr.nodes, iterations = pr.iterations, l1 = pr.l1, resumed_from = ?pr.resumed_from, "pagerank converged");
+    Ok(report)
+}
+
+/// The day a graph job works on: its interval must be one day.
+fn graph_day(
+    start: chrono::DateTime<chrono::Utc>,
+    end: chrono::DateTime<chrono::Utc>,
+    job: &str,
+) -> Result<String> {
+    runner::check_interval(start, end)?;
+    if end - start != chrono::Duration::days(1) {
+        return Err(Error::Usage(format!(
+            "{job} works on one day's graph: give --date D"
+        )));
+    }
+    Ok(start.date_naive().to_string())
+}
+
+fn bad(k: &str, v: &str) -> Error {
+    Error::Usage(format!("--set {k}={v:?}: not a valid value"))
+}
+
+/// A yes/no `--set` value.
+fn flag(k: &str, v: &str) -> Result<bool> {
+    match v {
+        "1" | "true" | "yes" => Ok(true),
+        "0" | "false" | "no" => Ok(false),
+        _ => Err(bad(k, v)),
+    }
+}
+
+async fn run_betweenness(
+    lake: &pulse_lake::Lake,
+    ctx: &datafusion::prelude::SessionContext,
+    start: chrono::DateTime<chrono::Utc>,
+    end: chrono::DateTime<chrono::Utc>,
+    set: &[(String, String)],
+    retention: chrono::Duration,
+) -> Result<runner::RunReport> {
+    let date = graph_day(start, end, "betweenness")?;
+    let mut o = betweenness::BetweennessOptions {
+        edges: edges::Edges::Graph(date.clone()),
+        date,
+        directed: true,
+        normalized: true,
+        samples: None,
+        seed: 0,
+        parts: None,
+    };
+    for (k, v) in set {
+        match k.as_str() {
+            "directed" => o.directed = flag(k, v)?,
+            "normalized" => o.normalized = flag(k, v)?,
+            "samples" => o.samples = Some(v.parse().map_err(|_| bad(k, v))?),
+            "seed" => o.seed = v.parse().map_err(|_| bad(k, v))?,
+            "parts" => o.parts = Some(v.parse().map_err(|_| bad(k, v))?),
+            "edges" => o.edges = edges::Edges::File(v.clone()),
+            _ => {
+                return Err(Error::Usage(format!(
+                    "betweenness has no parameter {k:?}: directed, normalized, samples, seed, parts, edges"
+                )));
+            }
+        }
+    }
+    let (report, b) = betweenness::run(lake, ctx, &o, retention).await?;
+    tracing::info!(
+        nodes = b.nodes,
+        edges = b.edges,
+        sources = b.sources,
+        parts = b.parts,
+        "betweenness done"
+    );
     Ok(report)
 }

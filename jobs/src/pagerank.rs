@@ -1,8 +1,8 @@
 //! `pagerank`: PageRank over the latest `graph_edges` or a user's edge file, as an iterative
 //! DataFusion job. Each iteration is one plan (edges joined with the current ranks, grouped
 //! by target, the step in the `pagerank_update` UDF), so it runs unchanged on a cluster. Ranks
-//! are written to Parquet in the lake every `checkpoint_every` iterations, which keeps plans
-//! short and lets a killed run resume from its last checkpoint instead of iteration 0.
+//! are written to Parquet in the lake after every iteration, which keeps plans short; every
+//! `checkpoint_every`-th is kept, so a killed run resumes from it instead of iteration 0.
 //!
 //! Definition (NetworkX's, which Memgraph MAGE follows): directed; damping `d`; a node without
 //! out-edges spreads its rank like the restart distribution; ranks start uniform and sum to 1;
@@ -22,14 +22,7 @@ use crate::runner::{RunReport, write_days};
 use crate::scalar::{first_f64, first_i64};
 use crate::{Error, Result};
 
-/// Where the edges come from.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Edges {
-    /// `graph_edges` of this day.
-    Graph(String),
-    /// A Parquet or CSV file (local or `s3://`) with `src`, `dst` and optionally `weight`.
-    File(String),
-}
+pub use crate::edges::Edges;
 
 /// The knobs.
 #[derive(Debug, Clone)]
@@ -44,7 +37,7 @@ pub struct PageRankOptions {
     pub tol: f64,
     /// Iterations before giving up (100).
     pub max_iter: usize,
-    /// Write the ranks to the lake every this many iterations (1).
+    /// Keep every this many iterations' ranks as a checkpoint to resume from (1).
     pub checkpoint_every: usize,
     /// Use edge weights.
     pub weighted: bool,
@@ -104,45 +97,7 @@ pub async fn run(
         .to_string();
     let base = format!("tmp/pagerank-{key}");
     // Edges, summed per (src, dst), with each source's out-weights normalised.
-    let source = match &o.edges {
-        Edges::Graph(day) => {
-            if !ctx.table_exist("graph_edges")? {
-                return Err(Error::Usage(
-                    "no graph_edges: run `pulse run graph` first, or give edges=FILE".into(),
-                ));
-            }
-            format!(
-                "SELECT src, dst, weight FROM graph_edges WHERE dt = '{}'",
-                day.replace('\'', "")
-            )
-        }
-        Edges::File(path) => {
-            ctx.deregister_table("pagerank_input")?;
-            if path.ends_with(".csv") {
-                ctx.register_csv("pagerank_input", path, Default::default())
-                    .await?;
-            } else {
-                ctx.register_parquet("pagerank_input", path, Default::default())
-                    .await?;
-            }
-            let schema = ctx.table("pagerank_input").await?.schema().clone();
-            for c in ["src", "dst"] {
-                if schema.field_with_unqualified_name(c).is_err() {
-                    return Err(Error::Usage(format!(
-                        "the edge file {path} has no {c} column"
-                    )));
-                }
-            }
-            let w = if schema.field_with_unqualified_name("weight").is_ok() {
-                "CAST(weight AS DOUBLE)"
-            } else {
-                "1.0"
-            };
-            format!(
-                "SELECT CAST(src AS VARCHAR) AS src, CAST(dst AS VARCHAR) AS dst, {w} AS weight FROM pagerank_input"
-            )
-        }
-    };
+    let source = crate::edges::source(ctx, &o.edges, "pagerank_input").await?;
     let w = if o.weighted { "weight" } else { "1.0" };
     materialize(
         lake,
@@ -280,17 +235,17 @@ pub async fn run(
     let mut converged = false;
     while i < o.max_iter {
         i += 1;
-        // Each step is computed once: written as a checkpoint, or kept as a view in between
-        // (its result carries the previous rank, for the L1 change).
+        // Each step is computed once and written (its result carries the previous rank, for
+        // the L1 change): as a checkpoint, or to one of two scratch directories in between, so a
+        // plan never nests earlier steps and never reads the directory it writes.
         let next = ctx.sql(&step).await?;
-        let rel = format!("{base}/iter-{i}");
         let checkpoint = i.is_multiple_of(every) || i == o.max_iter;
-        if checkpoint {
-            crate::runner::materialize(lake, ctx, "pagerank_next", &rel, next).await?;
+        let rel = if checkpoint {
+            format!("{base}/iter-{i}")
         } else {
-            ctx.deregister_table("pagerank_next")?;
-            ctx.register_table("pagerank_next", next.into_view())?;
-        }
+            format!("{base}/work-{}", i % 2)
+        };
+        crate::runner::materialize(lake, ctx, "pagerank_next", &rel, next).await?;
         let l1 = first_f64(
             &ctx.sql("SELECT sum(abs(rank - prev)) FROM pagerank_next")
                 .await?
@@ -301,16 +256,6 @@ pub async fn run(
         report.l1 = l1;
         report.iterations = i;
         converged = l1 < n as f64 * o.tol;
-        if converged && !checkpoint {
-            materialize(
-                lake,
-                ctx,
-                "SELECT * FROM pagerank_next",
-                &rel,
-                "pagerank_next",
-            )
-            .await?;
-        }
         let ranks = ctx.table("pagerank_next").await?.into_view();
         ctx.deregister_table("pagerank_ranks")?;
         ctx.register_table("pagerank_ranks", ranks)?;

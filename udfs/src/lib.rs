@@ -2,6 +2,7 @@
 //! process that plans or runs Pulse SQL (the embedded engine today, the cluster's client,
 //! scheduler and executors later) calls it, so a query means the same thing everywhere.
 
+pub mod brandes;
 pub mod calendar;
 pub mod hashtags;
 pub mod pagerank;
@@ -13,5 +14,6 @@ pub fn register_all(registry: &mut dyn FunctionRegistry) -> datafusion::error::R
     registry.register_udf(std::sync::Arc::new(hashtags::udf()))?;
     registry.register_udf(std::sync::Arc::new(calendar::udf()))?;
     registry.register_udf(std::sync::Arc::new(pagerank::udf()))?;
+    registry.register_udaf(std::sync::Arc::new(brandes::udaf()))?;
     Ok(())
 }

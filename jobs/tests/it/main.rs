@@ -3,6 +3,7 @@
 //! (the viewer pipeline on a generated month among them).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod betweenness;
 mod e2e;
 mod pagerank;
 mod property;
