@@ -105,6 +105,49 @@ impl Default for SchedulerSection {
     }
 }
 
+/// `[schedule]`: the nightly runs of `pulse schedule`, `pulse nightly` and `pulse backfill`
+/// (flags override).
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ScheduleSection {
+    /// When to run, a cron expression in UTC (5 fields, or 6 with seconds first).
+    pub cron: String,
+    /// Which date a firing runs: this many days before the firing's date (1: yesterday).
+    pub lag_days: u32,
+    /// On start, run the dates whose firings were missed while the daemon was down.
+    pub catch_up: bool,
+    /// How far back catch-up looks.
+    pub catch_up_days: u32,
+    /// Tasks running at once.
+    pub max_concurrent: usize,
+    /// Tries of a job failing with a transient error.
+    pub attempts: u32,
+    /// Wait before the second try (doubled for each further one).
+    #[serde(with = "humantime_serde")]
+    pub backoff: Duration,
+    /// Lease time to live (renewed every third of it while a job runs).
+    #[serde(with = "humantime_serde")]
+    pub lease_ttl: Duration,
+    /// Job parameters for the nightly runs, e.g. `bots = ["min_channels=4"]`.
+    pub set: std::collections::BTreeMap<String, Vec<String>>,
+}
+
+impl Default for ScheduleSection {
+    fn default() -> Self {
+        ScheduleSection {
+            cron: "0 2 * * *".into(),
+            lag_days: 1,
+            catch_up: false,
+            catch_up_days: 7,
+            max_concurrent: 1,
+            attempts: 3,
+            backoff: Duration::from_secs(2),
+            lease_ttl: Duration::from_secs(60),
+            set: Default::default(),
+        }
+    }
+}
+
 /// `[executor]`: `pulse executor` settings (flags override).
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
@@ -171,6 +214,8 @@ pub struct Config {
     pub scheduler: SchedulerSection,
     /// `[executor]`
     pub executor: ExecutorSection,
+    /// `[schedule]`
+    pub schedule: ScheduleSection,
 }
 
 impl Config {

@@ -57,53 +57,58 @@ pub async fn run(cfg: &Config, a: DemoArgs) -> anyhow::Result<()> {
         "   planted truth: bots {:?}; hashtag bursts {:?}",
         report.bots, report.bursts
     );
-    for d in 0..a.days {
-        let date = opts.start + chrono::Days::new(d as u64);
-        let c =
-            pulse_jobs::compact::compact_day(&lake, date, 128 << 20, chrono::Duration::hours(1))
-                .await?;
-        let (fb, fa, bb, ba) = c.iter().fold((0, 0, 0, 0), |acc, (_, t)| {
-            (
-                acc.0 + t.files_before,
-                acc.1 + t.files_after,
-                acc.2 + t.bytes_before,
-                acc.3 + t.bytes_after,
-            )
-        });
-        println!("2. compacted {date}: {fb} files ({bb} bytes) -> {fa} files ({ba} bytes)");
-    }
-    let (from, to) = (
-        opts.start.to_string(),
-        (opts.start + chrono::Days::new(a.days as u64)).to_string(),
-    );
-    for (job, set) in [
-        ("hashtags", &["size=1h", "slide=10m"][..]),
-        ("categories", &["window=1d"][..]),
-        ("channels", &[][..]),
-        ("viewer-day", &[][..]),
+    // The nightly DAG (as `pulse backfill` runs it) over the generated days, with the
+    // windows the answers below read.
+    let (from, to) = (opts.start, opts.start + chrono::Days::new(a.days as u64));
+    let mut o = pulse_jobs::nightly::Options {
+        reprocess: pulse_jobs::nightly::Reprocess::All,
+        max_concurrent: 2,
+        ..Default::default()
+    };
+    for (job, kvs) in [
+        ("hashtags", &[("size", "1h"), ("slide", "10m")][..]),
+        ("categories", &[("window", "1d")][..]),
         // A small world has few channels live at once: its bots sit in all of them.
-        ("bots", &["min_channels=4"][..]),
-        ("profiles", &[][..]),
+        ("bots", &[("min_channels", "4")][..]),
     ] {
-        let set: Vec<String> = set.iter().map(|s| s.to_string()).collect();
-        let ctx = pulse_lake::catalog::session(&lake).await?;
-        let args = crate::JobArgs {
-            job: job.to_string(),
-            from: Some(from.clone()),
-            to: Some(to.clone()),
-            date: None,
-            set,
-        };
-        let report =
-            crate::run_job(&lake, &ctx, &args, std::time::Duration::from_secs(3600)).await?;
-        let rows: usize = report.outputs.iter().map(|o| o.1).sum();
-        println!(
-            "3. ran {job} over [{from}, {to}): {rows} rows in {} tables",
-            report.outputs.len()
+        o.set.insert(
+            job.to_string(),
+            kvs.iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
         );
     }
+    let demo_lake = lake.clone();
+    let sessions: pulse_jobs::nightly::Sessions = std::sync::Arc::new(move || {
+        let lake = demo_lake.clone();
+        Box::pin(async move { Ok(pulse_lake::catalog::session(&lake).await?) })
+    });
+    let summary = pulse_jobs::nightly::run_range(
+        &lake,
+        sessions,
+        from,
+        to,
+        &o,
+        pulse_jobs::nightly::tokio_util_cancel::Token::default(),
+    )
+    .await?;
+    let mut d = from;
+    while d < to {
+        let jobs: Vec<&str> = summary
+            .succeeded
+            .iter()
+            .filter(|(day, _)| *day == d)
+            .map(|(_, j)| j.as_str())
+            .collect();
+        println!("2. ran the nightly DAG for {d}: {}", jobs.join(", "));
+        d = d + chrono::Days::new(1);
+    }
+    for (d, job, e) in &summary.failed {
+        println!("   FAILED {job} for {d}: {e}");
+    }
+    anyhow::ensure!(summary.ok(), "the nightly DAG failed");
     let ctx = pulse_lake::catalog::session(&lake).await?;
-    println!("4. answers (sql/demo.sql):");
+    println!("3. answers (sql/demo.sql):");
     for block in DEMO_SQL.split(";\n").filter(|b| {
         b.lines()
             .any(|l| !l.trim().is_empty() && !l.starts_with("--"))
@@ -145,7 +150,7 @@ pub async fn run(cfg: &Config, a: DemoArgs) -> anyhow::Result<()> {
         let date = opts.start + chrono::Days::new(a.days as u64 - 1);
         if let Some(p) = pulse_jobs::profile::read(&ctx, &viewer, date).await? {
             println!();
-            println!("5. the profile of the viewer who watched most (pulse profile {viewer}):");
+            println!("4. the profile of the viewer who watched most (pulse profile {viewer}):");
             print!("{}", crate::profile::render(&p));
         }
     }

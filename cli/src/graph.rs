@@ -15,7 +15,7 @@ use datafusion::scalar::ScalarValue;
 use crate::sql::{OutFormat, query_with, write};
 
 /// The saved queries: (name, SQL).
-const QUERIES: [(&str, &str); 11] = [
+const QUERIES: [(&str, &str); 14] = [
     (
         "node_count",
         include_str!("../../sql/graph/queries/node_count.sql"),
@@ -55,6 +55,18 @@ const QUERIES: [(&str, &str); 11] = [
     (
         "streamers_by_game",
         include_str!("../../sql/graph/queries/streamers_by_game.sql"),
+    ),
+    (
+        "top_pagerank",
+        include_str!("../../sql/graph/queries/top_pagerank.sql"),
+    ),
+    (
+        "top_betweenness",
+        include_str!("../../sql/graph/queries/top_betweenness.sql"),
+    ),
+    (
+        "audience_overlap",
+        include_str!("../../sql/graph/queries/audience_overlap.sql"),
     ),
     (
         "neighbourhood",

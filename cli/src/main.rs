@@ -9,6 +9,7 @@ mod cluster;
 mod config;
 mod demo;
 mod graph;
+mod nightly;
 mod profile;
 mod sql;
 
@@ -102,6 +103,15 @@ enum Cmd {
         #[arg(long, default_value = "1h", value_parser = humantime::parse_duration)]
         retention: Duration,
     },
+    /// Run the nightly DAG (compact, viewer-day, bots, profiles, verify, channels, categories,
+    /// hashtags, graph, pagerank, betweenness, pipeline-stats) for one date now.
+    Nightly(nightly::NightlyArgs),
+    /// Run the nightly DAG for a range of dates; dates without data are reported.
+    Backfill(nightly::BackfillArgs),
+    /// The run history: per date and job, status, attempt, times, rows, error.
+    Runs(nightly::RunsArgs),
+    /// A daemon running the nightly DAG on a cron schedule (UTC) until SIGTERM.
+    Schedule(nightly::ScheduleArgs),
     /// Print a viewer's profile: schedules, favourite streamers and games, bot status.
     Profile {
         /// The viewer's login.
@@ -605,6 +615,22 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let ctx = session_with(&lake, cluster.as_deref(), Some(memory_limit)).await?;
             print_report(&run_job(&lake, &ctx, &job, retention).await?);
         }
+        Cmd::Nightly(a) => {
+            let lake = open(&cfg)?;
+            let sessions = sessions(&lake, cluster.clone(), memory_limit);
+            nightly::nightly(&lake, sessions, &cfg.schedule, a).await?;
+        }
+        Cmd::Backfill(a) => {
+            let lake = open(&cfg)?;
+            let sessions = sessions(&lake, cluster.clone(), memory_limit);
+            nightly::backfill(&lake, sessions, &cfg.schedule, a).await?;
+        }
+        Cmd::Runs(a) => nightly::runs(&open(&cfg)?, a).await?,
+        Cmd::Schedule(a) => {
+            let lake = open(&cfg)?;
+            let sessions = sessions(&lake, cluster.clone(), memory_limit);
+            nightly::schedule(&lake, sessions, &cfg.schedule, a).await?;
+        }
         Cmd::Profile { viewer, date } => {
             let lake = open(&cfg)?;
             let ctx = session_with(&lake, cluster.as_deref(), Some(memory_limit)).await?;
@@ -744,6 +770,23 @@ fn print_report(report: &pulse_jobs::runner::RunReport) {
             indicatif::HumanBytes(report.spilled_bytes)
         );
     }
+}
+
+/// A fresh session per nightly task, embedded or on the cluster.
+fn sessions(
+    lake: &Lake,
+    cluster: Option<String>,
+    memory_limit: u64,
+) -> pulse_jobs::nightly::Sessions {
+    let lake = lake.clone();
+    std::sync::Arc::new(move || {
+        let (lake, cluster) = (lake.clone(), cluster.clone());
+        Box::pin(async move {
+            session_with(&lake, cluster.as_deref(), Some(memory_limit))
+                .await
+                .map_err(|e| pulse_jobs::Error::Usage(format!("{e:#}")))
+        })
+    })
 }
 
 /// Runs a windowed job by name over [from, to) with `NAME=VALUE` overrides.

@@ -162,7 +162,8 @@ pub async fn run(
               partial AS (SELECT part, brandes_partial(s, d, {n}, {directed}) AS b \
                           FROM work GROUP BY part), \
               entries AS (SELECT unnest(b) AS x FROM partial), \
-              sums AS (SELECT x['node'] AS idx, sum(x['score']) AS raw FROM entries GROUP BY x['node']) \
+              flat AS (SELECT x['node'] AS idx, x['score'] AS raw FROM entries), \
+              sums AS (SELECT idx, sum(raw) AS raw FROM flat GROUP BY idx) \
          SELECT '{date}' AS dt, v.node, \
                 COALESCE(sums.raw, 0.0) * CASE WHEN src.s IS NULL THEN {at_other:?} ELSE {at_source:?} END AS score, \
                 src.s IS NOT NULL AS source \

@@ -8,12 +8,14 @@ use crate::{Error, Result};
 pub enum Edges {
     /// `graph_edges` of this day.
     Graph(String),
-    /// A Parquet or CSV file (local or `s3://`) with `src`, `dst` and optionally `weight`.
+    /// A Parquet or CSV file (local or `s3://`) with `src`, `dst` (or any two first columns)
+    /// and optionally `weight`.
     File(String),
 }
 
 /// A SQL query giving the edges as `(src VARCHAR, dst VARCHAR, weight DOUBLE)`. A file is
-/// registered as the table `input` first (a missing `weight` column reads as 1).
+/// registered as the table `input` first; without `src` and `dst` columns its first two
+/// columns are the ends, and a missing `weight` column reads as 1.
 pub async fn source(
     ctx: &datafusion::prelude::SessionContext,
     edges: &Edges,
@@ -40,20 +42,28 @@ pub async fn source(
                     .await?;
             }
             let schema = ctx.table(input).await?.schema().clone();
-            for c in ["src", "dst"] {
-                if schema.field_with_unqualified_name(c).is_err() {
-                    return Err(Error::Usage(format!(
-                        "the edge file {path} has no {c} column"
-                    )));
-                }
-            }
-            let w = if schema.field_with_unqualified_name("weight").is_ok() {
+            let names: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
+            let has = |c: &str| names.iter().any(|n| n == c);
+            // `src, dst`, or else the first two columns (as in `from,to` of the MUSAE files).
+            let (src, dst) = if has("src") && has("dst") {
+                ("src".to_string(), "dst".to_string())
+            } else if names.len() >= 2 {
+                (names[0].clone(), names[1].clone())
+            } else {
+                return Err(Error::Usage(format!(
+                    "the edge file {path} needs src and dst columns (or two columns)"
+                )));
+            };
+            let w = if has("weight") {
                 "CAST(weight AS DOUBLE)"
             } else {
                 "1.0"
             };
+            let q = |c: &str| format!("\"{}\"", c.replace('"', "\"\""));
             Ok(format!(
-                "SELECT CAST(src AS VARCHAR) AS src, CAST(dst AS VARCHAR) AS dst, {w} AS weight FROM {input}"
+                "SELECT CAST({} AS VARCHAR) AS src, CAST({} AS VARCHAR) AS dst, {w} AS weight FROM {input}",
+                q(&src),
+                q(&dst)
             ))
         }
     }

@@ -1,7 +1,8 @@
-//! The run history: every job run leaves one row in the lake's `runs` table
-//! (`sys/runs/dt=<first day>/<run id>-<job>.parquet`, one atomic put), so history
-//! survives the process and every runner pointed at the lake sees it. `pipeline-stats` and
-//! `pulse runs` read it.
+//! The run history: every job run leaves rows in the lake's append-only run log
+//! (`sys/runs/dt=<first day>/<run id>-<job>-<start|end|interrupted>.parquet`, each one atomic
+//! put, never rewritten, so readers never race a writer); the `runs` view shows each run's
+//! latest row. History survives the process and every runner pointed at the lake sees it.
+//! `pipeline-stats`, `pulse runs` and the nightly runner read it.
 
 use std::sync::Arc;
 
@@ -89,8 +90,8 @@ pub fn runner_name() -> String {
     format!("{host}:{}", std::process::id())
 }
 
-/// Writes `r` to the lake: at the start of a run (`running`), then again at its end, which
-/// replaces the first row (same object, atomic put), so each run is one row.
+/// Writes `r` to the lake: at the start of a run (`running`), then again at its end as a new
+/// object; the `runs` table shows each run's latest row.
 pub async fn record(lake: &Lake, r: &RunRecord) -> Result<()> {
     let s = |v: &str| Arc::new(StringArray::from(vec![v])) as ArrayRef;
     let opt = |v: Option<&str>| Arc::new(StringArray::from(vec![v])) as ArrayRef;
@@ -120,8 +121,14 @@ pub async fn record(lake: &Lake, r: &RunRecord) -> Result<()> {
             opt(r.runner.as_deref()),
         ],
     )?;
+    // Never rewritten: the start, the end and an interruption are three objects.
+    let state = match (&r.ended_at, r.error.as_deref()) {
+        (None, _) => "start",
+        (Some(_), Some(e)) if e.starts_with("interrupted") => "interrupted",
+        (Some(_), _) => "end",
+    };
     let path = lake.path(&format!(
-        "sys/runs/dt={}/{}-{}.parquet",
+        "sys/runs/dt={}/{}-{}-{state}.parquet",
         r.from, r.run_id, r.job
     ));
     lake.store()
@@ -129,4 +136,80 @@ pub async fn record(lake: &Lake, r: &RunRecord) -> Result<()> {
         .await
         .map_err(pulse_lake::Error::from)?;
     Ok(())
+}
+
+/// Every run in the history (one row per run, its latest state), oldest first.
+pub async fn load(lake: &Lake) -> Result<Vec<RunRecord>> {
+    use arrow::array::{Array, AsArray};
+    use arrow::datatypes::{Int64Type, TimestampMicrosecondType};
+    let ctx = pulse_lake::catalog::session(lake).await?;
+    if !ctx.table_exist("runs")? {
+        return Ok(Vec::new());
+    }
+    let batches = ctx
+        .sql(
+            "SELECT run_id, job, from_date, to_date, status, attempt, started_at, ended_at, \
+             rows_in, rows_out, error, runner FROM runs ORDER BY started_at, run_id",
+        )
+        .await?
+        .collect()
+        .await?;
+    let mut out = Vec::new();
+    let day = |s: &str| {
+        NaiveDate::parse_from_str(s, "%Y-%m-%d")
+            .map_err(|e| crate::Error::Usage(format!("run history: {s:?} is not a date ({e})")))
+    };
+    for b in &batches {
+        let text = |i: usize| arrow::compute::cast(b.column(i), &arrow::datatypes::DataType::Utf8);
+        let cols = (0..b.num_columns())
+            .map(text)
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        let s = |i: usize| cols[i].as_string::<i32>();
+        let ts = |i: usize| b.column(i).as_primitive::<TimestampMicrosecondType>();
+        let n = |i: usize| b.column(i).as_primitive::<Int64Type>();
+        for r in 0..b.num_rows() {
+            let opt = |i: usize| s(i).is_valid(r).then(|| s(i).value(r).to_string());
+            out.push(RunRecord {
+                run_id: s(0).value(r).to_string(),
+                job: s(1).value(r).to_string(),
+                from: day(s(2).value(r))?,
+                to: day(s(3).value(r))?,
+                status: s(4).value(r).to_string(),
+                attempt: n(5).value(r),
+                started_at: DateTime::from_timestamp_micros(ts(6).value(r)).unwrap_or_default(),
+                ended_at: ts(7)
+                    .is_valid(r)
+                    .then(|| DateTime::from_timestamp_micros(ts(7).value(r)))
+                    .flatten(),
+                rows_in: n(8).value(r).max(0) as u64,
+                rows_out: n(9).value(r).max(0) as u64,
+                error: opt(10),
+                runner: opt(11),
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// Marks runs left `running` by a runner that died (no live lease) as failed, so they show
+/// as interrupted and are picked up again. Returns them.
+pub async fn recover(lake: &Lake) -> Result<Vec<RunRecord>> {
+    let mut fixed = Vec::new();
+    for mut r in load(lake).await? {
+        if r.status != "running"
+            || crate::lease::is_live(lake, &crate::lease_key(&r.job, r.from, r.to)).await?
+        {
+            continue;
+        }
+        r.status = "failed".into();
+        r.ended_at = Some(Utc::now());
+        r.error = Some(format!(
+            "interrupted: its runner ({}) stopped before the run ended",
+            r.runner.as_deref().unwrap_or("unknown")
+        ));
+        record(lake, &r).await?;
+        tracing::warn!(job = %r.job, from = %r.from, run_id = %r.run_id, "marked an interrupted run as failed");
+        fixed.push(r);
+    }
+    Ok(fixed)
 }

@@ -451,9 +451,42 @@ pub const GRAPH: JobDef = JobDef {
     daily: false,
 };
 
+fn audience_defaults() -> Params {
+    let mut p = Params::default();
+    p.insert("min_shared", Value::Int(2));
+    p
+}
+
+/// `audience-overlap`: channels sharing viewers over the interval, bots excluded.
+pub const AUDIENCE_OVERLAP: JobDef = JobDef {
+    name: "audience-overlap",
+    about: "pairs of channels sharing at least min_shared (2) viewers over the interval, with the Jaccard index; bots on the last day's ban list excluded (viewer_channel_day, bot_list -> agg/audience_overlap)",
+    defaults: audience_defaults,
+    derive: |p| {
+        if p.int("min_shared")? < 1 {
+            return Err(Error::Usage("min_shared must be at least 1".into()));
+        }
+        Ok(())
+    },
+    data_params: &[],
+    previous: &[VIEWER_CHANNEL_DAY_EMPTY, BOT_LIST_EMPTY],
+    steps: &[
+        step!("audience", "audience/01_audience.sql", View),
+        step!(
+            "audience_overlap",
+            "audience/02_audience_overlap.sql",
+            Output
+        ),
+    ],
+    suffix: no_suffix,
+    check: no_check,
+    daily: false,
+};
+
 /// Every SQL job.
-pub const ALL: [&JobDef; 9] = [
+pub const ALL: [&JobDef; 10] = [
     &GRAPH,
+    &AUDIENCE_OVERLAP,
     &PIPELINE_STATS,
     &HASHTAGS,
     &CATEGORIES,

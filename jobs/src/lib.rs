@@ -8,6 +8,8 @@ pub mod compact;
 pub mod edges;
 pub mod history;
 pub mod jobs;
+pub mod lease;
+pub mod nightly;
 pub mod pagerank;
 pub mod params;
 pub mod profile;
@@ -41,6 +43,54 @@ pub enum Error {
     /// DataFusion failed outside a step.
     #[error("query: {0}")]
     DataFusion(#[from] datafusion::error::DataFusionError),
+    /// Another runner holds the lease of this job and interval.
+    #[error("{job} for {interval} is being run by {owner} (lease until {until})")]
+    Busy {
+        /// The job.
+        job: String,
+        /// `from_to` of its interval.
+        interval: String,
+        /// The other runner.
+        owner: String,
+        /// When its lease runs out unless renewed.
+        until: chrono::DateTime<chrono::Utc>,
+    },
+    /// This runner's lease was taken over (it was too slow to renew it): it stopped.
+    #[error("the lease was lost to another runner; stopped without committing")]
+    LeaseLost,
+}
+
+impl Error {
+    /// True when a retry may succeed: I/O, the network, a lost executor. A bad query, bad
+    /// data or a user mistake fail the same way again.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Error::Lake(e) => e.is_transient(),
+            Error::Step { source, .. } | Error::DataFusion(source) => df_transient(source),
+            _ => false,
+        }
+    }
+}
+
+fn df_transient(e: &datafusion::error::DataFusionError) -> bool {
+    use datafusion::error::DataFusionError as D;
+    match e {
+        D::ObjectStore(e) => pulse_lake::error::store_error_is_transient(e),
+        D::IoError(_) => true,
+        D::Context(_, inner) => df_transient(inner),
+        D::Shared(inner) => df_transient(inner),
+        D::External(inner) => {
+            let t = inner.to_string().to_lowercase();
+            t.contains("executor") && (t.contains("lost") || t.contains("transport"))
+                || t.contains("connection refused")
+                || t.contains("connection reset")
+        }
+        D::Execution(t) => {
+            let t = t.to_lowercase();
+            t.contains("executors were lost") || t.contains("transport error")
+        }
+        _ => false,
+    }
 }
 
 impl From<object_store::Error> for Error {
@@ -53,7 +103,7 @@ impl From<object_store::Error> for Error {
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// The jobs written in Rust rather than as SQL steps.
-const NATIVE_JOBS: [&str; 3] = ["verify", "pagerank", "betweenness"];
+const NATIVE_JOBS: [&str; 4] = ["compact", "verify", "pagerank", "betweenness"];
 
 /// Every job `pulse run` knows: the SQL jobs and the native ones.
 pub fn job_names() -> Vec<&'static str> {
@@ -62,8 +112,26 @@ pub fn job_names() -> Vec<&'static str> {
     names
 }
 
-/// Runs the job `name` over `[start, end)` with `NAME=VALUE` overrides, and records the run
-/// in the lake's run history (a `running` row first, replaced by its outcome).
+/// How a run is guarded and recorded.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// Keep replaced output files (hidden) this long.
+    pub retention: chrono::Duration,
+    /// Which try this is (1 for the first), as recorded in the history.
+    pub attempt: i64,
+    /// The lease's time to live; it is renewed every third of it while the job runs.
+    pub lease_ttl: std::time::Duration,
+}
+
+/// The lease time to live when none is given.
+pub const DEFAULT_LEASE_TTL: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// The lease key of a job over an interval.
+pub fn lease_key(job: &str, from: chrono::NaiveDate, to: chrono::NaiveDate) -> String {
+    format!("{from}_{to}/{job}")
+}
+
+/// Runs the job `name` over `[start, end)` with `NAME=VALUE` overrides (see [`run_with`]).
 pub async fn run_named(
     lake: &pulse_lake::Lake,
     ctx: &datafusion::prelude::SessionContext,
@@ -73,6 +141,26 @@ pub async fn run_named(
     set: &[(String, String)],
     retention: chrono::Duration,
 ) -> Result<runner::RunReport> {
+    let o = RunOptions {
+        retention,
+        attempt: 1,
+        lease_ttl: DEFAULT_LEASE_TTL,
+    };
+    run_with(lake, ctx, name, start, end, set, &o).await
+}
+
+/// Runs the job `name` over `[start, end)` under its lease (no other runner works on the same
+/// job and interval meanwhile), and records the run in the lake's run history (a `running`
+/// row first, replaced by its outcome).
+pub async fn run_with(
+    lake: &pulse_lake::Lake,
+    ctx: &datafusion::prelude::SessionContext,
+    name: &str,
+    start: chrono::DateTime<chrono::Utc>,
+    end: chrono::DateTime<chrono::Utc>,
+    set: &[(String, String)],
+    o: &RunOptions,
+) -> Result<runner::RunReport> {
     let def = jobs::by_name(name);
     if def.is_none() && !NATIVE_JOBS.contains(&name) {
         return Err(Error::Usage(format!(
@@ -80,21 +168,60 @@ pub async fn run_named(
             job_names()
         )));
     }
-    let mut rec = history::RunRecord::start(name, start.date_naive(), end.date_naive(), 1);
+    let (from, to) = (start.date_naive(), end.date_naive());
+    let lease = match lease::acquire(
+        lake,
+        &lease_key(name, from, to),
+        &history::runner_name(),
+        o.lease_ttl,
+    )
+    .await?
+    {
+        Ok(l) => l,
+        Err(held) => {
+            return Err(Error::Busy {
+                job: name.to_string(),
+                interval: format!("{from}_{to}"),
+                owner: held.owner,
+                until: held.expires_at,
+            });
+        }
+    };
+    let mut rec = history::RunRecord::start(name, from, to, o.attempt);
     history::record(lake, &rec).await?;
-    let result = match def {
-        Some(def) => {
-            let mut params = runner::params_for(def, start, end);
-            for (k, v) in set {
-                params.set(k, v)?;
+    let work = async {
+        match def {
+            Some(def) => {
+                let mut params = runner::params_for(def, start, end);
+                for (k, v) in set {
+                    params.set(k, v)?;
+                }
+                runner::run(lake, ctx, def, params, o.retention).await
             }
-            runner::run(lake, ctx, def, params, retention).await
+            None if name == "pagerank" => {
+                run_pagerank(lake, ctx, start, end, set, o.retention).await
+            }
+            None if name == "betweenness" => {
+                run_betweenness(lake, ctx, start, end, set, o.retention).await
+            }
+            None if name == "compact" => run_compact(lake, start, end, set, o.retention).await,
+            None => run_verify(lake, ctx, start, end, set, o.retention).await,
         }
-        None if name == "pagerank" => run_pagerank(lake, ctx, start, end, set, retention).await,
-        None if name == "betweenness" => {
-            run_betweenness(lake, ctx, start, end, set, retention).await
+    };
+    // Renew the lease while the job runs; stop the job if another runner took it over.
+    let keep = async {
+        loop {
+            tokio::time::sleep(lease.renew_every()).await;
+            match lease.renew().await {
+                Ok(true) => {}
+                Ok(false) => return Error::LeaseLost,
+                Err(e) => tracing::warn!(job = name, error = %e, "could not renew the lease"),
+            }
         }
-        None => run_verify(lake, ctx, start, end, set, retention).await,
+    };
+    let result = tokio::select! {
+        r = work => r,
+        e = keep => Err(e),
     };
     rec.ended_at = Some(chrono::Utc::now());
     match &result {
@@ -110,6 +237,9 @@ pub async fn run_named(
     }
     if let Err(e) = history::record(lake, &rec).await {
         tracing::warn!(job = name, error = %e, "could not record the run in the history");
+    }
+    if let Err(e) = lease.release().await {
+        tracing::warn!(job = name, error = %e, "could not release the lease (it expires)");
     }
     result
 }
@@ -182,6 +312,7 @@ async fn run_pagerank(
         max_iter: 100,
         checkpoint_every: 1,
         weighted: false,
+        directed: true,
         personalize: Vec::new(),
     };
     for (k, v) in set {
@@ -191,6 +322,7 @@ async fn run_pagerank(
             "max_iter" => o.max_iter = v.parse().map_err(|_| bad(k, v))?,
             "checkpoint_every" => o.checkpoint_every = v.parse().map_err(|_| bad(k, v))?,
             "weighted" => o.weighted = flag(k, v)?,
+            "directed" => o.directed = flag(k, v)?,
             "personalize" => {
                 o.personalize = v
                     .split(',')
@@ -201,7 +333,7 @@ async fn run_pagerank(
             "edges" => o.edges = pagerank::Edges::File(v.clone()),
             _ => {
                 return Err(Error::Usage(format!(
-                    "pagerank has no parameter {k:?}: damping, tol, max_iter, checkpoint_every, weighted, personalize, edges"
+                    "pagerank has no parameter {k:?}: damping, tol, max_iter, checkpoint_every, weighted, directed, personalize, edges"
                 )));
             }
         }
@@ -281,4 +413,70 @@ async fn run_betweenness(
         "betweenness done"
     );
     Ok(report)
+}
+
+async fn run_compact(
+    lake: &pulse_lake::Lake,
+    start: chrono::DateTime<chrono::Utc>,
+    end: chrono::DateTime<chrono::Utc>,
+    set: &[(String, String)],
+    retention: chrono::Duration,
+) -> Result<runner::RunReport> {
+    runner::check_interval(start, end)?;
+    let mut p = params::Params::default();
+    p.insert("target_mib", params::Value::Int(128));
+    for (k, v) in set {
+        p.set(k, v)?;
+    }
+    let target = p.int("target_mib")?.max(1) as u64 * 1024 * 1024;
+    let mut report = runner::RunReport::default();
+    let mut day = start;
+    while day < end {
+        for (table, c) in compact::compact_day(lake, day.date_naive(), target, retention).await? {
+            report.rows_in += c.rows;
+            report
+                .outputs
+                .push((table.name().to_string(), c.rows as usize, 1));
+        }
+        day += chrono::Duration::days(1);
+    }
+    Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use datafusion::error::DataFusionError as D;
+
+    use super::Error;
+
+    #[test]
+    fn only_io_network_and_lost_executors_are_retried() {
+        let store = |e: object_store::Error| Error::Lake(pulse_lake::Error::Store(e));
+        let generic = || object_store::Error::Generic {
+            store: "s3",
+            source: "connection reset by peer".into(),
+        };
+        assert!(store(generic()).is_transient());
+        assert!(Error::DataFusion(D::ObjectStore(Box::new(generic()))).is_transient());
+        assert!(Error::DataFusion(D::IoError(std::io::Error::other("disk"))).is_transient());
+        assert!(
+            Error::Step {
+                step: "s".into(),
+                source: D::Execution("all executors were lost".into()),
+            }
+            .is_transient()
+        );
+        // A bad query, bad data, a missing file or a user mistake fail the same way again.
+        assert!(!Error::DataFusion(D::Plan("no column x".into())).is_transient());
+        assert!(!Error::DataFusion(D::ResourcesExhausted("memory".into())).is_transient());
+        assert!(
+            !store(object_store::Error::NotFound {
+                path: "x".into(),
+                source: "gone".into(),
+            })
+            .is_transient()
+        );
+        assert!(!Error::Usage("min_channels must be at least 2".into()).is_transient());
+        assert!(!Error::LeaseLost.is_transient());
+    }
 }

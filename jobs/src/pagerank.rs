@@ -41,6 +41,8 @@ pub struct PageRankOptions {
     pub checkpoint_every: usize,
     /// Use edge weights.
     pub weighted: bool,
+    /// Follow edges one way (true), or read each edge as a pair of opposite ones.
+    pub directed: bool,
     /// Restart only at these nodes (ids as in the edges), equally; empty: everywhere.
     pub personalize: Vec<String>,
 }
@@ -88,8 +90,8 @@ pub async fn run(
     // the same inputs (and any max_iter or tol) finds its checkpoints.
     let key = blake3::hash(
         format!(
-            "{:?}|{}|{}|{:?}",
-            o.edges, o.damping, o.weighted, o.personalize
+            "{:?}|{}|{}|{:?}|{}",
+            o.edges, o.damping, o.weighted, o.personalize, o.directed
         )
         .as_bytes(),
     )
@@ -97,7 +99,14 @@ pub async fn run(
         .to_string();
     let base = format!("tmp/pagerank-{key}");
     // Edges, summed per (src, dst), with each source's out-weights normalised.
-    let source = crate::edges::source(ctx, &o.edges, "pagerank_input").await?;
+    let mut source = crate::edges::source(ctx, &o.edges, "pagerank_input").await?;
+    if !o.directed {
+        // Each edge both ways (a self loop once), as NetworkX ranks an undirected graph.
+        source = format!(
+            "SELECT src, dst, weight FROM ({source}) UNION ALL \
+             SELECT dst, src, weight FROM ({source}) WHERE src <> dst"
+        );
+    }
     let w = if o.weighted { "weight" } else { "1.0" };
     materialize(
         lake,
@@ -123,12 +132,13 @@ pub async fn run(
             o.personalize.clone(),
         ))],
     )?;
-    crate::runner::materialize(
+    crate::runner::put_batches(
         lake,
         ctx,
         "pagerank_personal",
         &format!("{base}/personal"),
-        ctx.read_batch(batch)?,
+        &[batch],
+        schema,
     )
     .await?;
     // Restart shares: uniform, or equal over the personalisation nodes found in the graph.

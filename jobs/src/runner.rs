@@ -337,16 +337,39 @@ pub(crate) async fn materialize(
         Some(pulse_lake::land::writer_properties()),
     )?;
     let counts = stream_counting(df, table, |b| Ok(w.write(&b)?)).await?;
+    put_file(lake, ctx, table, rel, schema, Bytes::from(w.into_inner()?)).await?;
+    Ok(counts)
+}
+
+/// Writes batches made in this process to `rel` and registers them as `table`: a plan that
+/// reads them can run on a cluster (an in-memory table cannot be sent there).
+pub(crate) async fn put_batches(
+    lake: &Lake,
+    ctx: &SessionContext,
+    table: &str,
+    rel: &str,
+    batches: &[RecordBatch],
+    schema: Arc<Schema>,
+) -> Result<()> {
+    let bytes = pulse_lake::land::encode_parquet(&schema, batches)?;
+    put_file(lake, ctx, table, rel, schema, bytes).await
+}
+
+async fn put_file(
+    lake: &Lake,
+    ctx: &SessionContext,
+    table: &str,
+    rel: &str,
+    schema: Arc<Schema>,
+    bytes: Bytes,
+) -> Result<()> {
     lake.store()
-        .put(
-            &lake.path(&format!("{rel}/part-0.parquet")),
-            Bytes::from(w.into_inner()?).into(),
-        )
+        .put(&lake.path(&format!("{rel}/part-0.parquet")), bytes.into())
         .await
         .map_err(pulse_lake::Error::from)?;
     ctx.deregister_table(table)?;
     pulse_lake::catalog::register_listing(ctx, lake, table, rel, schema, Vec::new())?;
-    Ok(counts)
+    Ok(())
 }
 
 /// Splits output batches (with a `dt` column) by day into one Parquet file per day of the

@@ -140,14 +140,29 @@ pub async fn register(ctx: &SessionContext, lake: &Lake) -> Result<()> {
             .file_extension(".csv");
         ctx.register_csv(name, url, opts).await?;
     }
+    // The history is append-only (a run's start and end are separate files, so a reader
+    // never races a rewrite); `runs` shows each run's latest state.
     register_listing(
         ctx,
         lake,
-        "runs",
+        "runs_log",
         "sys/runs",
         crate::schema::runs_schema(),
         vec![("dt".into(), DataType::Utf8)],
     )?;
+    let cols: Vec<String> = crate::schema::runs_schema()
+        .fields()
+        .iter()
+        .map(|f| f.name().clone())
+        .collect();
+    let cols = cols.join(", ");
+    let latest = ctx
+        .sql(&format!(
+            "SELECT {cols}, dt FROM (SELECT *, row_number() OVER (PARTITION BY run_id \
+             ORDER BY ended_at DESC NULLS LAST) AS n FROM runs_log) WHERE n = 1"
+        ))
+        .await?;
+    ctx.register_table("runs", latest.into_view())?;
     for source in list_dirs(lake, "quarantine").await? {
         register_listing(
             ctx,

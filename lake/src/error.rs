@@ -47,21 +47,26 @@ impl Error {
     /// mistake or corrupt data that a retry would only repeat.
     pub fn is_transient(&self) -> bool {
         match self {
-            Error::Store(e) => !matches!(
-                e,
-                object_store::Error::NotFound { .. }
-                    | object_store::Error::InvalidPath { .. }
-                    | object_store::Error::NotSupported { .. }
-                    | object_store::Error::AlreadyExists { .. }
-                    | object_store::Error::Precondition { .. }
-                    | object_store::Error::NotImplemented { .. }
-                    | object_store::Error::PermissionDenied { .. }
-                    | object_store::Error::Unauthenticated { .. }
-                    | object_store::Error::UnknownConfigurationKey { .. }
-            ),
+            Error::Store(e) => store_error_is_transient(e),
             _ => false,
         }
     }
+}
+
+/// True for an object store error a retry may get past (network, throttling, I/O).
+pub fn store_error_is_transient(e: &object_store::Error) -> bool {
+    !matches!(
+        e,
+        object_store::Error::NotFound { .. }
+            | object_store::Error::InvalidPath { .. }
+            | object_store::Error::NotSupported { .. }
+            | object_store::Error::AlreadyExists { .. }
+            | object_store::Error::Precondition { .. }
+            | object_store::Error::NotImplemented { .. }
+            | object_store::Error::PermissionDenied { .. }
+            | object_store::Error::Unauthenticated { .. }
+            | object_store::Error::UnknownConfigurationKey { .. }
+    )
 }
 
 /// The lake's result type.

@@ -255,6 +255,7 @@ impl LakeStore {
                 )
                 .await?;
         }
+        pause_before_commit(dir).await;
         let marker = self.commit(dir, &generation, &replaces).await?;
         self.cleanup(dir, retention).await?;
         Ok(marker)
@@ -395,6 +396,19 @@ fn to_store_error(e: Error) -> object_store::Error {
             store: "LakeStore",
             source: Box::new(other),
         },
+    }
+}
+
+/// Fault injection for the crash tests: with `PULSE_PAUSE_BEFORE_COMMIT=<text>`, a replace of
+/// a directory whose path contains the text waits a minute after writing its files and before
+/// its commit marker, so a test can kill the process there.
+async fn pause_before_commit(dir: &Path) {
+    if let Ok(t) = std::env::var("PULSE_PAUSE_BEFORE_COMMIT")
+        && !t.is_empty()
+        && dir.as_ref().contains(&t)
+    {
+        tracing::warn!(dir = %dir, "PULSE_PAUSE_BEFORE_COMMIT: pausing before the commit marker");
+        tokio::time::sleep(std::time::Duration::from_secs(60)).await;
     }
 }
 

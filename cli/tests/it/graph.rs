@@ -191,3 +191,128 @@ fn chatter_weights_are_the_minutes_viewer_day_counts() {
         vec![vec!["2026-01-06".to_string()]]
     );
 }
+
+#[test]
+fn centrality_views_and_audience_overlap_from_the_binary() {
+    let p = Pulse::new();
+    p.ok(&[
+        "gen",
+        "--days",
+        "1",
+        "--channels",
+        "10",
+        "--viewers",
+        "400",
+        "--tweets-per-sec",
+        "0",
+    ]);
+    p.ok(&["run", "viewer-day", "--date", "2026-01-05"]);
+    p.ok(&[
+        "run",
+        "bots",
+        "--date",
+        "2026-01-05",
+        "--set",
+        "min_channels=4",
+    ]);
+    p.ok(&["run", "graph", "--date", "2026-01-05"]);
+    p.ok(&["run", "pagerank", "--date", "2026-01-05"]);
+    p.ok(&[
+        "run",
+        "betweenness",
+        "--date",
+        "2026-01-05",
+        "--set",
+        "samples=40",
+        "--set",
+        "seed=3",
+    ]);
+    // The seed's top views: the same order as the tables, streams and users only.
+    for (view, table, col) in [
+        ("top-pagerank", "pagerank", "rank"),
+        ("top-betweenness", "betweenness", "score"),
+    ] {
+        let out = p.ok(&["graph", view, "5", "--format", "csv"]);
+        let got: Vec<String> = out.lines().skip(1).map(|l| l.to_string()).collect();
+        let want: Vec<String> = p
+            .sql(&format!(
+                "SELECT CASE WHEN node LIKE 'stream:%' THEN 'Stream' ELSE 'User' END, \
+                 substr(node, strpos(node, ':') + 1), {col} FROM {table} \
+                 WHERE node LIKE 'stream:%' OR node LIKE 'user:%' ORDER BY {col} DESC, 2 LIMIT 5"
+            ))
+            .into_iter()
+            .map(|r| r.join(","))
+            .collect();
+        assert_eq!(got, want, "{view}");
+        assert_eq!(got.len(), 5);
+    }
+    assert_eq!(p.count("SELECT count(*) FROM betweenness WHERE source"), 40);
+    // Audience overlap against sets built here from viewer-day, bots taken out.
+    p.ok(&[
+        "run",
+        "audience-overlap",
+        "--date",
+        "2026-01-05",
+        "--set",
+        "min_shared=1",
+    ]);
+    let bots: BTreeSet<String> = p
+        .sql("SELECT viewer_login FROM bot_list")
+        .into_iter()
+        .map(|r| r[0].clone())
+        .collect();
+    assert!(!bots.is_empty());
+    let mut audience: std::collections::BTreeMap<String, BTreeSet<String>> = Default::default();
+    for r in p.sql("SELECT viewer_login, channel_login FROM viewer_channel_day") {
+        if !bots.contains(&r[0]) {
+            audience
+                .entry(r[1].clone())
+                .or_default()
+                .insert(r[0].clone());
+        }
+    }
+    let mut want = Vec::new();
+    for (a, va) in &audience {
+        for (b, vb) in audience.range::<String, _>((
+            std::ops::Bound::Excluded(a.clone()),
+            std::ops::Bound::Unbounded,
+        )) {
+            let shared = va.intersection(vb).count();
+            if shared >= 1 {
+                let j = shared as f64 / (va.len() + vb.len() - shared) as f64;
+                want.push(vec![
+                    a.clone(),
+                    b.clone(),
+                    shared.to_string(),
+                    format!("{j:.9}"),
+                ]);
+            }
+        }
+    }
+    let got =
+        p.sql("SELECT channel_a, channel_b, shared, jaccard FROM audience_overlap ORDER BY 1, 2");
+    let got: Vec<Vec<String>> = got
+        .into_iter()
+        .map(|mut r| {
+            r[3] = format!("{:.9}", r[3].parse::<f64>().unwrap());
+            r
+        })
+        .collect();
+    assert!(want.len() >= 5, "{want:?}");
+    assert_eq!(got, want);
+    // A streamer's closest audiences, and nothing for an unknown one.
+    let (a, b) = (&want[0][0], &want[0][1]);
+    let out = p.ok(&["graph", "audience-overlap", a, "50", "--format", "csv"]);
+    assert!(
+        out.lines().any(|l| l.starts_with(&format!("{b},"))),
+        "{out}"
+    );
+    let none = p.ok(&[
+        "graph",
+        "audience-overlap",
+        "nobody_here",
+        "--format",
+        "csv",
+    ]);
+    assert!(none.lines().count() <= 1, "{none}");
+}

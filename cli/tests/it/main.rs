@@ -8,6 +8,7 @@ mod compact;
 mod demo;
 mod graph;
 mod jobs;
+mod nightly;
 mod profiles;
 mod replay;
 mod s3;

@@ -2,7 +2,7 @@
 //! Rust on random small graphs (directed and undirected, self loops, repeated edges, dangling
 //! nodes, disconnected parts; exact and sampled, split into different numbers of parts), and
 //! NetworkX's values for fixture graphs stored by `scripts/networkx_fixtures.py` (betweenness
-//! and PageRank).
+//! and PageRank, directed and undirected; one file with `from,to` columns).
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
@@ -86,10 +86,10 @@ fn brute(
                 if v == s || v == t {
                     continue;
                 }
-                if let (Some((dsv, ssv)), Some((dvt, svt))) = (all[s].get(*v), all[v].get(t)) {
-                    if dsv + dvt == *dst {
-                        *bc.get_mut(*v).unwrap() += ssv * svt / sst;
-                    }
+                if let (Some((dsv, ssv)), Some((dvt, svt))) = (all[s].get(*v), all[v].get(t))
+                    && dsv + dvt == *dst
+                {
+                    *bc.get_mut(*v).unwrap() += ssv * svt / sst;
                 }
             }
         }
@@ -250,7 +250,7 @@ async fn sampled_betweenness_sums_its_sources_and_estimates_the_exact_scores() {
 
 fn fixture(name: &str) -> (String, Vec<BTreeMap<String, f64>>) {
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/networkx");
-    let mut cols: Vec<BTreeMap<String, f64>> = vec![BTreeMap::new(); 5];
+    let mut cols: Vec<BTreeMap<String, f64>> = vec![BTreeMap::new(); 6];
     let mut r = csv::Reader::from_path(format!("{dir}/{name}.expected.csv")).unwrap();
     for row in r.records() {
         let row = row.unwrap();
@@ -264,7 +264,7 @@ fn fixture(name: &str) -> (String, Vec<BTreeMap<String, f64>>) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn betweenness_and_pagerank_match_stored_networkx_values() {
     let env = Env::new().await;
-    for name in ["karate", "florentine", "random25"] {
+    for name in ["karate", "florentine", "random25", "florentine_fromto"] {
         let (path, want) = fixture(name);
         for (i, (directed, normalized)) in
             [(true, true), (true, false), (false, true), (false, false)]
@@ -282,28 +282,31 @@ async fn betweenness_and_pagerank_match_stored_networkx_values() {
                 "{name} directed {directed} normalized {normalized}: {err}"
             );
         }
-        let o = pulse_jobs::pagerank::PageRankOptions {
-            edges: Edges::File(path.clone()),
-            date: "2026-01-05".into(),
-            damping: 0.85,
-            tol: 1e-10,
-            max_iter: 1000,
-            // No checkpoint before the end: plans must still not nest the earlier steps.
-            checkpoint_every: 1000,
-            weighted: false,
-            personalize: Vec::new(),
-        };
-        pulse_jobs::pagerank::run(&env.lake, &env.ctx, &o, chrono::Duration::zero())
-            .await
-            .unwrap();
-        let got: BTreeMap<String, f64> = env
-            .rows("SELECT node, rank FROM pagerank WHERE dt = '2026-01-05'")
-            .await
-            .into_iter()
-            .map(|r| (r[0].clone(), r[1].parse().unwrap()))
-            .collect();
-        let l1: f64 = got.iter().map(|(v, r)| (r - want[0][v]).abs()).sum();
-        assert_eq!(got.len(), want[0].len());
-        assert!(l1 < 1e-6, "{name} pagerank L1 {l1}");
+        for (directed, col) in [(true, 0), (false, 5)] {
+            let o = pulse_jobs::pagerank::PageRankOptions {
+                edges: Edges::File(path.clone()),
+                date: "2026-01-05".into(),
+                damping: 0.85,
+                tol: 1e-10,
+                max_iter: 1000,
+                // No checkpoint before the end: plans must still not nest the earlier steps.
+                checkpoint_every: 1000,
+                weighted: false,
+                directed,
+                personalize: Vec::new(),
+            };
+            pulse_jobs::pagerank::run(&env.lake, &env.ctx, &o, chrono::Duration::zero())
+                .await
+                .unwrap();
+            let got: BTreeMap<String, f64> = env
+                .rows("SELECT node, rank FROM pagerank WHERE dt = '2026-01-05'")
+                .await
+                .into_iter()
+                .map(|r| (r[0].clone(), r[1].parse().unwrap()))
+                .collect();
+            let l1: f64 = got.iter().map(|(v, r)| (r - want[col][v]).abs()).sum();
+            assert_eq!(got.len(), want[col].len());
+            assert!(l1 < 1e-6, "{name} directed {directed}: pagerank L1 {l1}");
+        }
     }
 }

@@ -102,6 +102,7 @@ fn options(path: &str) -> PageRankOptions {
         max_iter: 500,
         checkpoint_every: 1,
         weighted: false,
+        directed: true,
         personalize: Vec::new(),
     }
 }

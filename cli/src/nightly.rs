@@ -1,0 +1,310 @@
+//! `pulse nightly`, `pulse backfill`, `pulse runs` and `pulse schedule`: the nightly DAG
+//! (`pulse_jobs::nightly`) for one date, a range, on a cron schedule, and its run history.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use anyhow::Context;
+use chrono::{Days, NaiveDate, Utc};
+use clap::Args;
+use pulse_jobs::nightly::{self, Options, Reprocess, Sessions, Summary, tokio_util_cancel::Token};
+use pulse_lake::Lake;
+
+use crate::config::ScheduleSection;
+
+/// Flags shared by the commands that run the DAG.
+#[derive(Args, Debug, Clone)]
+pub struct RunnerArgs {
+    /// Jobs running at once [default: [schedule] max_concurrent, 1].
+    #[arg(long)]
+    pub max_concurrent: Option<usize>,
+    /// Lease time to live [default: [schedule] lease_ttl, 60s].
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub lease_ttl: Option<Duration>,
+}
+
+/// `pulse nightly`.
+#[derive(Args, Debug)]
+pub struct NightlyArgs {
+    /// The logical date (UTC), YYYY-MM-DD.
+    #[arg(long)]
+    pub date: NaiveDate,
+    /// Which jobs: all (default), missing (not yet succeeded) or failed.
+    #[arg(long, default_value = "all")]
+    pub reprocess: String,
+    #[command(flatten)]
+    pub runner: RunnerArgs,
+}
+
+/// `pulse backfill`.
+#[derive(Args, Debug)]
+pub struct BackfillArgs {
+    /// First date.
+    #[arg(long)]
+    pub from: NaiveDate,
+    /// Last date, exclusive.
+    #[arg(long)]
+    pub to: NaiveDate,
+    /// Which jobs: missing (never succeeded; default), failed (latest run failed) or all.
+    #[arg(long, default_value = "missing")]
+    pub reprocess: String,
+    /// Print what would run, and run nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    #[command(flatten)]
+    pub runner: RunnerArgs,
+}
+
+/// `pulse runs`.
+#[derive(Args, Debug)]
+pub struct RunsArgs {
+    /// Only runs of this logical date.
+    #[arg(long)]
+    pub date: Option<NaiveDate>,
+    /// Only runs with this status: running, succeeded, failed.
+    #[arg(long)]
+    pub status: Option<String>,
+    /// Only runs of this job.
+    #[arg(long)]
+    pub job: Option<String>,
+}
+
+/// `pulse schedule`.
+#[derive(Args, Debug)]
+pub struct ScheduleArgs {
+    /// When to run, cron in UTC [default: [schedule] cron, "0 2 * * *"].
+    #[arg(long)]
+    pub cron: Option<String>,
+    /// Run the dates missed while the daemon was down [default: [schedule] catch_up, off].
+    #[arg(long)]
+    pub catch_up: bool,
+    /// The date a firing runs is this many days before it [default: 1].
+    #[arg(long)]
+    pub lag_days: Option<u32>,
+    #[command(flatten)]
+    pub runner: RunnerArgs,
+}
+
+fn options(cfg: &ScheduleSection, r: &RunnerArgs, reprocess: Reprocess) -> anyhow::Result<Options> {
+    let mut set = std::collections::BTreeMap::new();
+    for (job, kvs) in &cfg.set {
+        let mut pairs = Vec::new();
+        for kv in kvs {
+            let (k, v) = kv
+                .split_once('=')
+                .with_context(|| format!("[schedule.set] {job}: {kv:?} is not NAME=VALUE"))?;
+            pairs.push((k.trim().to_string(), v.trim().to_string()));
+        }
+        set.insert(job.clone(), pairs);
+    }
+    Ok(Options {
+        reprocess,
+        max_concurrent: r.max_concurrent.unwrap_or(cfg.max_concurrent).max(1),
+        attempts: cfg.attempts.max(1),
+        backoff: cfg.backoff,
+        lease_ttl: r.lease_ttl.unwrap_or(cfg.lease_ttl),
+        retention: chrono::Duration::hours(1),
+        set,
+    })
+}
+
+/// A cancel token set by SIGTERM or Ctrl-C.
+fn on_signal() -> Token {
+    let token = Token::default();
+    let mut rx = pulse_ingest::worker::shutdown_signal();
+    let t = token.clone();
+    tokio::spawn(async move {
+        if rx.wait_for(|stop| *stop).await.is_ok() {
+            tracing::info!("stopping: the running job is abandoned (nothing of it is committed)");
+            t.cancel();
+        }
+    });
+    token
+}
+
+fn print_summary(s: &Summary) -> anyhow::Result<()> {
+    if s.recovered > 0 {
+        println!("{} interrupted run(s) found and marked failed", s.recovered);
+    }
+    for d in &s.no_input {
+        println!("{d}: no raw data landed for this date; not run");
+    }
+    println!(
+        "{} job(s) succeeded, {} failed, {} not run because a job they need failed",
+        s.succeeded.len(),
+        s.failed.len(),
+        s.upstream_failed.len()
+    );
+    for (d, job, e) in &s.failed {
+        println!("FAILED {job} for {d}: {e}");
+    }
+    for (d, job) in &s.upstream_failed {
+        println!("not run: {job} for {d}");
+    }
+    anyhow::ensure!(s.ok(), "{} job(s) failed", s.failed.len());
+    Ok(())
+}
+
+/// `pulse nightly --date D`.
+pub async fn nightly(
+    lake: &Lake,
+    sessions: Sessions,
+    cfg: &ScheduleSection,
+    a: NightlyArgs,
+) -> anyhow::Result<()> {
+    let o = options(cfg, &a.runner, Reprocess::from_str(&a.reprocess)?)?;
+    let s = nightly::run_range(
+        lake,
+        sessions,
+        a.date,
+        a.date + Days::new(1),
+        &o,
+        on_signal(),
+    )
+    .await?;
+    print_summary(&s)
+}
+
+/// `pulse backfill --from D1 --to D2`.
+pub async fn backfill(
+    lake: &Lake,
+    sessions: Sessions,
+    cfg: &ScheduleSection,
+    a: BackfillArgs,
+) -> anyhow::Result<()> {
+    anyhow::ensure!(a.from < a.to, "--from must be before --to");
+    let o = options(cfg, &a.runner, Reprocess::from_str(&a.reprocess)?)?;
+    if a.dry_run {
+        let p = nightly::plan(lake, a.from, a.to, o.reprocess).await?;
+        for d in &p.no_input {
+            println!("{d}: no raw data landed for this date; would not run");
+        }
+        for (d, job) in &p.tasks {
+            println!("would run {job} for {d}");
+        }
+        println!("{} job(s) to run, {} already done", p.tasks.len(), p.done);
+        return Ok(());
+    }
+    let s = nightly::run_range(lake, sessions, a.from, a.to, &o, on_signal()).await?;
+    if s.succeeded.is_empty() && s.ok() {
+        println!("nothing to do");
+    }
+    print_summary(&s)
+}
+
+/// `pulse runs`.
+pub async fn runs(lake: &Lake, a: RunsArgs) -> anyhow::Result<()> {
+    let mut runs = pulse_jobs::history::load(lake).await?;
+    runs.retain(|r| {
+        a.date.is_none_or(|d| r.from == d)
+            && a.status.as_deref().is_none_or(|s| r.status == s)
+            && a.job.as_deref().is_none_or(|j| r.job == j)
+    });
+    runs.sort_by(|x, y| (x.from, &x.job, x.started_at).cmp(&(y.from, &y.job, y.started_at)));
+    println!(
+        "{:<10} {:<10} {:<15} {:<9} {:>7} {:<19} {:<19} {:>9} {:>10} {:>10}  error",
+        "date",
+        "to",
+        "job",
+        "status",
+        "attempt",
+        "started",
+        "ended",
+        "duration",
+        "rows_in",
+        "rows_out"
+    );
+    for r in &runs {
+        let t = |t: Option<chrono::DateTime<Utc>>| {
+            t.map_or("-".into(), |t| t.format("%Y-%m-%d %H:%M:%S").to_string())
+        };
+        println!(
+            "{:<10} {:<10} {:<15} {:<9} {:>7} {:<19} {:<19} {:>8.1}s {:>10} {:>10}  {}",
+            r.from.to_string(),
+            r.to.to_string(),
+            r.job,
+            r.status,
+            r.attempt,
+            t(Some(r.started_at)),
+            t(r.ended_at),
+            r.duration_ms() as f64 / 1000.0,
+            r.rows_in,
+            r.rows_out,
+            r.error.as_deref().unwrap_or("")
+        );
+    }
+    Ok(())
+}
+
+/// `pulse schedule`: runs the DAG at each cron firing for the date `lag_days` before it,
+/// until SIGTERM. A failed night is logged and the daemon goes on.
+pub async fn schedule(
+    lake: &Lake,
+    sessions: Sessions,
+    cfg: &ScheduleSection,
+    a: ScheduleArgs,
+) -> anyhow::Result<()> {
+    let expr = a.cron.clone().unwrap_or_else(|| cfg.cron.clone());
+    let cron = croner::Cron::from_str(&expr)
+        .with_context(|| format!("cron expression {expr:?} (UTC; 5 fields, or 6 with seconds)"))?;
+    let lag = Days::new(u64::from(a.lag_days.unwrap_or(cfg.lag_days)));
+    let o = options(cfg, &a.runner, Reprocess::Missing)?;
+    let cancel = on_signal();
+    tracing::info!(cron = %expr, "schedule started");
+    if a.catch_up || cfg.catch_up {
+        let today = Utc::now().date_naive();
+        let to = today - lag + Days::new(1);
+        let from = to - Days::new(u64::from(cfg.catch_up_days.max(1)));
+        tracing::info!(%from, %to, "catching up");
+        report(nightly::run_range(lake, sessions.clone(), from, to, &o, cancel.clone()).await);
+    }
+    loop {
+        if cancel.is_cancelled() {
+            break;
+        }
+        let now = Utc::now();
+        let next = cron
+            .find_next_occurrence(&now, false)
+            .with_context(|| format!("cron {expr:?} never fires"))?;
+        let date = next.date_naive() - lag;
+        tracing::info!(%next, %date, "next run");
+        while Utc::now() < next {
+            if cancel.is_cancelled() {
+                tracing::info!("stopped");
+                return Ok(());
+            }
+            let left = (next - Utc::now()).to_std().unwrap_or_default();
+            tokio::time::sleep(left.min(Duration::from_millis(200))).await;
+        }
+        report(
+            nightly::run_range(
+                lake,
+                sessions.clone(),
+                date,
+                date + Days::new(1),
+                &o,
+                cancel.clone(),
+            )
+            .await,
+        );
+    }
+    tracing::info!("stopped");
+    Ok(())
+}
+
+fn report(r: pulse_jobs::Result<Summary>) {
+    match r {
+        Ok(s) => {
+            for d in &s.no_input {
+                tracing::warn!(date = %d, "no raw data landed for this date; not run");
+            }
+            tracing::info!(
+                succeeded = s.succeeded.len(),
+                failed = s.failed.len(),
+                upstream_failed = s.upstream_failed.len(),
+                "nightly run done"
+            );
+        }
+        Err(e) => tracing::error!(error = %pulse_jobs::error_chain(&e), "nightly run stopped"),
+    }
+}
