@@ -206,8 +206,8 @@ enum Cmd {
 /// A windowed job and its logical interval.
 #[derive(Args, Debug)]
 pub struct JobArgs {
-    /// hashtags, categories, channels, viewer-day, bots, profiles, profiles-rebuild, verify
-    /// or pipeline-stats.
+    /// hashtags, categories, channels, viewer-day, bots, profiles, profiles-rebuild, verify,
+    /// pipeline-stats, graph, pagerank, betweenness, audience-overlap or compact.
     pub job: String,
     /// Start of the interval (a date or RFC 3339 time, midnight UTC).
     #[arg(long, required_unless_present = "date", requires = "to")]
