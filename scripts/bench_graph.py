@@ -90,7 +90,8 @@ def pulse_scores(lake, table):
 
 
 def compare(work, name, algo, edges, directed, pulse):
-    lake = f"{work}/lake-{name}-{algo}"
+    slug = re.sub(r"[^A-Za-z0-9]+", "-", name).strip("-")
+    lake = f"{work}/lake-{slug}-{algo}"
     subprocess.run(["rm", "-rf", lake], check=True)
     sets = ["--set", f"edges={edges}", "--set", f"directed={directed}"]
     if algo == "pagerank":
@@ -98,7 +99,7 @@ def compare(work, name, algo, edges, directed, pulse):
     wall, rss, out = timed([pulse, "--lake", lake, "run", algo, "--date", "2026-01-01"] + sets,
                            env={**os.environ, "RUST_LOG": "info"})
     iters = re.search(r"iterations=(\d+)", out)
-    scores_file = f"{work}/igraph-{name}-{algo}.parquet"
+    scores_file = f"{work}/igraph-{slug}-{algo}.parquet"
     iwall, irss, iout = timed([sys.executable, __file__, "--igraph-child", "--algo", algo,
                                "--edges", edges, "--directed", str(directed),
                                "--scores", scores_file])
@@ -126,6 +127,7 @@ def main():
     ap.add_argument("--bt-nodes", type=int, default=10_000)
     ap.add_argument("--bt-edges", type=int, default=50_000)
     ap.add_argument("--skip-large", action="store_true")
+    ap.add_argument("--skip-musae", action="store_true")
     ap.add_argument("--igraph-child", action="store_true")
     ap.add_argument("--algo")
     ap.add_argument("--directed", type=int, default=1)
@@ -136,7 +138,7 @@ def main():
     os.makedirs(args.work, exist_ok=True)
     print("| graph | algorithm | nodes | Pulse | igraph | Pulse / igraph | agreement |")
     print("|---|---|---|---|---|---|---|")
-    if args.musae:
+    if args.musae and not args.skip_musae:
         compare(args.work, "MUSAE DE (undirected)", "pagerank", args.musae, 0, args.pulse)
         compare(args.work, "MUSAE DE (undirected)", "betweenness", args.musae, 0, args.pulse)
     small = f"{args.work}/random-{args.bt_nodes}-{args.bt_edges}.parquet"
