@@ -154,3 +154,46 @@ fn real_viewer_logs_replay_and_profile() {
         34
     );
 }
+
+#[test]
+fn musae_graph_runs_pagerank_and_betweenness_from_its_edge_file() {
+    let Some(edges) = data("musae_twitch/edges/ENGB_edges.csv") else {
+        return;
+    };
+    let file = edges.to_str().unwrap();
+    // The nodes are the ids on an edge (`from,to`), counted here.
+    let mut ids = std::collections::BTreeSet::new();
+    for line in std::fs::read_to_string(&edges).unwrap().lines().skip(1) {
+        let (a, b) = line.split_once(',').unwrap();
+        ids.insert(a.trim().to_string());
+        ids.insert(b.trim().to_string());
+    }
+    let p = Pulse::new();
+    let edges = format!("edges={file}");
+    let day = [
+        "--date",
+        "2026-01-01",
+        "--set",
+        edges.as_str(),
+        "--set",
+        "directed=0",
+    ];
+    p.ok(&[&["run", "pagerank"][..], &day[..]].concat());
+    assert_eq!(p.count("SELECT count(*) FROM pagerank"), ids.len() as i64);
+    let sum: f64 = p.sql("SELECT sum(rank) FROM pagerank")[0][0]
+        .parse()
+        .unwrap();
+    assert!((sum - 1.0).abs() < 1e-9, "{sum}");
+    p.ok(&[
+        &["run", "betweenness"][..],
+        &day[..],
+        &["--set", "samples=50", "--set", "seed=7"][..],
+    ]
+    .concat());
+    assert_eq!(p.count("SELECT count(*) FROM betweenness WHERE source"), 50);
+    assert_eq!(
+        p.count("SELECT count(*) FROM betweenness"),
+        ids.len() as i64
+    );
+    assert!(p.count("SELECT count(*) FROM betweenness WHERE score > 0") > 1000);
+}
