@@ -413,6 +413,12 @@ fn init_tracing() {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| {
         EnvFilter::new("warn,pulse=info,pulse_ingest=info,pulse_jobs=info,pulse_lake=info")
     });
+    // Pulse's executors send no per-operator task metrics (scheduler::NoTaskMetrics); the
+    // scheduler would warn about that for every stage.
+    let filter = match "ballista_scheduler::state::execution_stage=error".parse() {
+        Ok(d) => filter.add_directive(d),
+        Err(_) => filter,
+    };
     use std::io::IsTerminal;
     let ansi = std::io::stderr().is_terminal();
     tracing_subscriber::fmt()

@@ -442,9 +442,12 @@ pub const GRAPH: JobDef = JobDef {
     data_params: &[],
     previous: &[],
     steps: &[
-        step!("graph_streams", "graph/01_graph_streams.sql", View),
-        step!("graph_edges", "graph/02_graph_edges.sql", Output),
-        step!("graph_nodes", "graph/03_graph_nodes.sql", Output),
+        // Materialized in smaller plans: one plan for all of it can hang on a cluster.
+        step!("graph_streams", "graph/01_graph_streams.sql", Materialize),
+        step!("graph_rel", "graph/02_graph_rel.sql", Materialize),
+        step!("graph_seen", "graph/03_graph_seen.sql", Materialize),
+        step!("graph_edges", "graph/04_graph_edges.sql", Output),
+        step!("graph_nodes", "graph/05_graph_nodes.sql", Output),
     ],
     suffix: no_suffix,
     check: no_check,

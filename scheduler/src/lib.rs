@@ -286,6 +286,9 @@ pub async fn run_executor(lake: Lake, o: ExecutorOptions) -> Result<()> {
         override_function_registry: Some(Arc::new(registry)),
         override_runtime_producer: Some(Arc::new(move |_c: &SessionConfig| Ok(rt.clone()))),
         override_config_producer: Some(Arc::new(cluster_config)),
+        override_execution_engine: Some(Arc::new(NoTaskMetrics(
+            ballista_executor::execution_engine::DefaultExecutionEngine::new(),
+        ))),
         ..Default::default()
     };
     start_executor_process(Arc::new(cfg)).await?;
@@ -306,4 +309,77 @@ pub async fn remote_session(url: &str, lake: &Lake) -> Result<SessionContext> {
     let ctx = SessionContext::remote_with_state(url, state).await?;
     pulse_lake::catalog::register(&ctx, lake).await?;
     Ok(ctx)
+}
+
+/// The execution engine of Pulse's executors: Ballista's own, reporting no per-operator
+/// metrics with finished tasks. Ballista 55 collects them skipping operators that have none
+/// yet, so two tasks of one stage can report different counts; the scheduler then refuses
+/// the second task's status ("task metrics array size ... does not equal with the stage
+/// metrics array size ...") and the stage never completes. A task without metrics is
+/// accepted, so stages finish; the scheduler's per-operator stage metrics are the price.
+struct NoTaskMetrics(ballista_executor::execution_engine::DefaultExecutionEngine);
+
+impl ballista_executor::execution_engine::ExecutionEngine for NoTaskMetrics {
+    fn create_query_stage_exec(
+        &self,
+        job_id: ballista_core::JobId,
+        stage_id: usize,
+        task_id: usize,
+        global_output_partition_ids: Vec<usize>,
+        plan: Arc<dyn datafusion::physical_plan::ExecutionPlan>,
+        work_dir: &str,
+        config: &SessionConfig,
+    ) -> datafusion::error::Result<Arc<dyn ballista_executor::execution_engine::QueryStageExecutor>>
+    {
+        let inner = self.0.create_query_stage_exec(
+            job_id,
+            stage_id,
+            task_id,
+            global_output_partition_ids,
+            plan,
+            work_dir,
+            config,
+        )?;
+        Ok(Arc::new(NoMetricsStage(inner)))
+    }
+}
+
+#[derive(Debug)]
+struct NoMetricsStage(Arc<dyn ballista_executor::execution_engine::QueryStageExecutor>);
+
+impl std::fmt::Display for NoMetricsStage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(&self.0, f)
+    }
+}
+
+#[async_trait::async_trait]
+impl ballista_executor::execution_engine::QueryStageExecutor for NoMetricsStage {
+    async fn execute_query_stage(
+        &self,
+        task_id: usize,
+        context: Arc<datafusion::execution::TaskContext>,
+    ) -> datafusion::error::Result<Vec<ballista_core::serde::protobuf::ShuffleWritePartition>> {
+        self.0.execute_query_stage(task_id, context).await
+    }
+
+    fn collect_plan_metrics(&self) -> Vec<datafusion::physical_plan::metrics::MetricsSet> {
+        Vec::new()
+    }
+
+    fn collect_runtime_stats_reports(
+        &self,
+    ) -> Vec<ballista_core::serde::protobuf::RuntimeStatsReport> {
+        self.0.collect_runtime_stats_reports()
+    }
+
+    fn collect_window_state_reports(
+        &self,
+    ) -> datafusion::error::Result<Vec<ballista_core::serde::protobuf::WindowStateReport>> {
+        self.0.collect_window_state_reports()
+    }
+
+    fn collect_column_stats(&self) -> Vec<ballista_core::serde::protobuf::TaskColumnStats> {
+        self.0.collect_column_stats()
+    }
 }

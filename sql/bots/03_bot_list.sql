@@ -23,5 +23,8 @@ SELECT COALESCE(d.dt, n.dt) AS dt, COALESCE(d.viewer_login, n.viewer_login) AS v
        CASE WHEN n.viewer_login IS NOT NULL THEN 'denied' ELSE 'detected' END AS reason,
        d.first_detected, d.max_channels, n.note
 FROM detected d FULL JOIN denied n ON n.dt = d.dt AND n.viewer_login = d.viewer_login
-WHERE n.viewer_login IS NOT NULL
-   OR NOT EXISTS (SELECT 1 FROM o WHERE o.action = 'allow' AND o.viewer_login = d.viewer_login)
+-- A join rather than NOT EXISTS under OR: DataFusion plans that as a mark join, which does
+-- not survive the trip to a cluster scheduler (docs/cluster.md).
+LEFT JOIN (SELECT DISTINCT viewer_login FROM o WHERE action = 'allow') a
+  ON a.viewer_login = d.viewer_login
+WHERE n.viewer_login IS NOT NULL OR a.viewer_login IS NULL

@@ -168,12 +168,11 @@ fn jobs_and_sql_give_the_same_rows_on_the_cluster_as_embedded() {
     assert_eq!(a, b);
     // The graph and its centralities run on the executors too (pagerank_update and the
     // brandes_partial aggregate travel by name); sums may add up in another order.
-    // (`graph` itself is built embedded on both: on the cluster its plan can hang, see
-    // docs/cluster.md.)
-    for p in [&embedded, &clustered] {
-        p.ok(&["run", "graph", "--date", "2026-01-06"]);
-    }
-    let graph_jobs: [&[&str]; 2] = [&["pagerank"], &["betweenness", "--set", "directed=0"]];
+    let graph_jobs: [&[&str]; 3] = [
+        &["graph"],
+        &["pagerank"],
+        &["betweenness", "--set", "directed=0"],
+    ];
     for job in graph_jobs {
         let mut args = vec!["run"];
         args.extend_from_slice(job);
@@ -478,4 +477,23 @@ fn push_scheduling_runs_queries_too() {
         .map(|l| l.split(',').map(str::to_string).collect())
         .collect();
     assert_eq!(remote, p.sql(q));
+}
+
+#[test]
+fn the_nightly_dag_runs_on_the_cluster_as_embedded() {
+    let embedded = super::nightly::generated("1");
+    let clustered = super::nightly::generated("1");
+    embedded.ok(&["nightly", "--date", "2026-01-05"]);
+    let cluster = Cluster::start(&clustered, 1);
+    let out = clustered.ok(&["--cluster", &cluster.url, "nightly", "--date", "2026-01-05"]);
+    assert!(out.contains("12 job(s) succeeded, 0 failed"), "{out}");
+    let (a, b) = (
+        super::nightly::outputs(&embedded, "2026-01-05"),
+        super::nightly::outputs(&clustered, "2026-01-05"),
+    );
+    assert!(a.len() >= 15, "{:?}", a.keys());
+    assert_eq!(a.keys().collect::<Vec<_>>(), b.keys().collect::<Vec<_>>());
+    for (t, rows) in &a {
+        assert!(super::nightly::same_rows(rows, &b[t]), "{t} differs");
+    }
 }

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use super::{Pulse, Running};
 
-fn generated(days: &str) -> Pulse {
+pub fn generated(days: &str) -> Pulse {
     let p = Pulse::new();
     // The generated bots sit in every live channel of a small world: 6 here.
     std::fs::write(
@@ -34,7 +34,7 @@ fn generated(days: &str) -> Pulse {
 
 /// Every output table (`agg/`), rows sorted, for one date; pipeline_stats reports the run
 /// history itself (wall times), so it is left out.
-fn outputs(p: &Pulse, date: &str) -> BTreeMap<String, Vec<Vec<String>>> {
+pub fn outputs(p: &Pulse, date: &str) -> BTreeMap<String, Vec<Vec<String>>> {
     let tables = p.sql(
         "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY 1",
     );
@@ -50,6 +50,20 @@ fn outputs(p: &Pulse, date: &str) -> BTreeMap<String, Vec<Vec<String>>> {
         out.insert(t.clone(), rows);
     }
     out
+}
+
+/// Equal rows, floats to 1e-12 relative: parallel sums add up in any order, so floats may
+/// differ in their last bits (PageRank).
+pub fn same_rows(a: &[Vec<String>], b: &[Vec<String>]) -> bool {
+    a.len() == b.len()
+        && a.iter().zip(b).all(|(x, y)| {
+            x.len() == y.len()
+                && x.iter().zip(y).all(|(u, v)| {
+                    u == v
+                        || matches!((u.parse::<f64>(), v.parse::<f64>()),
+                            (Ok(p), Ok(q)) if (p - q).abs() <= 1e-12 * p.abs().max(q.abs()))
+                })
+        })
 }
 
 /// (job, status, started, ended) of the runs of a date, from `pulse runs`.
@@ -131,21 +145,9 @@ fn a_backfilled_week_fills_every_output_and_reruns_change_nothing() {
     p.ok(&["nightly", "--date", "2026-01-08"]);
     assert_eq!(runs(&p, "2026-01-08").len(), 24);
     let after = outputs(&p, "2026-01-08");
-    // Parallel sums add up in any order: floats may differ in the last bits (PageRank).
-    let same = |a: &Vec<Vec<String>>, b: &Vec<Vec<String>>| {
-        a.len() == b.len()
-            && a.iter().zip(b).all(|(x, y)| {
-                x.len() == y.len()
-                    && x.iter().zip(y).all(|(u, v)| {
-                        u == v
-                            || matches!((u.parse::<f64>(), v.parse::<f64>()),
-                                (Ok(p), Ok(q)) if (p - q).abs() <= 1e-12 * p.abs().max(q.abs()))
-                    })
-            })
-    };
     let differ: Vec<&String> = before
         .keys()
-        .filter(|t| !after.get(*t).is_some_and(|a| same(a, &before[*t])))
+        .filter(|t| !after.get(*t).is_some_and(|a| same_rows(a, &before[*t])))
         .collect();
     assert!(differ.is_empty(), "changed by a rerun: {differ:?}");
     assert_eq!(after.len(), before.len());

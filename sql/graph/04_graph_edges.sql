@@ -6,27 +6,7 @@
 --   user -VIP-> / -MODERATOR-> stream   weight 1
 --   user -CHATTER-> stream        weight = minutes seen in presence (sample x snapshots), or 1
 --                                 when the viewer is only in a chatter list
-WITH rel AS (
-  SELECT 'VIP' AS type, channel_id, lower(vip_login) AS other FROM vips
-  WHERE dt >= {{start_date}} AND dt <= {{last_date}} AND observed_at >= {{start}} AND observed_at < {{end}}
-  UNION ALL
-  SELECT 'MODERATOR', channel_id, lower(moderator_login) FROM moderators
-  WHERE dt >= {{start_date}} AND dt <= {{last_date}} AND observed_at >= {{start}} AND observed_at < {{end}}
-  UNION ALL
-  SELECT 'CHATTER', channel_id, lower(chatter_login) FROM chatters
-  WHERE dt >= {{start_date}} AND dt <= {{last_date}} AND observed_at >= {{start}} AND observed_at < {{end}}
-  UNION ALL
-  SELECT 'IS_PART_OF', channel_id, team_name FROM teams
-  WHERE dt >= {{start_date}} AND dt <= {{last_date}} AND observed_at >= {{start}} AND observed_at < {{end}}
-),
-seen AS (
-  SELECT lower(viewer_login) AS viewer, lower(channel_login) AS login,
-         count(DISTINCT snapshot_time) * {{sample}} / 60000000.0 AS minutes
-  FROM presence
-  WHERE dt >= {{start_date}} AND dt <= {{last_date}} AND snapshot_time >= {{start}} AND snapshot_time < {{end}}
-  GROUP BY lower(viewer_login), lower(channel_login)
-),
-e AS (
+WITH e AS (
   SELECT 'stream:' || s.login AS src, 'game:' || st.category_name AS dst, 'PLAYS' AS type,
          CAST(count(*) AS DOUBLE) AS weight
   FROM streams st JOIN graph_streams s ON s.login = lower(st.channel_login)
@@ -39,15 +19,15 @@ e AS (
   FROM graph_streams WHERE language IS NOT NULL AND language <> ''
   UNION ALL
   SELECT DISTINCT 'stream:' || s.login, 'team:' || r.other, 'IS_PART_OF', 1.0
-  FROM rel r JOIN graph_streams s ON s.channel_id = r.channel_id WHERE r.type = 'IS_PART_OF'
+  FROM graph_rel r JOIN graph_streams s ON s.channel_id = r.channel_id WHERE r.type = 'IS_PART_OF'
   UNION ALL
   SELECT DISTINCT 'user:' || r.other, 'stream:' || s.login, r.type, 1.0
-  FROM rel r JOIN graph_streams s ON s.channel_id = r.channel_id WHERE r.type IN ('VIP', 'MODERATOR')
+  FROM graph_rel r JOIN graph_streams s ON s.channel_id = r.channel_id WHERE r.type IN ('VIP', 'MODERATOR')
   UNION ALL
   SELECT 'user:' || COALESCE(c.other, p.viewer), 'stream:' || COALESCE(c.login, p.login), 'CHATTER',
          COALESCE(p.minutes, 1.0)
-  FROM (SELECT DISTINCT r.other, s.login FROM rel r JOIN graph_streams s ON s.channel_id = r.channel_id
+  FROM (SELECT DISTINCT r.other, s.login FROM graph_rel r JOIN graph_streams s ON s.channel_id = r.channel_id
         WHERE r.type = 'CHATTER') c
-  FULL JOIN seen p ON p.viewer = c.other AND p.login = c.login
+  FULL JOIN graph_seen p ON p.viewer = c.other AND p.login = c.login
 )
 SELECT {{last_date}} AS dt, src, dst, type, weight FROM e
