@@ -194,16 +194,11 @@ async fn run_interval(
     derive_shared(&mut params)?;
     (job.derive)(&mut params)?;
     let suffix = (job.suffix)(&params);
-    let mut scratch: Vec<String> = Vec::new();
     for (table, empty_sql) in job.previous {
         let table = table.replace("{suffix}", &suffix);
         if !ctx.table_exist(table.as_str())? {
-            // An empty Parquet file of that shape rather than a view: a plan reading it can
-            // go to a cluster (a view over no table does not survive the trip).
-            let schema = Arc::new(ctx.sql(empty_sql).await?.schema().as_arrow().clone());
-            let rel = format!("tmp/{}-{suffix}/empty-{table}", job.name);
-            put_batches(lake, ctx, &table, &rel, &[], schema).await?;
-            scratch.push(rel);
+            let df = ctx.sql(empty_sql).await?;
+            ctx.register_table(table.as_str(), df.into_view())?;
         }
     }
     for (name, sql) in job.data_params {
@@ -217,6 +212,7 @@ async fn run_interval(
         .map(|d| (start + Duration::days(d)).format("%Y-%m-%d").to_string())
         .collect();
     let mut report = RunReport::default();
+    let mut scratch: Vec<String> = Vec::new();
     let result = run_steps(
         lake,
         ctx,
