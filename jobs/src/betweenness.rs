@@ -12,13 +12,10 @@
 //! normalised `(n - 1) / ((k - 1) c)` and `(n - 1) / (k c)` (c = 2 undirected, 1 directed).
 //! Graphs of two nodes or fewer score 0.
 
-use std::sync::Arc;
-
-use object_store::ObjectStoreExt;
 use pulse_lake::Lake;
 
 use crate::edges::Edges;
-use crate::runner::{RunReport, write_days};
+use crate::runner::RunReport;
 use crate::scalar::first_i64;
 use crate::{Error, Result};
 
@@ -173,25 +170,9 @@ pub async fn run(
         date = o.date.replace('\'', ""),
     ))
     .await?;
-    let schema = Arc::new(df.schema().as_arrow().clone());
-    let batches = df.collect().await?;
-    let rows = write_days(
-        lake,
-        "betweenness",
-        &schema,
-        &batches,
-        std::slice::from_ref(&o.date),
-        retention,
-    )
-    .await?;
-    ctx.deregister_table("betweenness")?;
-    pulse_lake::catalog::register_agg(ctx, lake, "betweenness").await?;
-    for (path, _) in pulse_lake::catalog::list_files(lake, &base).await? {
-        lake.store()
-            .delete(&path)
-            .await
-            .map_err(pulse_lake::Error::from)?;
-    }
+    let rows =
+        crate::runner::write_day_output(lake, ctx, "betweenness", &o.date, df, &base, retention)
+            .await?;
     Ok((
         RunReport {
             outputs: vec![("betweenness".into(), rows, 1)],

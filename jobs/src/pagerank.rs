@@ -15,10 +15,9 @@ use std::sync::Arc;
 
 use arrow::array::RecordBatch;
 use arrow::datatypes::DataType;
-use object_store::ObjectStoreExt;
 use pulse_lake::Lake;
 
-use crate::runner::{RunReport, write_days};
+use crate::runner::RunReport;
 use crate::scalar::{first_f64, first_i64};
 use crate::{Error, Result};
 
@@ -289,25 +288,9 @@ pub async fn run(
             o.date.replace('\'', "")
         ))
         .await?;
-    let schema = Arc::new(df.schema().as_arrow().clone());
-    let batches = df.collect().await?;
-    let rows = write_days(
-        lake,
-        "pagerank",
-        &schema,
-        &batches,
-        std::slice::from_ref(&o.date),
-        retention,
-    )
-    .await?;
-    ctx.deregister_table("pagerank")?;
-    pulse_lake::catalog::register_agg(ctx, lake, "pagerank").await?;
-    for (path, _) in pulse_lake::catalog::list_files(lake, &base).await? {
-        lake.store()
-            .delete(&path)
-            .await
-            .map_err(pulse_lake::Error::from)?;
-    }
+    let rows =
+        crate::runner::write_day_output(lake, ctx, "pagerank", &o.date, df, &base, retention)
+            .await?;
     Ok((
         RunReport {
             outputs: vec![("pagerank".into(), rows, 1)],

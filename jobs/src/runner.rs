@@ -226,13 +226,7 @@ async fn run_interval(
     )
     .await;
     for rel in scratch {
-        let files = pulse_lake::catalog::list_files(lake, &rel).await?;
-        for (path, _) in files {
-            lake.store()
-                .delete(&path)
-                .await
-                .map_err(pulse_lake::Error::from)?;
-        }
+        delete_dir(lake, &rel).await?;
     }
     result.map(|()| report)
 }
@@ -480,6 +474,46 @@ impl DayWriter {
         }
         Ok(self.rows)
     }
+}
+
+/// Deletes every object under `rel` (a job's scratch directory).
+pub(crate) async fn delete_dir(lake: &Lake, rel: &str) -> Result<()> {
+    for (path, _) in pulse_lake::catalog::list_files(lake, rel).await? {
+        lake.store()
+            .delete(&path)
+            .await
+            .map_err(pulse_lake::Error::from)?;
+    }
+    Ok(())
+}
+
+/// Writes a native job's result for one day (`df`, with a `dt` column) as the output
+/// `table`, registers the table, and deletes the job's scratch directory `scratch`.
+/// Returns the rows written.
+pub(crate) async fn write_day_output(
+    lake: &Lake,
+    ctx: &SessionContext,
+    table: &str,
+    date: &str,
+    df: datafusion::prelude::DataFrame,
+    scratch: &str,
+    retention: Duration,
+) -> Result<usize> {
+    let schema = Arc::new(df.schema().as_arrow().clone());
+    let batches = df.collect().await?;
+    let rows = write_days(
+        lake,
+        table,
+        &schema,
+        &batches,
+        &[date.to_string()],
+        retention,
+    )
+    .await?;
+    ctx.deregister_table(table)?;
+    pulse_lake::catalog::register_agg(ctx, lake, table).await?;
+    delete_dir(lake, scratch).await?;
+    Ok(rows)
 }
 
 /// Writes `batches` (with a `dt` column) as one file per day of `days` under `agg/<table>/`,
