@@ -53,13 +53,34 @@ fn alive(pid: u32) -> bool {
     Path::new(&format!("/proc/{pid}")).exists()
 }
 
+/// A cluster a client talks to: the scheduler's `df://HOST:PORT` and the credentials it
+/// wants (`[cluster] user` and `PULSE_CLUSTER_PASSWORD`).
+#[derive(Debug, Clone)]
+pub struct Target {
+    /// `df://HOST:PORT`.
+    pub url: String,
+    /// User and password.
+    pub login: Option<(String, String)>,
+}
+
 /// One request to the scheduler's REST API: (status code, body).
-pub fn http(addr: &str, method: &str, path: &str) -> std::io::Result<(u16, String)> {
+pub fn http(
+    addr: &str,
+    method: &str,
+    path: &str,
+    login: Option<&(String, String)>,
+) -> std::io::Result<(u16, String)> {
     let mut s = std::net::TcpStream::connect(addr)?;
     s.set_read_timeout(Some(Duration::from_secs(10)))?;
+    let auth = login.map_or(String::new(), |(u, p)| {
+        format!(
+            "Authorization: {}\r\n",
+            pulse_scheduler::Credentials::header(u, p)
+        )
+    });
     write!(
         s,
-        "{method} {path} HTTP/1.0\r\nHost: {addr}\r\nContent-Length: 0\r\n\r\n"
+        "{method} {path} HTTP/1.0\r\nHost: {addr}\r\n{auth}Content-Length: 0\r\n\r\n"
     )?;
     let mut out = String::new();
     s.read_to_string(&mut out)?;
@@ -72,8 +93,8 @@ pub fn http(addr: &str, method: &str, path: &str) -> std::io::Result<(u16, Strin
     Ok((status, body.to_string()))
 }
 
-fn get(port: u16, path: &str) -> Option<String> {
-    http(&format!("127.0.0.1:{port}"), "GET", path)
+fn get(port: u16, path: &str, login: Option<&(String, String)>) -> Option<String> {
+    http(&format!("127.0.0.1:{port}"), "GET", path, login)
         .ok()
         .map(|(_, b)| b)
 }
@@ -109,9 +130,10 @@ fn fmt_ms(ms: u64) -> String {
 }
 
 /// `pulse jobs`: the scheduler's jobs with status and progress, newest first.
-pub fn list_jobs(cluster: &str, status: Option<&str>) -> anyhow::Result<()> {
+pub fn list_jobs(target: &Target, status: Option<&str>) -> anyhow::Result<()> {
+    let cluster = target.url.as_str();
     let addr = rest_addr(cluster)?;
-    let (code, body) = http(&addr, "GET", "/api/jobs")
+    let (code, body) = http(&addr, "GET", "/api/jobs", target.login.as_ref())
         .with_context(|| format!("cannot reach the cluster scheduler at {cluster} ({addr})"))?;
     anyhow::ensure!(
         code == 200,
@@ -146,14 +168,15 @@ pub fn list_jobs(cluster: &str, status: Option<&str>) -> anyhow::Result<()> {
 }
 
 /// `pulse jobs cancel ID`.
-pub fn cancel_job(cluster: &str, id: &str) -> anyhow::Result<()> {
+pub fn cancel_job(target: &Target, id: &str) -> anyhow::Result<()> {
+    let cluster = target.url.as_str();
     anyhow::ensure!(
         id.chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'),
         "{id:?} is not a job id"
     );
     let addr = rest_addr(cluster)?;
-    let (code, body) = http(&addr, "PATCH", &format!("/api/job/{id}"))
+    let (code, body) = http(&addr, "PATCH", &format!("/api/job/{id}"), target.login.as_ref())
         .with_context(|| format!("cannot reach the cluster scheduler at {cluster} ({addr})"))?;
     match code {
         200..=299 => {
@@ -174,7 +197,7 @@ fn stop(pid: u32) {
 }
 
 /// Runs a cluster command; `lake` is passed on to the processes.
-pub fn run(cmd: ClusterCmd, lake: &str) -> anyhow::Result<()> {
+pub fn run(cmd: ClusterCmd, lake: &str, login: Option<&(String, String)>) -> anyhow::Result<()> {
     match cmd {
         ClusterCmd::Up {
             executors,
@@ -257,7 +280,7 @@ pub fn run(cmd: ClusterCmd, lake: &str) -> anyhow::Result<()> {
             )?;
             let deadline = Instant::now() + Duration::from_secs(60);
             loop {
-                let body = get(port, "/api/executors").unwrap_or_default();
+                let body = get(port, "/api/executors", login).unwrap_or_default();
                 if body.matches("\"vcores\"").count() >= executors {
                     break;
                 }
@@ -304,7 +327,7 @@ pub fn run(cmd: ClusterCmd, lake: &str) -> anyhow::Result<()> {
                     if alive(*pid) { "running" } else { "stopped" }
                 );
             }
-            match get(state.scheduler_port, "/api/executors") {
+            match get(state.scheduler_port, "/api/executors", login) {
                 Some(body) => println!(
                     "scheduler reports {} executor(s)",
                     body.matches("\"vcores\"").count()

@@ -68,7 +68,26 @@ pub enum Scheduling {
 pub struct ClusterSection {
     /// `df://HOST:PORT` of the scheduler; none runs embedded.
     pub url: Option<String>,
+    /// The cluster's user: the scheduler requires it (with the password in
+    /// `PULSE_CLUSTER_PASSWORD`) from every client, and clients send it.
+    pub user: Option<String>,
 }
+
+impl ClusterSection {
+    /// The user and password, when a user is set; the password comes from
+    /// `PULSE_CLUSTER_PASSWORD` only, never from a file or a flag.
+    pub fn login(&self, user: Option<&str>) -> anyhow::Result<Option<(String, String)>> {
+        let Some(user) = user.or(self.user.as_deref()) else {
+            return Ok(None);
+        };
+        let password = std::env::var(PASSWORD_VAR)
+            .with_context(|| format!("cluster user {user:?} needs its password in {PASSWORD_VAR}"))?;
+        Ok(Some((user.to_string(), password)))
+    }
+}
+
+/// The environment variable that holds the cluster password.
+pub const PASSWORD_VAR: &str = "PULSE_CLUSTER_PASSWORD";
 
 /// `[scheduler]`: `pulse scheduler` settings (flags override).
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
@@ -83,10 +102,10 @@ pub struct SchedulerSection {
     /// An executor silent this long is lost.
     #[serde(with = "humantime_serde")]
     pub executor_timeout: Duration,
-    /// Serve Flight SQL.
+    /// Serve Flight SQL (read-only).
     pub flight_sql: bool,
-    /// Flight SQL user (the password comes from `PULSE_FLIGHT_SQL_PASSWORD`).
-    pub flight_sql_user: Option<String>,
+    /// Serve beyond loopback without credentials (logged as a warning).
+    pub insecure: bool,
     /// Push or pull.
     pub scheduling: Scheduling,
 }
@@ -94,12 +113,12 @@ pub struct SchedulerSection {
 impl Default for SchedulerSection {
     fn default() -> Self {
         SchedulerSection {
-            bind_host: "0.0.0.0".into(),
+            bind_host: "127.0.0.1".into(),
             port: 50050,
             external_host: "localhost".into(),
             executor_timeout: Duration::from_secs(180),
             flight_sql: false,
-            flight_sql_user: None,
+            insecure: false,
             scheduling: Scheduling::Pull,
         }
     }
@@ -181,7 +200,7 @@ pub struct ExecutorSection {
 impl Default for ExecutorSection {
     fn default() -> Self {
         ExecutorSection {
-            bind_host: "0.0.0.0".into(),
+            bind_host: "127.0.0.1".into(),
             port: 50051,
             grpc_port: 50052,
             external_host: "localhost".into(),

@@ -9,6 +9,7 @@ mod cluster;
 mod config;
 mod demo;
 mod graph;
+mod lake_cmd;
 mod nightly;
 mod profile;
 mod sql;
@@ -125,7 +126,8 @@ enum Cmd {
     /// Run a cluster scheduler (Ballista, with Pulse's functions and lake). Flags override
     /// `[scheduler]` in pulse.toml.
     Scheduler {
-        /// Address to bind [default: 0.0.0.0].
+        /// Address to bind [default: 127.0.0.1]; beyond loopback it needs credentials or
+        /// --insecure.
         #[arg(long)]
         bind_host: Option<String>,
         /// Port for gRPC, the REST API (/api/executors, /api/jobs) and Flight SQL [default: 50050].
@@ -140,9 +142,13 @@ enum Cmd {
         /// Serve Flight SQL on the scheduler port, every lake table registered by name.
         #[arg(long)]
         flight_sql: bool,
-        /// Flight SQL user (with PULSE_FLIGHT_SQL_PASSWORD); without it any client is accepted.
+        /// The user every client must present (Flight SQL, REST API, job submission), with
+        /// the password in PULSE_CLUSTER_PASSWORD [default: [cluster] user].
         #[arg(long)]
-        flight_sql_user: Option<String>,
+        user: Option<String>,
+        /// Serve beyond loopback without credentials (a warning is logged).
+        #[arg(long)]
+        insecure: bool,
         /// Task scheduling: pull (executors poll) or push; executors must use the same [default: pull].
         #[arg(long, value_enum)]
         scheduling: Option<Scheduling>,
@@ -150,7 +156,8 @@ enum Cmd {
     /// Run a cluster executor; it waits for its scheduler if that is not up yet. Flags
     /// override `[executor]` in pulse.toml.
     Executor {
-        /// Address to bind [default: 0.0.0.0].
+        /// Address to bind [default: 127.0.0.1]. Executor ports have no authentication:
+        /// beyond loopback, keep them reachable only from the cluster's hosts.
         #[arg(long)]
         bind_host: Option<String>,
         /// Flight port (results and shuffle data) [default: 50051].
@@ -198,6 +205,9 @@ enum Cmd {
     /// Start, stop or inspect a local cluster of background processes.
     #[command(subcommand)]
     Cluster(cluster::ClusterCmd),
+    /// Check the lake's files; move unreadable ones out of the way.
+    #[command(subcommand)]
+    Lake(lake_cmd::LakeCmd),
     /// Benchmarks (build with --release).
     #[command(subcommand)]
     Bench(bench::BenchCmd),
@@ -469,7 +479,7 @@ fn print_stats(source: &str, s: &pulse_ingest::worker::Stats) {
 /// A session over the lake: embedded, or on the cluster when one is given.
 pub async fn session(
     lake: &Lake,
-    cluster: Option<&str>,
+    cluster: Option<&cluster::Target>,
 ) -> anyhow::Result<datafusion::prelude::SessionContext> {
     session_with(lake, cluster, None).await
 }
@@ -477,11 +487,12 @@ pub async fn session(
 /// [`session`] with embedded queries' memory capped (see `--memory-limit`).
 pub async fn session_with(
     lake: &Lake,
-    cluster: Option<&str>,
+    cluster: Option<&cluster::Target>,
     memory_limit: Option<u64>,
 ) -> anyhow::Result<datafusion::prelude::SessionContext> {
     Ok(match cluster {
-        Some(url) => {
+        Some(target) => {
+            let url = target.url.as_str();
             // Fail fast, naming the address, when the scheduler is not there.
             let addr = url::Url::parse(url)
                 .ok()
@@ -501,7 +512,8 @@ pub async fn session_with(
                     "cannot reach the cluster scheduler at {url} ({addr}): no answer in 10s"
                 ),
             }
-            pulse_scheduler::remote_session(url, lake)
+            let login = target.login.as_ref().map(|(u, p)| (u.as_str(), p.as_str()));
+            pulse_scheduler::remote_session(url, lake, login)
                 .await
                 .with_context(|| format!("connecting to cluster {url}"))?
         }
@@ -526,7 +538,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     if let Some(l) = &cli.lake {
         cfg.lake.url = l.clone();
     }
-    let cluster = cli.cluster.clone().or_else(|| cfg.cluster.url.clone());
+    let cluster = match cli.cluster.clone().or_else(|| cfg.cluster.url.clone()) {
+        Some(url) => Some(cluster::Target {
+            url,
+            login: cfg.cluster.login(None)?,
+        }),
+        None => None,
+    };
     let memory_limit = cli.memory_limit;
     let open = |cfg: &Config| {
         Lake::open(&cfg.lake.url, &cfg.s3).with_context(|| format!("opening lake {}", cfg.lake.url))
@@ -589,7 +607,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             format,
         } => {
             let lake = open(&cfg)?;
-            let ctx = session(&lake, cluster.as_deref()).await?;
+            let ctx = session(&lake, cluster.as_ref()).await?;
             graph::run(&ctx, query.as_deref(), &args, format).await?;
         }
         Cmd::Sql {
@@ -601,7 +619,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         } => {
             let params: Vec<_> = params.iter().map(|p| sql::param_value(p)).collect();
             let lake = open(&cfg)?;
-            let ctx = session(&lake, cluster.as_deref()).await?;
+            let ctx = session(&lake, cluster.as_ref()).await?;
             let text = match (query, file) {
                 (Some(q), None) => Some(q),
                 (None, Some(f)) => Some(
@@ -612,14 +630,22 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 (None, None) => None,
             };
             match text {
-                Some(t) => sql::run(&ctx, &t, format, output.as_deref(), &params).await?,
+                Some(t) => {
+                    if let Err(e) = sql::run(&ctx, &t, format, output.as_deref(), &params).await {
+                        return Err(lake_cmd::name_unreadable(&lake, &t, e).await);
+                    }
+                }
                 None => sql::repl(&ctx, format).await?,
             }
         }
         Cmd::Run { job, retention } => {
             let lake = open(&cfg)?;
-            let ctx = session_with(&lake, cluster.as_deref(), Some(memory_limit)).await?;
-            print_report(&run_job(&lake, &ctx, &job, retention).await?);
+            let ctx = session_with(&lake, cluster.as_ref(), Some(memory_limit)).await?;
+            match run_job(&lake, &ctx, &job, retention).await {
+                Ok(report) => print_report(&report),
+                // A job reads many tables: name any unreadable file of the lake.
+                Err(e) => return Err(lake_cmd::name_unreadable(&lake, "", e).await),
+            }
         }
         Cmd::Nightly(a) => {
             let lake = open(&cfg)?;
@@ -639,7 +665,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Cmd::Profile { viewer, date } => {
             let lake = open(&cfg)?;
-            let ctx = session_with(&lake, cluster.as_deref(), Some(memory_limit)).await?;
+            let ctx = session_with(&lake, cluster.as_ref(), Some(memory_limit)).await?;
             profile::print(&ctx, &viewer, date.as_deref()).await?;
         }
         Cmd::Demo(d) => demo::run(&cfg, d).await?,
@@ -649,19 +675,16 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             external_host,
             executor_timeout,
             flight_sql,
-            flight_sql_user,
+            user,
+            insecure,
             scheduling,
         } => {
             let lake = open(&cfg)?;
             let c = cfg.scheduler.clone();
-            let flight_sql_auth = match flight_sql_user.or(c.flight_sql_user) {
-                Some(user) => {
-                    let password = std::env::var("PULSE_FLIGHT_SQL_PASSWORD")
-                        .context("a Flight SQL user needs PULSE_FLIGHT_SQL_PASSWORD")?;
-                    Some((user, password))
-                }
-                None => None,
-            };
+            let credentials = cfg
+                .cluster
+                .login(user.as_deref())?
+                .map(|(u, p)| pulse_scheduler::Credentials::new(u, &p));
             let opts = pulse_scheduler::SchedulerOptions {
                 bind_host: bind_host.unwrap_or(c.bind_host),
                 port: port.unwrap_or(c.port),
@@ -671,7 +694,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     .as_secs()
                     .max(1),
                 flight_sql: flight_sql || c.flight_sql,
-                flight_sql_auth,
+                credentials,
+                insecure: insecure || c.insecure,
                 push: scheduling.unwrap_or(c.scheduling) == Scheduling::Push,
             };
             println!("scheduler listening on {}:{}", opts.bind_host, opts.port);
@@ -730,13 +754,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             .await?;
         }
         Cmd::Bench(b) => bench::run(b, || open(&cfg), memory_limit).await?,
-        Cmd::Cluster(c) => cluster::run(c, &cfg.lake.url)?,
+        Cmd::Lake(c) => lake_cmd::run(&open(&cfg)?, c).await?,
+        Cmd::Cluster(c) => cluster::run(c, &cfg.lake.url, cfg.cluster.login(None)?.as_ref())?,
         Cmd::Submit(cmd) => {
-            let url = cluster
-                .as_deref()
+            let target = cluster
+                .as_ref()
                 .context("submit needs a cluster: --cluster df://HOST:PORT or PULSE_CLUSTER")?;
             let lake = open(&cfg)?;
-            let ctx = session(&lake, Some(url)).await?;
+            let ctx = session(&lake, Some(target)).await?;
             match cmd {
                 SubmitCmd::Sql { file, format } => {
                     let text = std::fs::read_to_string(&file)
@@ -754,12 +779,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
         }
         Cmd::Jobs { cmd, status } => {
-            let url = cluster
-                .as_deref()
+            let target = cluster
+                .as_ref()
                 .context("jobs needs a cluster: --cluster df://HOST:PORT or PULSE_CLUSTER")?;
             match cmd {
-                None => cluster::list_jobs(url, status.as_deref())?,
-                Some(JobsCmd::Cancel { id }) => cluster::cancel_job(url, &id)?,
+                None => cluster::list_jobs(target, status.as_deref())?,
+                Some(JobsCmd::Cancel { id }) => cluster::cancel_job(target, &id)?,
             }
         }
     }
@@ -781,14 +806,14 @@ fn print_report(report: &pulse_jobs::runner::RunReport) {
 /// A fresh session per nightly task, embedded or on the cluster.
 fn sessions(
     lake: &Lake,
-    cluster: Option<String>,
+    cluster: Option<cluster::Target>,
     memory_limit: u64,
 ) -> pulse_jobs::nightly::Sessions {
     let lake = lake.clone();
     std::sync::Arc::new(move || {
         let (lake, cluster) = (lake.clone(), cluster.clone());
         Box::pin(async move {
-            session_with(&lake, cluster.as_deref(), Some(memory_limit))
+            session_with(&lake, cluster.as_ref(), Some(memory_limit))
                 .await
                 .map_err(|e| pulse_jobs::Error::Usage(format!("{e:#}")))
         })
@@ -939,6 +964,18 @@ async fn ingest(cfg: &Config, lake: Lake, cmd: IngestCmd) -> anyhow::Result<()> 
             );
             for (p, why) in &report.skipped {
                 println!("  skipped {}: {why}", p.display());
+            }
+            if report.files == 0 {
+                anyhow::bail!(
+                    "every input was skipped ({} path(s)); nothing was replayed",
+                    report.skipped.len()
+                );
+            }
+            if report.stats.records + report.stats.quarantined == 0 {
+                anyhow::bail!(
+                    "nothing landed: the {} replayed file(s) held no records",
+                    report.files
+                );
             }
         }
     }

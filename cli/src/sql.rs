@@ -70,11 +70,21 @@ pub async fn query_with(
     sql: &str,
     params: &[datafusion::scalar::ScalarValue],
 ) -> anyhow::Result<Vec<RecordBatch>> {
+    Ok(run_one(ctx, sql, params).await?.1)
+}
+
+/// Runs one statement once: its result schema (also when it returns no batch) and batches.
+async fn run_one(
+    ctx: &SessionContext,
+    sql: &str,
+    params: &[datafusion::scalar::ScalarValue],
+) -> anyhow::Result<(arrow::datatypes::SchemaRef, Vec<RecordBatch>)> {
     let mut df = ctx.sql(sql).await?;
     if !params.is_empty() {
         df = df.with_param_values(params.to_vec())?;
     }
-    Ok(df.collect().await?)
+    let schema = df.schema().inner().clone();
+    Ok((schema, df.collect().await?))
 }
 
 /// A `--param` value: an integer when it reads as one, else text.
@@ -129,23 +139,17 @@ pub async fn run(
     if stmts.is_empty() {
         bail!("no SQL statement given");
     }
-    let mut last = Vec::new();
+    let (mut schema, mut last) = (
+        std::sync::Arc::new(arrow::datatypes::Schema::empty()),
+        Vec::new(),
+    );
     for s in &stmts {
-        last = if s.contains('$') {
-            query_with(ctx, s, params).await?
-        } else {
-            query(ctx, s).await?
-        };
+        let p = if s.contains('$') { params } else { &[] };
+        (schema, last) = run_one(ctx, s, p).await?;
     }
-    let schema = match last.first() {
-        Some(b) => b.schema(),
-        None => ctx
-            .sql(stmts.last().map(String::as_str).unwrap_or_default())
-            .await?
-            .schema()
-            .inner()
-            .clone(),
-    };
+    if let Some(b) = last.first() {
+        schema = b.schema();
+    }
     match (format, output) {
         (OutFormat::Parquet, Some(path)) => {
             let file = std::fs::File::create(path)

@@ -32,6 +32,23 @@ pub enum Error {
         /// What is wrong with it.
         reason: String,
     },
+    /// A statement a read-only endpoint refuses (a user mistake): DDL, DML, `SET`, ...
+    #[error(
+        "{what} is not allowed here: this endpoint is read-only (SELECT, WITH, EXPLAIN, SHOW \
+         and DESCRIBE over the lake's tables)"
+    )]
+    NotAllowed {
+        /// What was refused.
+        what: String,
+    },
+    /// A lake file cannot be read (a truncated or corrupt Parquet file).
+    #[error("unreadable file {path}: {reason}")]
+    Unreadable {
+        /// The file.
+        path: String,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// A record batch has no usable partition time (a bug in the caller).
     #[error("table {table}: {reason}")]
     Partition {

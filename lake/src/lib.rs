@@ -9,14 +9,18 @@
 //!   own files appear only once its marker exists, so a reader sees an old set or a new set of
 //!   files, never both or neither, on a local disk and on S3 alike.
 //! - [`catalog`]: registers every lake table by name in a DataFusion session.
+//! - [`readonly`]: what SQL from the network may run (queries over the lake's tables only).
+//! - [`check`]: finds lake files that cannot be read and moves them out of the visible set.
 //!
 //! What this crate does not do: decide *when* to flush (the ingest workers do) or what to
 //! compute (the jobs do).
 
 pub mod catalog;
+pub mod check;
 pub mod error;
 pub mod land;
 pub mod location;
+pub mod readonly;
 pub mod schema;
 pub mod view;
 

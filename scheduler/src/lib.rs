@@ -17,13 +17,15 @@ use ballista_core::registry::BallistaFunctionRegistry;
 use ballista_executor::executor_process::{ExecutorProcessConfig, start_executor_process};
 use ballista_scheduler::cluster::BallistaCluster;
 use ballista_scheduler::config::SchedulerConfig;
-use ballista_scheduler::scheduler_process::start_server;
 use datafusion::catalog::TableProvider;
 use datafusion::execution::SessionStateBuilder;
 use datafusion::execution::runtime_env::RuntimeEnv;
 use datafusion::execution::session_state::SessionState;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use pulse_lake::Lake;
+
+pub mod security;
+pub use security::Credentials;
 
 /// Errors of the cluster processes and client.
 #[derive(Debug, thiserror::Error)]
@@ -125,41 +127,22 @@ impl TableSnapshot {
     }
 }
 
-/// Flight SQL access with HTTP Basic credentials (the Flight handshake convention).
-struct BasicAuth {
-    user: String,
-    password: String,
-}
+/// Flight SQL's handshake checks the scheduler's [`Credentials`].
+struct FlightSqlAuth(Arc<Credentials>);
 
 #[async_trait::async_trait]
-impl ballista_flight_sql::Authenticator for BasicAuth {
+impl ballista_flight_sql::Authenticator for FlightSqlAuth {
     async fn authenticate(
         &self,
         headers: &tonic::metadata::MetadataMap,
     ) -> std::result::Result<ballista_flight_sql::Identity, tonic::Status> {
-        use base64::Engine;
-        let denied = || tonic::Status::unauthenticated("invalid Flight SQL credentials");
-        let header = headers
-            .get("authorization")
-            .and_then(|v| v.to_str().ok())
-            .ok_or_else(denied)?;
-        let encoded = header.strip_prefix("Basic ").ok_or_else(denied)?;
-        let decoded = base64::engine::general_purpose::STANDARD
-            .decode(encoded.trim())
-            .map_err(|_| denied())?;
-        let text = String::from_utf8(decoded).map_err(|_| denied())?;
-        let (user, password) = text.split_once(':').ok_or_else(denied)?;
-        // Compare in constant time with respect to the password's content.
-        let same = password.len() == self.password.len()
-            && password
-                .bytes()
-                .zip(self.password.bytes())
-                .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-                == 0;
-        if user == self.user && same {
-            Ok(ballista_flight_sql::Identity::user(user))
+        let header = headers.get("authorization").and_then(|v| v.to_str().ok());
+        if self.0.check(header, "flight-sql handshake") {
+            Ok(ballista_flight_sql::Identity::user(self.0.user()))
         } else {
-            Err(denied())
+            Err(tonic::Status::unauthenticated(
+                "invalid Flight SQL credentials",
+            ))
         }
     }
 }
@@ -179,12 +162,39 @@ pub struct SchedulerOptions {
     pub flight_sql: bool,
     /// Push (the scheduler sends tasks) or pull (executors poll); executors must match.
     pub push: bool,
-    /// Flight SQL credentials (user, password); without them any client is accepted.
-    pub flight_sql_auth: Option<(String, String)>,
+    /// Credentials every client must present (Flight SQL, REST, job submission); without
+    /// them the scheduler only starts on loopback, or with `insecure`.
+    pub credentials: Option<Credentials>,
+    /// Start beyond loopback without credentials (logged as a warning).
+    pub insecure: bool,
+}
+
+/// Refuses to serve an open scheduler beyond loopback: anyone reaching its port could run
+/// any plan, which reads any file the executors can read.
+pub fn check_exposure(o: &SchedulerOptions) -> Result<()> {
+    if o.credentials.is_some() || security::is_loopback(&o.bind_host) {
+        return Ok(());
+    }
+    if o.insecure {
+        tracing::warn!(
+            bind = %o.bind_host,
+            "the scheduler serves {} without credentials: any client that reaches it can read \
+             every file its executors can read",
+            o.bind_host
+        );
+        return Ok(());
+    }
+    Err(Error::Usage(format!(
+        "refusing to serve the scheduler on {} without credentials: set a user \
+         (--user NAME or [cluster] user) and its password (PULSE_CLUSTER_PASSWORD), bind \
+         127.0.0.1, or pass --insecure on a network you trust",
+        o.bind_host
+    )))
 }
 
 /// Runs a scheduler until the process ends.
 pub async fn run_scheduler(lake: Lake, o: SchedulerOptions) -> Result<()> {
+    check_exposure(&o)?;
     let rt = runtime(&lake, None)?;
     let tables = TableSnapshot::default();
     if o.flight_sql {
@@ -200,7 +210,10 @@ pub async fn run_scheduler(lake: Lake, o: SchedulerOptions) -> Result<()> {
         });
     }
     let builder: ballista_scheduler::SessionBuilder = Arc::new(move |c| {
-        let state = session_state(c, rt.clone())?;
+        let mut state = session_state(c, rt.clone())?;
+        // The scheduler plans only Flight SQL text itself (clients send plans): no table
+        // function that reads a path.
+        pulse_lake::readonly::restrict(&mut state);
         tables.register(&state)?;
         Ok(state)
     });
@@ -217,15 +230,91 @@ pub async fn run_scheduler(lake: Lake, o: SchedulerOptions) -> Result<()> {
         ..Default::default()
     };
     cfg.scheduling_policy = policy(o.push);
-    cfg = cfg.with_flight_sql(o.flight_sql);
-    if let Some((user, password)) = o.flight_sql_auth {
-        cfg = cfg.with_flight_sql_authenticator(Arc::new(BasicAuth { user, password }));
-    }
     let addr: SocketAddr = format!("{}:{}", o.bind_host, o.port)
         .parse()
         .map_err(|e| Error::Usage(format!("bad scheduler address: {e}")))?;
+    cfg.validate()?;
     let cluster = BallistaCluster::new_from_config(&cfg).await?;
-    start_server(cluster, addr, Arc::new(cfg)).await?;
+    let credentials = o.credentials.map(Arc::new);
+    serve(cluster, addr, Arc::new(cfg), o.flight_sql, credentials).await
+}
+
+/// Serves the scheduler's gRPC, Flight SQL (read-only), REST API and web page on one port,
+/// as Ballista's `start_server` does, with [`security::require_credentials`] in front of
+/// every route when credentials are set.
+async fn serve(
+    cluster: BallistaCluster,
+    addr: SocketAddr,
+    cfg: Arc<SchedulerConfig>,
+    flight_sql: bool,
+    credentials: Option<Arc<Credentials>>,
+) -> Result<()> {
+    use arrow_flight::flight_service_server::FlightServiceServer;
+    use ballista_core::serde::protobuf::scheduler_grpc_server::SchedulerGrpcServer;
+    use datafusion_proto::protobuf::{LogicalPlanNode, PhysicalPlanNode};
+
+    let scheduler = ballista_scheduler::scheduler_process::create_scheduler::<
+        LogicalPlanNode,
+        PhysicalPlanNode,
+    >(cluster, cfg.clone())
+    .await?;
+    let (max_decoding, max_encoding) = (
+        cfg.grpc_server_max_decoding_message_size as usize,
+        cfg.grpc_server_max_encoding_message_size as usize,
+    );
+    let mut routes = tonic::service::RoutesBuilder::default();
+    routes.add_service(
+        SchedulerGrpcServer::new(scheduler.clone())
+            .max_encoding_message_size(max_encoding)
+            .max_decoding_message_size(max_decoding),
+    );
+    let scheduler = Arc::new(scheduler);
+    let proxy = ballista_core::flight_proxy_service::BallistaFlightProxyService::new(
+        max_decoding,
+        max_encoding,
+        cfg.use_tls,
+        None,
+    );
+    if flight_sql {
+        let mut service =
+            ballista_flight_sql::BallistaFlightSqlService::new(scheduler.clone(), proxy);
+        if let Some(c) = &credentials {
+            service = service.with_authenticator(Arc::new(FlightSqlAuth(c.clone())));
+        } else {
+            tracing::warn!(
+                "Flight SQL is on without credentials: any client reaching the scheduler's \
+                 port can query the lake"
+            );
+        }
+        routes.add_service(
+            FlightServiceServer::new(security::ReadOnlyFlightSql(service))
+                .max_decoding_message_size(max_decoding)
+                .max_encoding_message_size(max_encoding),
+        );
+    } else if cfg.enable_embedded_flight_proxy {
+        routes.add_service(
+            FlightServiceServer::new(proxy)
+                .max_decoding_message_size(max_decoding)
+                .max_encoding_message_size(max_encoding),
+        );
+    }
+    let grpc = routes.routes().into_axum_router();
+    let mut router = ballista_scheduler::api::get_routes(scheduler).merge(grpc);
+    if let Some(c) = credentials {
+        router = router.layer(axum::middleware::from_fn_with_state(
+            c,
+            security::require_credentials,
+        ));
+    }
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| Error::Usage(format!("cannot bind the scheduler to {addr}: {e}")))?;
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .await
+    .map_err(|e| Error::Usage(format!("the scheduler stopped serving: {e}")))?;
     Ok(())
 }
 
@@ -268,6 +357,14 @@ fn policy(push: bool) -> ballista_core::config::TaskSchedulingPolicy {
 
 /// Runs an executor until the process ends.
 pub async fn run_executor(lake: Lake, o: ExecutorOptions) -> Result<()> {
+    if !security::is_loopback(&o.bind_host) {
+        tracing::warn!(
+            bind = %o.bind_host,
+            "executor ports have no authentication (Ballista 55): keep {} reachable only from \
+             the cluster's own hosts",
+            o.bind_host
+        );
+    }
     let rt = runtime(&lake, Some(&o.work_dir))?;
     let registry = BallistaFunctionRegistry::from(&session_state(cluster_config(), rt.clone())?);
     let cfg = ExecutorProcessConfig {
@@ -296,7 +393,12 @@ pub async fn run_executor(lake: Lake, o: ExecutorOptions) -> Result<()> {
 }
 
 /// A client session on the cluster at `url` (`df://host:port`) with the lake registered.
-pub async fn remote_session(url: &str, lake: &Lake) -> Result<SessionContext> {
+/// With `login` (user, password), every call to the scheduler carries those credentials.
+pub async fn remote_session(
+    url: &str,
+    lake: &Lake,
+    login: Option<(&str, &str)>,
+) -> Result<SessionContext> {
     let host_ok = url::Url::parse(url)
         .ok()
         .is_some_and(|u| u.host_str().is_some());
@@ -305,7 +407,12 @@ pub async fn remote_session(url: &str, lake: &Lake) -> Result<SessionContext> {
             "cluster address {url:?} is not like df://HOST:PORT"
         )));
     }
-    let state = session_state(cluster_config(), runtime(lake, None)?)?;
+    let mut config = cluster_config();
+    if let Some((user, password)) = login {
+        let header = Credentials::header(user, password);
+        config = config.with_ballista_grpc_metadata([("authorization".to_string(), header)].into());
+    }
+    let state = session_state(config, runtime(lake, None)?)?;
     let ctx = SessionContext::remote_with_state(url, state).await?;
     pulse_lake::catalog::register(&ctx, lake).await?;
     Ok(ctx)

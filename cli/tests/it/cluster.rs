@@ -18,9 +18,20 @@ fn free_port() -> u16 {
 }
 
 fn http_get(port: u16, path: &str) -> Option<String> {
+    http_request(port, "GET", path, None)
+}
+
+/// One HTTP/1.0 request to a loopback port, with an `Authorization` header when given: the
+/// whole response, status line included.
+pub fn http_request(port: u16, method: &str, path: &str, auth: Option<&str>) -> Option<String> {
     let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    write!(s, "GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").ok()?;
+    let auth = auth.map_or(String::new(), |a| format!("Authorization: {a}\r\n"));
+    write!(
+        s,
+        "{method} {path} HTTP/1.0\r\nHost: localhost\r\n{auth}Content-Length: 0\r\n\r\n"
+    )
+    .ok()?;
     let mut out = String::new();
     s.read_to_string(&mut out).ok()?;
     Some(out)
@@ -94,9 +105,21 @@ impl Cluster {
         ])
         .args(scheduler_args);
         procs.push(spawn(c));
+        // A scheduler with a user wants its credentials on the REST API too.
+        let user = scheduler_args
+            .iter()
+            .position(|a| *a == "--user")
+            .map(|i| scheduler_args[i + 1]);
+        let password = p
+            .env
+            .iter()
+            .find(|(k, _)| k == "PULSE_CLUSTER_PASSWORD")
+            .map(|(_, v)| v.as_str());
+        let auth = user.map(|u| pulse_scheduler::Credentials::header(u, password.unwrap_or("")));
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
-            let body = http_get(port, "/api/executors").unwrap_or_default();
+            let body =
+                http_request(port, "GET", "/api/executors", auth.as_deref()).unwrap_or_default();
             if body.matches("\"vcores\"").count() >= executors {
                 break;
             }
@@ -409,14 +432,8 @@ fn a_flight_sql_client_reads_the_lake_with_credentials() {
     ]);
     let expected = p.count("SELECT count(*) FROM streams");
     p.env
-        .push(("PULSE_FLIGHT_SQL_PASSWORD".into(), "open-sesame".into()));
-    let cluster = Cluster::start_with(
-        &p,
-        1,
-        "180s",
-        &["--flight-sql", "--flight-sql-user", "analyst"],
-        &[],
-    );
+        .push(("PULSE_CLUSTER_PASSWORD".into(), "open-sesame".into()));
+    let cluster = Cluster::start_with(&p, 1, "180s", &["--flight-sql", "--user", "analyst"], &[]);
     let addr = format!("http://{}", cluster.url.trim_start_matches("df://"));
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {

@@ -225,11 +225,22 @@ fn memgraph_csvs_and_profiler_samples() {
 fn unknown_files_are_skipped_and_named() {
     let p = Pulse::new();
     let f = write(&p, "notes.txt", b"hello");
-    let out = p.ok(&["ingest", "replay", &f]);
+    // Every input skipped: said, and a failure.
+    let run = p.run(&["ingest", "replay", &f]);
+    assert_eq!(run.status.code(), Some(1));
+    let out = String::from_utf8_lossy(&run.stdout);
     assert!(
         out.contains("0 files replayed, 1 skipped") && out.contains("unrecognised format"),
         "{out}"
     );
+    let err = String::from_utf8_lossy(&run.stderr);
+    assert!(err.contains("every input was skipped"), "{err}");
+    // A file with no record lands nothing: also a failure.
+    let empty = write(&p, "empty.jsonl", b"\n\n");
+    let run = p.run(&["ingest", "replay", &empty]);
+    assert_eq!(run.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&run.stderr);
+    assert!(err.contains("nothing landed"), "{err}");
     let missing = p.run(&["ingest", "replay", "/nonexistent/file.jsonl"]);
     assert!(!missing.status.success());
     assert!(String::from_utf8_lossy(&missing.stderr).contains("/nonexistent/file.jsonl"));

@@ -78,6 +78,16 @@ fn formats_files_and_partition_filters() {
 }
 
 #[test]
+fn a_trailing_ddl_statement_runs_once() {
+    let p = Pulse::new();
+    // The last statement was planned a second time for its schema: "Table 'v' already exists".
+    let out = p.ok(&["sql", "CREATE VIEW v AS SELECT 1 AS x"]);
+    assert!(!out.contains("error"), "{out}");
+    let out = p.ok(&["sql", "CREATE VIEW v AS SELECT 1 AS x; SELECT x + 1 AS y FROM v", "--format", "csv"]);
+    assert_eq!(out, "y\n2\n");
+}
+
+#[test]
 fn bad_queries_fail_with_datafusion_message() {
     let p = Pulse::new();
     let out = p.run(&["sql", "SELECT nope FROM presence"]);

@@ -1,0 +1,77 @@
+//! A truncated Parquet file in the lake: queries and jobs fail naming it, `pulse lake check`
+//! finds it, `--quarantine` hides it (keeping its bytes) and the job runs again.
+
+use super::Pulse;
+
+fn rows_of(path: &std::path::Path) -> usize {
+    let bytes = bytes::Bytes::from(std::fs::read(path).unwrap());
+    parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(bytes)
+        .unwrap()
+        .build()
+        .unwrap()
+        .map(|b| b.unwrap().num_rows())
+        .sum()
+}
+
+#[test]
+fn a_truncated_file_is_named_found_and_quarantined() {
+    let p = Pulse::new();
+    p.ok(&[
+        "gen",
+        "--channels",
+        "4",
+        "--viewers",
+        "100",
+        "--tweets-per-sec",
+        "0.01",
+    ]);
+    let total = p.count("SELECT count(*) FROM streams");
+    let files = p.files("raw/streams");
+    assert!(files.len() > 1, "{files:?}");
+    let victim = files[0].clone();
+    let on_disk = p.lake().join(&victim);
+    let lost = rows_of(&on_disk) as i64;
+    let bytes = std::fs::read(&on_disk).unwrap();
+    std::fs::write(&on_disk, &bytes[..bytes.len() / 2]).unwrap();
+    let date = victim
+        .split('/')
+        .find_map(|s| s.strip_prefix("dt="))
+        .unwrap()
+        .to_string();
+
+    // A query and a job fail with an error naming the file.
+    let out = p.run(&["sql", "SELECT count(*) FROM streams"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(&victim), "{err}");
+    let job = ["run", "channels", "--date", &date];
+    let out = p.run(&job);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(&victim), "{err}");
+
+    // The check finds it (and only it) and fails while it is visible.
+    let out = p.run(&["lake", "check"]);
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let unreadable: Vec<&str> = stdout.lines().filter(|l| l.starts_with("unreadable:")).collect();
+    assert_eq!(unreadable.len(), 1, "{stdout}");
+    assert!(unreadable[0].contains(&victim) && unreadable[0].contains("table streams"));
+    // Narrowed to another table it finds nothing, pages included.
+    p.ok(&["lake", "check", "--table", "messages", "--pages"]);
+
+    // Quarantined: hidden from readers, bytes kept, listed; the job runs on the rest.
+    let out = p.ok(&["lake", "check", "--quarantine"]);
+    assert!(out.contains(&format!("quarantined: {victim}")), "{out}");
+    assert!(!p.files("raw/streams").contains(&victim));
+    assert_eq!(p.count("SELECT count(*) FROM streams"), total - lost);
+    p.ok(&job);
+    let kept = p.lake().join("sys/quarantined").join(&victim);
+    assert_eq!(std::fs::read(&kept).unwrap(), &bytes[..bytes.len() / 2]);
+    let out = p.ok(&["lake", "check", "--pages"]);
+    assert!(!out.contains("unreadable:"), "{out}");
+    assert!(
+        out.lines().any(|l| l.contains(&victim) && l.contains("kept at sys/quarantined/")),
+        "{out}"
+    );
+}

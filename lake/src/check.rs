@@ -1,0 +1,242 @@
+//! Finding the lake files that cannot be read, and moving them out of the way.
+//!
+//! A truncated or corrupt Parquet file fails every query that scans its table, and
+//! DataFusion's error ("Corrupt footer") does not say which file it was. [`check`] reads the
+//! footer (and optionally every page) of each visible file and reports the unreadable ones
+//! with the reason; [`quarantine`] keeps a copy of each under `sys/quarantined/` and hides it
+//! with a commit marker (the same commit path every rewrite uses), so nothing is deleted and
+//! jobs run again on the remaining files. [`quarantined`] lists what was moved and why.
+
+use bytes::Bytes;
+use futures::TryStreamExt;
+use object_store::ObjectStoreExt;
+use object_store::path::Path;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use serde::{Deserialize, Serialize};
+
+use crate::catalog::{list_dirs, list_files};
+use crate::schema::RawTable;
+use crate::{Lake, Result};
+
+/// Where quarantined files are kept, relative to the lake root.
+pub const QUARANTINED_DIR: &str = "sys/quarantined";
+
+/// A lake table and the directory that holds its files.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableDir {
+    /// The name SQL knows it by.
+    pub name: String,
+    /// Its directory, relative to the lake root.
+    pub dir: String,
+}
+
+/// An unreadable file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BadFile {
+    /// The table it belongs to.
+    pub table: String,
+    /// Its path relative to the lake root.
+    pub path: String,
+    /// Why it cannot be read.
+    pub reason: String,
+}
+
+/// What to check.
+#[derive(Debug, Clone, Default)]
+pub struct CheckOptions {
+    /// Only this table.
+    pub table: Option<String>,
+    /// Only the partition `dt=<date>`.
+    pub date: Option<String>,
+    /// Decode every page, not only the footer.
+    pub pages: bool,
+}
+
+/// What [`check`] found.
+#[derive(Debug, Clone, Default)]
+pub struct Report {
+    /// Files read.
+    pub checked: usize,
+    /// Files that could not be read.
+    pub bad: Vec<BadFile>,
+}
+
+/// Every table stored as Parquet in the lake: raw tables, quarantine tables, job outputs and
+/// the run log.
+pub async fn tables(lake: &Lake) -> Result<Vec<TableDir>> {
+    let mut out: Vec<TableDir> = RawTable::ALL
+        .iter()
+        .map(|t| TableDir {
+            name: t.name().to_string(),
+            dir: t.dir(),
+        })
+        .collect();
+    for source in list_dirs(lake, "quarantine").await? {
+        out.push(TableDir {
+            name: format!("quarantine_{source}"),
+            dir: format!("quarantine/{source}"),
+        });
+    }
+    for table in list_dirs(lake, "agg").await? {
+        out.push(TableDir {
+            dir: format!("agg/{table}"),
+            name: table,
+        });
+    }
+    out.push(TableDir {
+        name: "runs_log".into(),
+        dir: "sys/runs".into(),
+    });
+    Ok(out)
+}
+
+/// Reads every visible Parquet file of the chosen tables and reports those that fail.
+pub async fn check(lake: &Lake, o: &CheckOptions) -> Result<Report> {
+    let mut report = Report::default();
+    let root = format!("{}/", lake.path(""));
+    for t in tables(lake).await? {
+        if o.table.as_ref().is_some_and(|name| *name != t.name) {
+            continue;
+        }
+        for (path, _) in list_files(lake, &t.dir).await? {
+            let rel = path.as_ref().trim_start_matches(&root).to_string();
+            if !rel.ends_with(".parquet") {
+                continue;
+            }
+            if let Some(d) = &o.date
+                && !rel.contains(&format!("/dt={d}/"))
+            {
+                continue;
+            }
+            report.checked += 1;
+            if let Err(reason) = read_file(lake, &path, o.pages).await {
+                report.bad.push(BadFile {
+                    table: t.name.clone(),
+                    path: rel,
+                    reason,
+                });
+            }
+        }
+    }
+    Ok(report)
+}
+
+/// The unreadable files of the tables whose names appear in `sql` (all tables when none
+/// does): what a failed query or job adds to its error.
+pub async fn unreadable_in(lake: &Lake, sql: &str) -> Result<Vec<BadFile>> {
+    let words: std::collections::HashSet<&str> = sql
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .collect();
+    let all = tables(lake).await?;
+    let named: Vec<&TableDir> = all.iter().filter(|t| words.contains(t.name.as_str())).collect();
+    let chosen: Vec<&TableDir> = if named.is_empty() {
+        all.iter().collect()
+    } else {
+        named
+    };
+    let mut bad = Vec::new();
+    for t in chosen {
+        let o = CheckOptions {
+            table: Some(t.name.clone()),
+            ..Default::default()
+        };
+        bad.extend(check(lake, &o).await?.bad);
+    }
+    Ok(bad)
+}
+
+/// True when an error's text looks like a file that could not be decoded, which is when
+/// naming the unreadable files helps.
+pub fn looks_like_bad_file(error: &str) -> bool {
+    let e = error.to_ascii_lowercase();
+    ["parquet", "corrupt", "footer", "eof", "magic", "thrift", "out of spec"]
+        .iter()
+        .any(|w| e.contains(w))
+}
+
+async fn read_file(lake: &Lake, path: &Path, pages: bool) -> Result<(), String> {
+    let bytes = lake
+        .store()
+        .get(path)
+        .await
+        .map_err(|e| e.to_string())?
+        .bytes()
+        .await
+        .map_err(|e| e.to_string())?;
+    let builder = ParquetRecordBatchReaderBuilder::try_new(bytes).map_err(|e| e.to_string())?;
+    if pages {
+        for batch in builder.build().map_err(|e| e.to_string())? {
+            batch.map_err(|e| e.to_string())?;
+        }
+    }
+    Ok(())
+}
+
+/// A quarantined file: where it was, where its bytes are kept, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Quarantined {
+    /// The file as it was found.
+    pub file: BadFile,
+    /// Where its bytes are kept, relative to the lake root.
+    pub kept_at: String,
+}
+
+/// Keeps a copy of each bad file under [`QUARANTINED_DIR`] with a record of why, then hides
+/// the file with a commit marker in its directory. Nothing is deleted; to bring a file back,
+/// copy it from `kept_at` into its table's directory under a new name.
+pub async fn quarantine(lake: &Lake, bad: &[BadFile]) -> Result<Vec<Quarantined>> {
+    let store = lake.lake_store();
+    let mut out = Vec::new();
+    for f in bad {
+        let from = lake.path(&f.path);
+        let kept_at = format!("{QUARANTINED_DIR}/{}", f.path);
+        let bytes = store.inner().get(&from).await?.bytes().await?;
+        store.inner().put(&lake.path(&kept_at), bytes.into()).await?;
+        let q = Quarantined {
+            file: f.clone(),
+            kept_at: kept_at.clone(),
+        };
+        let record = serde_json::to_vec_pretty(&q).map_err(|e| crate::Error::CorruptMarker {
+            path: kept_at.clone(),
+            reason: e.to_string(),
+        })?;
+        store
+            .inner()
+            .put(&lake.path(&format!("{kept_at}.json")), Bytes::from(record).into())
+            .await?;
+        let (dir, name) = f.path.rsplit_once('/').unwrap_or(("", f.path.as_str()));
+        let generation = blake3::hash(format!("quarantine\n{}", f.path).as_bytes()).to_hex()[..16]
+            .to_string();
+        store
+            .commit(&lake.path(dir), &generation, &[name.to_string()])
+            .await?;
+        out.push(q);
+    }
+    Ok(out)
+}
+
+/// The files quarantined so far.
+pub async fn quarantined(lake: &Lake) -> Result<Vec<Quarantined>> {
+    let prefix = lake.path(QUARANTINED_DIR);
+    let objects: Vec<_> = lake
+        .lake_store()
+        .inner()
+        .list(Some(&prefix))
+        .try_collect()
+        .await?;
+    let mut out = Vec::new();
+    for o in objects {
+        if !o.location.as_ref().ends_with(".json") {
+            continue;
+        }
+        let bytes = lake.lake_store().inner().get(&o.location).await?.bytes().await?;
+        let q: Quarantined =
+            serde_json::from_slice(&bytes).map_err(|e| crate::Error::CorruptMarker {
+                path: o.location.to_string(),
+                reason: e.to_string(),
+            })?;
+        out.push(q);
+    }
+    out.sort_by(|a, b| a.file.path.cmp(&b.file.path));
+    Ok(out)
+}

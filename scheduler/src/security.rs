@@ -1,0 +1,345 @@
+//! What keeps a Pulse scheduler safe on a network: credentials on every client-facing route,
+//! a read-only Flight SQL, and the rule that an open scheduler stays on loopback.
+//!
+//! The scheduler port serves four things: Ballista's scheduler gRPC (clients submit plans,
+//! executors poll for work), Flight SQL, the REST API (job list and cancel) and Ballista's
+//! web page. With [`Credentials`] configured, [`require_credentials`] refuses every request
+//! without them except the executors' own calls (Ballista 55's executors send no metadata, so
+//! they cannot authenticate; keep executors on a private network) and Flight SQL, which
+//! checks the same credentials in its handshake and a bearer token after it.
+//! [`ReadOnlyFlightSql`] refuses any statement but a query before Ballista's Flight SQL plans
+//! it (see `pulse_lake::readonly`).
+
+use std::net::IpAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use arrow_flight::flight_service_server::FlightService;
+use arrow_flight::sql::{ActionCreatePreparedStatementRequest, Any, Command};
+use arrow_flight::{
+    Action, Criteria, Empty, FlightData, FlightDescriptor, FlightInfo,
+    HandshakeRequest, PollInfo, PutResult, SchemaResult, Ticket,
+};
+use base64::Engine;
+use futures::Stream;
+use prost::Message;
+use tonic::{Request, Response, Status, Streaming};
+
+/// A user name and password that clients present as HTTP Basic credentials (the Flight
+/// handshake convention; REST and gRPC clients send the same header).
+#[derive(Clone)]
+pub struct Credentials {
+    user: String,
+    password_hash: blake3::Hash,
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Credentials({}, <secret>)", self.user)
+    }
+}
+
+impl Credentials {
+    /// Credentials for `user` with `password`.
+    pub fn new(user: impl Into<String>, password: &str) -> Credentials {
+        Credentials {
+            user: user.into(),
+            password_hash: blake3::hash(password.as_bytes()),
+        }
+    }
+
+    /// The user name.
+    pub fn user(&self) -> &str {
+        &self.user
+    }
+
+    /// The `authorization` header value a client sends.
+    pub fn header(user: &str, password: &str) -> String {
+        let encoded = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+        format!("Basic {encoded}")
+    }
+
+    /// Checks an `authorization` header. The password is compared as a hash in constant
+    /// time (blake3's equality), so neither its content nor its length leaks through timing.
+    /// A failure is logged with the claimed user, never the secret.
+    pub fn check(&self, header: Option<&str>, what: &str) -> bool {
+        let claimed = header
+            .and_then(|h| h.strip_prefix("Basic "))
+            .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b.trim()).ok())
+            .and_then(|b| String::from_utf8(b).ok());
+        let Some(text) = claimed else {
+            tracing::warn!(route = what, "request without credentials refused");
+            return false;
+        };
+        let (user, password) = text.split_once(':').unwrap_or((text.as_str(), ""));
+        let same_password = blake3::hash(password.as_bytes()) == self.password_hash;
+        let same_user = blake3::hash(user.as_bytes()) == blake3::hash(self.user.as_bytes());
+        if same_password && same_user {
+            true
+        } else {
+            tracing::warn!(route = what, user, "authentication failed");
+            false
+        }
+    }
+}
+
+/// The scheduler gRPC methods Ballista 55's executors call; they carry no credentials.
+const EXECUTOR_METHODS: &[&str] = &[
+    "/ballista.protobuf.SchedulerGrpc/PollWork",
+    "/ballista.protobuf.SchedulerGrpc/RegisterExecutor",
+    "/ballista.protobuf.SchedulerGrpc/HeartBeatFromExecutor",
+    "/ballista.protobuf.SchedulerGrpc/UpdateTaskStatus",
+    "/ballista.protobuf.SchedulerGrpc/ExecutorStopped",
+];
+
+/// Flight (and so Flight SQL) routes: they authenticate in the handshake themselves.
+const FLIGHT_PREFIX: &str = "/arrow.flight.protocol.FlightService/";
+
+/// True when `path` needs the scheduler's credentials: everything but the executors' calls
+/// and Flight SQL.
+pub fn needs_credentials(path: &str) -> bool {
+    !(EXECUTOR_METHODS.contains(&path) || path.starts_with(FLIGHT_PREFIX))
+}
+
+/// Axum middleware: refuses a request on a route that [`needs_credentials`] without valid
+/// credentials, as gRPC `UNAUTHENTICATED` on gRPC routes and HTTP 401 elsewhere.
+pub async fn require_credentials(
+    axum::extract::State(creds): axum::extract::State<Arc<Credentials>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let path = request.uri().path().to_string();
+    if !needs_credentials(&path) {
+        return next.run(request).await;
+    }
+    let header = request
+        .headers()
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    if creds.check(header, &path) {
+        return next.run(request).await;
+    }
+    let grpc = request
+        .headers()
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|c| c.starts_with("application/grpc"));
+    if grpc {
+        Status::unauthenticated("this scheduler needs credentials (user and password)")
+            .into_http::<axum::body::Body>()
+    } else {
+        let mut r = axum::response::Response::new(axum::body::Body::from(
+            "this scheduler needs credentials (HTTP Basic: user and password)\n",
+        ));
+        *r.status_mut() = http::StatusCode::UNAUTHORIZED;
+        r.headers_mut().insert(
+            http::header::WWW_AUTHENTICATE,
+            http::HeaderValue::from_static("Basic realm=\"pulse\""),
+        );
+        r
+    }
+}
+
+/// True when `host` (an address or a name) is a loopback address.
+pub fn is_loopback(host: &str) -> bool {
+    if host.eq_ignore_ascii_case("localhost") {
+        return true;
+    }
+    host.trim_matches(|c| c == '[' || c == ']')
+        .parse::<IpAddr>()
+        .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// Flight SQL that refuses every statement but a read-only query (named in the error), and
+/// every upload, before Ballista's Flight SQL sees it. Everything else passes through.
+pub struct ReadOnlyFlightSql<S>(pub S);
+
+fn refuse(e: pulse_lake::Error) -> Status {
+    Status::permission_denied(e.to_string())
+}
+
+/// Checks a Flight command: statements must be read-only, substrait plans and updates are
+/// refused, metadata commands and prepared-statement handles pass.
+fn check_command(cmd: &[u8]) -> Result<(), Status> {
+    let Ok(any) = Any::decode(cmd) else {
+        return Ok(());
+    };
+    let not_allowed = |what: &str| {
+        refuse(pulse_lake::Error::NotAllowed {
+            what: what.to_string(),
+        })
+    };
+    match Command::try_from(any) {
+        Ok(Command::CommandStatementQuery(q)) => {
+            pulse_lake::readonly::check_sql(&q.query).map_err(refuse)
+        }
+        Ok(Command::CommandStatementSubstraitPlan(_)) => Err(not_allowed("a Substrait plan")),
+        Ok(
+            Command::CommandStatementUpdate(_)
+            | Command::CommandPreparedStatementUpdate(_)
+            | Command::CommandStatementIngest(_),
+        ) => Err(not_allowed("an update")),
+        _ => Ok(()),
+    }
+}
+
+type BoxStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'static>>;
+
+#[tonic::async_trait]
+impl<S: FlightService> FlightService for ReadOnlyFlightSql<S> {
+    type HandshakeStream = S::HandshakeStream;
+    type ListFlightsStream = S::ListFlightsStream;
+    type DoGetStream = S::DoGetStream;
+    type DoPutStream = BoxStream<PutResult>;
+    type DoExchangeStream = BoxStream<FlightData>;
+    type DoActionStream = S::DoActionStream;
+    type ListActionsStream = S::ListActionsStream;
+
+    async fn handshake(
+        &self,
+        request: Request<Streaming<HandshakeRequest>>,
+    ) -> Result<Response<Self::HandshakeStream>, Status> {
+        self.0.handshake(request).await
+    }
+
+    async fn list_flights(
+        &self,
+        request: Request<Criteria>,
+    ) -> Result<Response<Self::ListFlightsStream>, Status> {
+        self.0.list_flights(request).await
+    }
+
+    async fn get_flight_info(
+        &self,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        check_command(&request.get_ref().cmd)?;
+        self.0.get_flight_info(request).await
+    }
+
+    async fn poll_flight_info(
+        &self,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<PollInfo>, Status> {
+        check_command(&request.get_ref().cmd)?;
+        self.0.poll_flight_info(request).await
+    }
+
+    async fn get_schema(
+        &self,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<SchemaResult>, Status> {
+        check_command(&request.get_ref().cmd)?;
+        self.0.get_schema(request).await
+    }
+
+    async fn do_get(
+        &self,
+        request: Request<Ticket>,
+    ) -> Result<Response<Self::DoGetStream>, Status> {
+        self.0.do_get(request).await
+    }
+
+    async fn do_put(
+        &self,
+        _request: Request<Streaming<FlightData>>,
+    ) -> Result<Response<Self::DoPutStream>, Status> {
+        Err(refuse(pulse_lake::Error::NotAllowed {
+            what: "an upload or update (DoPut)".into(),
+        }))
+    }
+
+    async fn do_exchange(
+        &self,
+        _request: Request<Streaming<FlightData>>,
+    ) -> Result<Response<Self::DoExchangeStream>, Status> {
+        Err(refuse(pulse_lake::Error::NotAllowed {
+            what: "DoExchange".into(),
+        }))
+    }
+
+    async fn do_action(
+        &self,
+        request: Request<Action>,
+    ) -> Result<Response<Self::DoActionStream>, Status> {
+        let action = request.get_ref();
+        match action.r#type.as_str() {
+            "CreatePreparedStatement" => {
+                let query = Any::decode(action.body.as_ref())
+                    .ok()
+                    .and_then(|any| {
+                        any.unpack::<ActionCreatePreparedStatementRequest>()
+                            .ok()
+                            .flatten()
+                    })
+                    .ok_or_else(|| Status::invalid_argument("bad CreatePreparedStatement"))?;
+                pulse_lake::readonly::check_sql(&query.query).map_err(refuse)?;
+            }
+            "CreatePreparedSubstraitPlan" => {
+                return Err(refuse(pulse_lake::Error::NotAllowed {
+                    what: "a Substrait plan".into(),
+                }));
+            }
+            _ => {}
+        }
+        self.0.do_action(request).await
+    }
+
+    async fn list_actions(
+        &self,
+        request: Request<Empty>,
+    ) -> Result<Response<Self::ListActionsStream>, Status> {
+        self.0.list_actions(request).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credentials_need_the_same_user_and_password() {
+        let c = Credentials::new("analyst", "open-sesame");
+        assert!(c.check(Some(&Credentials::header("analyst", "open-sesame")), "t"));
+        for (u, p) in [
+            ("analyst", "open-sesam"),
+            ("analyst", "open-sesame!"),
+            ("analys", "open-sesame"),
+            ("", ""),
+        ] {
+            assert!(!c.check(Some(&Credentials::header(u, p)), "t"), "{u}:{p}");
+        }
+        assert!(!c.check(None, "t"));
+        assert!(!c.check(Some("Bearer x"), "t"));
+        assert!(!c.check(Some("Basic !!!"), "t"));
+        assert!(!format!("{c:?}").contains("open-sesame"));
+    }
+
+    #[test]
+    fn only_executor_calls_and_flight_go_without_credentials() {
+        assert!(!needs_credentials("/ballista.protobuf.SchedulerGrpc/PollWork"));
+        assert!(!needs_credentials(
+            "/arrow.flight.protocol.FlightService/Handshake"
+        ));
+        for p in [
+            "/ballista.protobuf.SchedulerGrpc/ExecuteQuery",
+            "/ballista.protobuf.SchedulerGrpc/CancelJob",
+            "/api/jobs",
+            "/api/job/abc",
+            "/",
+            "/anything/else",
+        ] {
+            assert!(needs_credentials(p), "{p}");
+        }
+    }
+
+    #[test]
+    fn loopback_hosts() {
+        for h in ["127.0.0.1", "127.1.2.3", "localhost", "::1", "[::1]"] {
+            assert!(is_loopback(h), "{h}");
+        }
+        for h in ["0.0.0.0", "10.0.0.1", "::", "example.org", "192.168.1.2"] {
+            assert!(!is_loopback(h), "{h}");
+        }
+    }
+}
