@@ -176,8 +176,13 @@ pub fn cancel_job(target: &Target, id: &str) -> anyhow::Result<()> {
         "{id:?} is not a job id"
     );
     let addr = rest_addr(cluster)?;
-    let (code, body) = http(&addr, "PATCH", &format!("/api/job/{id}"), target.login.as_ref())
-        .with_context(|| format!("cannot reach the cluster scheduler at {cluster} ({addr})"))?;
+    let (code, body) = http(
+        &addr,
+        "PATCH",
+        &format!("/api/job/{id}"),
+        target.login.as_ref(),
+    )
+    .with_context(|| format!("cannot reach the cluster scheduler at {cluster} ({addr})"))?;
     match code {
         200..=299 => {
             println!("cancelled job {id}");

@@ -80,8 +80,9 @@ impl ClusterSection {
         let Some(user) = user.or(self.user.as_deref()) else {
             return Ok(None);
         };
-        let password = std::env::var(PASSWORD_VAR)
-            .with_context(|| format!("cluster user {user:?} needs its password in {PASSWORD_VAR}"))?;
+        let password = std::env::var(PASSWORD_VAR).with_context(|| {
+            format!("cluster user {user:?} needs its password in {PASSWORD_VAR}")
+        })?;
         Ok(Some((user.to_string(), password)))
     }
 }
@@ -106,6 +107,12 @@ pub struct SchedulerSection {
     pub flight_sql: bool,
     /// Serve beyond loopback without credentials (logged as a warning).
     pub insecure: bool,
+    /// Also serve every client route over TLS here (`HOST:PORT`).
+    pub tls_listen: Option<String>,
+    /// The TLS certificate chain (PEM).
+    pub tls_cert: Option<std::path::PathBuf>,
+    /// The TLS private key (PEM).
+    pub tls_key: Option<std::path::PathBuf>,
     /// Push or pull.
     pub scheduling: Scheduling,
 }
@@ -119,6 +126,9 @@ impl Default for SchedulerSection {
             executor_timeout: Duration::from_secs(180),
             flight_sql: false,
             insecure: false,
+            tls_listen: None,
+            tls_cert: None,
+            tls_key: None,
             scheduling: Scheduling::Pull,
         }
     }

@@ -149,6 +149,16 @@ enum Cmd {
         /// Serve beyond loopback without credentials (a warning is logged).
         #[arg(long)]
         insecure: bool,
+        /// Also serve Flight SQL, the REST API and job submission over TLS on HOST:PORT
+        /// (with --tls-cert and --tls-key).
+        #[arg(long)]
+        tls_listen: Option<String>,
+        /// TLS certificate chain, PEM.
+        #[arg(long)]
+        tls_cert: Option<PathBuf>,
+        /// TLS private key, PEM.
+        #[arg(long)]
+        tls_key: Option<PathBuf>,
         /// Task scheduling: pull (executors poll) or push; executors must use the same [default: pull].
         #[arg(long, value_enum)]
         scheduling: Option<Scheduling>,
@@ -677,10 +687,24 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             flight_sql,
             user,
             insecure,
+            tls_listen,
+            tls_cert,
+            tls_key,
             scheduling,
         } => {
             let lake = open(&cfg)?;
             let c = cfg.scheduler.clone();
+            let tls = match (
+                tls_listen.or(c.tls_listen),
+                tls_cert.or(c.tls_cert),
+                tls_key.or(c.tls_key),
+            ) {
+                (Some(listen), Some(cert), Some(key)) => {
+                    Some(pulse_scheduler::TlsOptions { listen, cert, key })
+                }
+                (None, None, None) => None,
+                _ => anyhow::bail!("TLS needs all of --tls-listen, --tls-cert and --tls-key"),
+            };
             let credentials = cfg
                 .cluster
                 .login(user.as_deref())?
@@ -696,6 +720,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 flight_sql: flight_sql || c.flight_sql,
                 credentials,
                 insecure: insecure || c.insecure,
+                tls,
                 push: scheduling.unwrap_or(c.scheduling) == Scheduling::Push,
             };
             println!("scheduler listening on {}:{}", opts.bind_host, opts.port);

@@ -128,7 +128,10 @@ pub async fn unreadable_in(lake: &Lake, sql: &str) -> Result<Vec<BadFile>> {
         .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
         .collect();
     let all = tables(lake).await?;
-    let named: Vec<&TableDir> = all.iter().filter(|t| words.contains(t.name.as_str())).collect();
+    let named: Vec<&TableDir> = all
+        .iter()
+        .filter(|t| words.contains(t.name.as_str()))
+        .collect();
     let chosen: Vec<&TableDir> = if named.is_empty() {
         all.iter().collect()
     } else {
@@ -149,9 +152,17 @@ pub async fn unreadable_in(lake: &Lake, sql: &str) -> Result<Vec<BadFile>> {
 /// naming the unreadable files helps.
 pub fn looks_like_bad_file(error: &str) -> bool {
     let e = error.to_ascii_lowercase();
-    ["parquet", "corrupt", "footer", "eof", "magic", "thrift", "out of spec"]
-        .iter()
-        .any(|w| e.contains(w))
+    [
+        "parquet",
+        "corrupt",
+        "footer",
+        "eof",
+        "magic",
+        "thrift",
+        "out of spec",
+    ]
+    .iter()
+    .any(|w| e.contains(w))
 }
 
 async fn read_file(lake: &Lake, path: &Path, pages: bool) -> Result<(), String> {
@@ -191,7 +202,10 @@ pub async fn quarantine(lake: &Lake, bad: &[BadFile]) -> Result<Vec<Quarantined>
         let from = lake.path(&f.path);
         let kept_at = format!("{QUARANTINED_DIR}/{}", f.path);
         let bytes = store.inner().get(&from).await?.bytes().await?;
-        store.inner().put(&lake.path(&kept_at), bytes.into()).await?;
+        store
+            .inner()
+            .put(&lake.path(&kept_at), bytes.into())
+            .await?;
         let q = Quarantined {
             file: f.clone(),
             kept_at: kept_at.clone(),
@@ -202,11 +216,14 @@ pub async fn quarantine(lake: &Lake, bad: &[BadFile]) -> Result<Vec<Quarantined>
         })?;
         store
             .inner()
-            .put(&lake.path(&format!("{kept_at}.json")), Bytes::from(record).into())
+            .put(
+                &lake.path(&format!("{kept_at}.json")),
+                Bytes::from(record).into(),
+            )
             .await?;
         let (dir, name) = f.path.rsplit_once('/').unwrap_or(("", f.path.as_str()));
-        let generation = blake3::hash(format!("quarantine\n{}", f.path).as_bytes()).to_hex()[..16]
-            .to_string();
+        let generation =
+            blake3::hash(format!("quarantine\n{}", f.path).as_bytes()).to_hex()[..16].to_string();
         store
             .commit(&lake.path(dir), &generation, &[name.to_string()])
             .await?;
@@ -229,7 +246,13 @@ pub async fn quarantined(lake: &Lake) -> Result<Vec<Quarantined>> {
         if !o.location.as_ref().ends_with(".json") {
             continue;
         }
-        let bytes = lake.lake_store().inner().get(&o.location).await?.bytes().await?;
+        let bytes = lake
+            .lake_store()
+            .inner()
+            .get(&o.location)
+            .await?
+            .bytes()
+            .await?;
         let q: Quarantined =
             serde_json::from_slice(&bytes).map_err(|e| crate::Error::CorruptMarker {
                 path: o.location.to_string(),

@@ -199,10 +199,16 @@ mod tests {
         restrict(&mut state);
         let mut names: Vec<&String> = state.table_functions().keys().collect();
         names.sort();
-        assert!(names.iter().all(|n| SAFE_TABLE_FUNCTIONS.contains(&n.as_str())));
+        assert!(
+            names
+                .iter()
+                .all(|n| SAFE_TABLE_FUNCTIONS.contains(&n.as_str()))
+        );
         plan(&state, "SELECT * FROM range(3)").await.unwrap();
         // A URL table is not a table: the dynamic file catalog is off.
-        let err = plan(&state, "SELECT * FROM '/etc/passwd'").await.unwrap_err();
+        let err = plan(&state, "SELECT * FROM '/etc/passwd'")
+            .await
+            .unwrap_err();
         assert!(format!("{err}").contains("not found"), "{err}");
         // A statement that the parser check lets through is still verified once planned.
         let set = state

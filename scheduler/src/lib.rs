@@ -167,12 +167,27 @@ pub struct SchedulerOptions {
     pub credentials: Option<Credentials>,
     /// Start beyond loopback without credentials (logged as a warning).
     pub insecure: bool,
+    /// A second listener serving the same routes over TLS, for clients.
+    pub tls: Option<TlsOptions>,
+}
+
+/// The scheduler's TLS listener: where, and the PEM certificate chain and private key.
+#[derive(Debug, Clone)]
+pub struct TlsOptions {
+    /// `HOST:PORT` to listen on.
+    pub listen: String,
+    /// PEM file with the certificate chain.
+    pub cert: std::path::PathBuf,
+    /// PEM file with the private key.
+    pub key: std::path::PathBuf,
 }
 
 /// Refuses to serve an open scheduler beyond loopback: anyone reaching its port could run
 /// any plan, which reads any file the executors can read.
 pub fn check_exposure(o: &SchedulerOptions) -> Result<()> {
-    if o.credentials.is_some() || security::is_loopback(&o.bind_host) {
+    let tls_host = o.tls.as_ref().map(|t| host_of(&t.listen));
+    let local = security::is_loopback(&o.bind_host) && tls_host.is_none_or(security::is_loopback);
+    if o.credentials.is_some() || local {
         return Ok(());
     }
     if o.insecure {
@@ -190,6 +205,10 @@ pub fn check_exposure(o: &SchedulerOptions) -> Result<()> {
          127.0.0.1, or pass --insecure on a network you trust",
         o.bind_host
     )))
+}
+
+fn host_of(listen: &str) -> &str {
+    listen.rsplit_once(':').map_or(listen, |(h, _)| h)
 }
 
 /// Runs a scheduler until the process ends.
@@ -236,7 +255,11 @@ pub async fn run_scheduler(lake: Lake, o: SchedulerOptions) -> Result<()> {
     cfg.validate()?;
     let cluster = BallistaCluster::new_from_config(&cfg).await?;
     let credentials = o.credentials.map(Arc::new);
-    serve(cluster, addr, Arc::new(cfg), o.flight_sql, credentials).await
+    let tls = match &o.tls {
+        Some(t) => Some((security::tls_listener(t).await?, t.listen.clone())),
+        None => None,
+    };
+    serve(cluster, addr, Arc::new(cfg), o.flight_sql, credentials, tls).await
 }
 
 /// Serves the scheduler's gRPC, Flight SQL (read-only), REST API and web page on one port,
@@ -248,6 +271,7 @@ async fn serve(
     cfg: Arc<SchedulerConfig>,
     flight_sql: bool,
     credentials: Option<Arc<Credentials>>,
+    tls: Option<(security::TlsListener, String)>,
 ) -> Result<()> {
     use arrow_flight::flight_service_server::FlightServiceServer;
     use ballista_core::serde::protobuf::scheduler_grpc_server::SchedulerGrpcServer;
@@ -309,6 +333,10 @@ async fn serve(
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|e| Error::Usage(format!("cannot bind the scheduler to {addr}: {e}")))?;
+    if let Some((tls, listen)) = tls {
+        tracing::info!(listen, "serving TLS");
+        tokio::spawn(security::serve_tls(tls, router.clone()));
+    }
     axum::serve(
         listener,
         router.into_make_service_with_connect_info::<SocketAddr>(),

@@ -17,8 +17,8 @@ use std::sync::Arc;
 use arrow_flight::flight_service_server::FlightService;
 use arrow_flight::sql::{ActionCreatePreparedStatementRequest, Any, Command};
 use arrow_flight::{
-    Action, Criteria, Empty, FlightData, FlightDescriptor, FlightInfo,
-    HandshakeRequest, PollInfo, PutResult, SchemaResult, Ticket,
+    Action, Criteria, Empty, FlightData, FlightDescriptor, FlightInfo, HandshakeRequest, PollInfo,
+    PutResult, SchemaResult, Ticket,
 };
 use base64::Engine;
 use futures::Stream;
@@ -55,7 +55,8 @@ impl Credentials {
 
     /// The `authorization` header value a client sends.
     pub fn header(user: &str, password: &str) -> String {
-        let encoded = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+        let encoded =
+            base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
         format!("Basic {encoded}")
     }
 
@@ -63,9 +64,15 @@ impl Credentials {
     /// time (blake3's equality), so neither its content nor its length leaks through timing.
     /// A failure is logged with the claimed user, never the secret.
     pub fn check(&self, header: Option<&str>, what: &str) -> bool {
+        // Go's Flight client (ADBC) encodes without padding; accept both forms.
+        let lenient = base64::engine::GeneralPurpose::new(
+            &base64::alphabet::STANDARD,
+            base64::engine::GeneralPurposeConfig::new()
+                .with_decode_padding_mode(base64::engine::DecodePaddingMode::Indifferent),
+        );
         let claimed = header
             .and_then(|h| h.strip_prefix("Basic "))
-            .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b.trim()).ok())
+            .and_then(|b| lenient.decode(b.trim()).ok())
             .and_then(|b| String::from_utf8(b).ok());
         let Some(text) = claimed else {
             tracing::warn!(route = what, "request without credentials refused");
@@ -293,6 +300,79 @@ impl<S: FlightService> FlightService for ReadOnlyFlightSql<S> {
     }
 }
 
+/// A bound TLS listener: the socket and the acceptor with the scheduler's certificate.
+pub struct TlsListener {
+    socket: tokio::net::TcpListener,
+    acceptor: tokio_rustls::TlsAcceptor,
+}
+
+/// Binds the TLS listener of `t`, reading its certificate chain and key (PEM). Offers HTTP/2
+/// (gRPC, Flight SQL) and HTTP/1.1 (the REST API) by ALPN.
+pub async fn tls_listener(t: &crate::TlsOptions) -> crate::Result<TlsListener> {
+    use tokio_rustls::rustls;
+    use tokio_rustls::rustls::pki_types::pem::PemObject;
+    use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let usage = |what: &str, path: &std::path::Path, e: &dyn std::fmt::Display| {
+        crate::Error::Usage(format!("TLS {what} {}: {e}", path.display()))
+    };
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&t.cert)
+        .map_err(|e| usage("certificate", &t.cert, &e))?
+        .collect::<Result<_, _>>()
+        .map_err(|e| usage("certificate", &t.cert, &e))?;
+    if certs.is_empty() {
+        return Err(usage("certificate", &t.cert, &"no certificate in the file"));
+    }
+    let key = PrivateKeyDer::from_pem_file(&t.key).map_err(|e| usage("key", &t.key, &e))?;
+    let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| usage("setup for", &t.cert, &e))?
+    .with_no_client_auth()
+    .with_single_cert(certs, key)
+    .map_err(|e| usage("certificate and key", &t.cert, &e))?;
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    let socket = tokio::net::TcpListener::bind(&t.listen)
+        .await
+        .map_err(|e| crate::Error::Usage(format!("cannot bind TLS to {}: {e}", t.listen)))?;
+    Ok(TlsListener {
+        socket,
+        acceptor: tokio_rustls::TlsAcceptor::from(Arc::new(config)),
+    })
+}
+
+/// Serves `router` on the TLS listener until the process ends; a failed handshake only ends
+/// its own connection.
+pub async fn serve_tls(l: TlsListener, router: axum::Router) {
+    use hyper_util::rt::{TokioExecutor, TokioIo};
+    loop {
+        let (tcp, peer) = match l.socket.accept().await {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(error = %e, "accepting a TLS connection failed");
+                continue;
+            }
+        };
+        let (acceptor, router) = (l.acceptor.clone(), router.clone());
+        tokio::spawn(async move {
+            let tls = match acceptor.accept(tcp).await {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::warn!(%peer, error = %e, "TLS handshake failed");
+                    return;
+                }
+            };
+            let service = hyper_util::service::TowerToHyperService::new(router);
+            if let Err(e) = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+                .serve_connection_with_upgrades(TokioIo::new(tls), service)
+                .await
+            {
+                tracing::debug!(%peer, error = %e, "TLS connection ended");
+            }
+        });
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -316,8 +396,19 @@ mod tests {
     }
 
     #[test]
+    fn unpadded_basic_credentials_from_go_clients_are_accepted() {
+        // ADBC's Flight SQL driver (Go) sends `analyst:open-sesame` base64 without padding.
+        let c = Credentials::new("analyst", "open-sesame");
+        let padded = Credentials::header("analyst", "open-sesame");
+        assert!(padded.ends_with('='), "{padded}");
+        assert!(c.check(Some(padded.trim_end_matches('=')), "t"));
+    }
+
+    #[test]
     fn only_executor_calls_and_flight_go_without_credentials() {
-        assert!(!needs_credentials("/ballista.protobuf.SchedulerGrpc/PollWork"));
+        assert!(!needs_credentials(
+            "/ballista.protobuf.SchedulerGrpc/PollWork"
+        ));
         assert!(!needs_credentials(
             "/arrow.flight.protocol.FlightService/Handshake"
         ));

@@ -54,7 +54,10 @@ fn a_truncated_file_is_named_found_and_quarantined() {
     let out = p.run(&["lake", "check"]);
     assert_eq!(out.status.code(), Some(1));
     let stdout = String::from_utf8_lossy(&out.stdout);
-    let unreadable: Vec<&str> = stdout.lines().filter(|l| l.starts_with("unreadable:")).collect();
+    let unreadable: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.starts_with("unreadable:"))
+        .collect();
     assert_eq!(unreadable.len(), 1, "{stdout}");
     assert!(unreadable[0].contains(&victim) && unreadable[0].contains("table streams"));
     // Narrowed to another table it finds nothing, pages included.
@@ -71,7 +74,8 @@ fn a_truncated_file_is_named_found_and_quarantined() {
     let out = p.ok(&["lake", "check", "--pages"]);
     assert!(!out.contains("unreadable:"), "{out}");
     assert!(
-        out.lines().any(|l| l.contains(&victim) && l.contains("kept at sys/quarantined/")),
+        out.lines()
+            .any(|l| l.contains(&victim) && l.contains("kept at sys/quarantined/")),
         "{out}"
     );
 }

@@ -113,7 +113,10 @@ fn flight_sql_is_read_only_and_needs_credentials() {
                 "{sql}: {err}"
             );
             let err = client.prepare(sql.to_string(), None).await.unwrap_err();
-            assert!(err.to_string().contains("is not allowed here"), "{sql}: {err}");
+            assert!(
+                err.to_string().contains("is not allowed here"),
+                "{sql}: {err}"
+            );
         }
         let err = client
             .execute_update("DELETE FROM streams".into(), None)
@@ -121,7 +124,10 @@ fn flight_sql_is_read_only_and_needs_credentials() {
             .unwrap_err();
         assert!(err.to_string().contains("not allowed"), "{err}");
         // Nothing of the refused statements happened: no table, no file.
-        for sql in ["SELECT count(*) FROM pw", "SELECT count(*) FROM '/etc/passwd'"] {
+        for sql in [
+            "SELECT count(*) FROM pw",
+            "SELECT count(*) FROM '/etc/passwd'",
+        ] {
             let err = first_column(&mut client, sql).await.unwrap_err();
             assert!(err.contains("not found"), "{sql}: {err}");
         }
@@ -147,7 +153,11 @@ fn credentials_guard_the_rest_api_and_job_submission() {
     let port: u16 = cluster.url.rsplit(':').next().unwrap().parse().unwrap();
     let good = pulse_scheduler::Credentials::header("analyst", PASSWORD);
     let bad = pulse_scheduler::Credentials::header("analyst", "guess");
-    for (method, path) in [("GET", "/api/jobs"), ("PATCH", "/api/job/abc1234"), ("GET", "/")] {
+    for (method, path) in [
+        ("GET", "/api/jobs"),
+        ("PATCH", "/api/job/abc1234"),
+        ("GET", "/"),
+    ] {
         for auth in [None, Some(bad.as_str())] {
             let r = http_request(port, method, path, auth).unwrap();
             assert!(r.starts_with("HTTP/1.0 401"), "{method} {path}: {r}");
@@ -171,7 +181,11 @@ fn credentials_guard_the_rest_api_and_job_submission() {
         .args(["--cluster", &cluster.url, "sql", q, "--format", "csv"])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let n: i64 = String::from_utf8_lossy(&out.stdout)
         .lines()
         .nth(1)
@@ -181,8 +195,15 @@ fn credentials_guard_the_rest_api_and_job_submission() {
     assert_eq!(n, expected);
     let mut jobs = p.cmd();
     jobs.env("PULSE__CLUSTER__USER", "analyst");
-    let out = jobs.args(["--cluster", &cluster.url, "jobs"]).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = jobs
+        .args(["--cluster", &cluster.url, "jobs"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let out = p.run(&["--cluster", &cluster.url, "jobs"]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("HTTP 401"));
@@ -202,7 +223,13 @@ fn an_open_scheduler_does_not_start_beyond_loopback() {
     let port = free_port().to_string();
     for extra in [&["--flight-sql"][..], &[][..]] {
         let started = Instant::now();
-        let out = p.run(&[&["scheduler", "--bind-host", "0.0.0.0", "--port", &port][..], extra].concat());
+        let out = p.run(
+            &[
+                &["scheduler", "--bind-host", "0.0.0.0", "--port", &port][..],
+                extra,
+            ]
+            .concat(),
+        );
         assert!(!out.status.success());
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(
@@ -213,12 +240,149 @@ fn an_open_scheduler_does_not_start_beyond_loopback() {
         assert!(started.elapsed() < Duration::from_secs(30));
     }
     // A user without its password is a clear error too.
-    let out = p.run(&["scheduler", "--bind-host", "0.0.0.0", "--port", &port, "--user", "a"]);
+    let out = p.run(&[
+        "scheduler",
+        "--bind-host",
+        "0.0.0.0",
+        "--port",
+        &port,
+        "--user",
+        "a",
+    ]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("PULSE_CLUSTER_PASSWORD"));
     // By default the scheduler binds loopback.
     let mut c = p.cmd();
     c.args(["scheduler", "--port", &port]);
     let mut s = spawn(c);
-    assert_eq!(s.read_until("scheduler listening on"), format!("127.0.0.1:{port}"));
+    assert_eq!(
+        s.read_until("scheduler listening on"),
+        format!("127.0.0.1:{port}")
+    );
+}
+
+/// The ADBC Flight SQL client script: connects over TLS with the test's CA and credentials,
+/// prints the count of `streams`, then what a refused statement says.
+const ADBC_CLIENT: &str = r#"
+import sys
+import adbc_driver_flightsql.dbapi as flightsql
+uri, ca, user, password = sys.argv[1:5]
+opts = {"username": user, "password": password,
+        "adbc.flight.sql.client_option.tls_root_certs": open(ca).read()}
+with flightsql.connect(uri, db_kwargs=opts) as conn, conn.cursor() as cur:
+    cur.execute("SELECT count(*) FROM streams")
+    print("count", cur.fetchone()[0])
+    try:
+        cur.execute("CREATE EXTERNAL TABLE pw (line VARCHAR) STORED AS CSV LOCATION '/etc/passwd'")
+        print("refused no")
+    except Exception as e:
+        print("refused", str(e).replace("\n", " "))
+"#;
+
+fn have_adbc() -> bool {
+    let ok = std::process::Command::new("python3")
+        .args(["-c", "import adbc_driver_flightsql.dbapi, pyarrow"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ok {
+        eprintln!(
+            "skipping: python3 with adbc-driver-flightsql and pyarrow is absent (.ci/run installs them)"
+        );
+    }
+    ok
+}
+
+#[test]
+fn tls_serves_flight_sql_and_the_rest_api_to_standard_clients() {
+    if !have_adbc() {
+        return;
+    }
+    let p = small_lake();
+    let expected = p.count("SELECT count(*) FROM streams");
+    let (cert, key) = (p.dir.path().join("cert.pem"), p.dir.path().join("key.pem"));
+    let made = std::process::Command::new("openssl")
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+        ])
+        .args([
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=DNS:localhost,IP:127.0.0.1",
+        ])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .unwrap();
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let tls_port = free_port();
+    let listen = format!("127.0.0.1:{tls_port}");
+    let args = [
+        "--flight-sql",
+        "--user",
+        "analyst",
+        "--tls-listen",
+        &listen,
+        "--tls-cert",
+        cert.to_str().unwrap(),
+        "--tls-key",
+        key.to_str().unwrap(),
+    ];
+    let _cluster = Cluster::start_with(&p, 1, "180s", &args, &[]);
+    let url = format!("https://localhost:{tls_port}/api/jobs");
+    let curl = |extra: &[&str]| {
+        let out = std::process::Command::new("curl")
+            .args(["-sS", "-o", "/dev/null", "-w", "%{http_code}", "--cacert"])
+            .arg(&cert)
+            .args(extra)
+            .arg(&url)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    assert_eq!(curl(&["-u", &format!("analyst:{PASSWORD}")]), "200");
+    assert_eq!(curl(&[]), "401");
+    // Without the CA the certificate is not trusted: nothing is served in the clear.
+    let out = std::process::Command::new("curl")
+        .args(["-sS", &url])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+
+    let script = p.dir.path().join("adbc_client.py");
+    std::fs::write(&script, ADBC_CLIENT).unwrap();
+    let run = |password: &str| {
+        std::process::Command::new("python3")
+            .arg(&script)
+            .arg(format!("grpc+tls://localhost:{tls_port}"))
+            .arg(&cert)
+            .args(["analyst", password])
+            .output()
+            .unwrap()
+    };
+    let out = run(PASSWORD);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains(&format!("count {expected}\n")), "{stdout}");
+    assert!(
+        stdout.contains("refused") && stdout.contains("CREATE EXTERNAL TABLE is not allowed here"),
+        "{stdout}"
+    );
+    let out = run("guess");
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .to_lowercase()
+            .contains("unauthenticated")
+    );
 }

@@ -83,7 +83,12 @@ fn a_trailing_ddl_statement_runs_once() {
     // The last statement was planned a second time for its schema: "Table 'v' already exists".
     let out = p.ok(&["sql", "CREATE VIEW v AS SELECT 1 AS x"]);
     assert!(!out.contains("error"), "{out}");
-    let out = p.ok(&["sql", "CREATE VIEW v AS SELECT 1 AS x; SELECT x + 1 AS y FROM v", "--format", "csv"]);
+    let out = p.ok(&[
+        "sql",
+        "CREATE VIEW v AS SELECT 1 AS x; SELECT x + 1 AS y FROM v",
+        "--format",
+        "csv",
+    ]);
     assert_eq!(out, "y\n2\n");
 }
 
