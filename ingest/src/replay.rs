@@ -844,3 +844,175 @@ fn memgraph_mapper(name: &str, header: &[String], as_of: i64) -> Mapper {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! Property tests of the replay decoders (the issue's fuzz targets): random and mutated
+    //! files of every format. Invariants: no panic, every record of a line format lands or
+    //! is quarantined with its own bytes, quarantined bytes come from the input.
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Valid samples of each format, under a file name that selects it.
+    fn samples() -> Vec<(Format, &'static str, &'static [u8])> {
+        vec![
+            (
+                Format::TweetsJsonl,
+                "t.jsonl",
+                br##"{"created_at":"Wed Jul 18 21:33:26 +0000 2018","id_str":"1","full_text":"v1 #Rust","user":{"screen_name":"ann"}}
+{"data":{"id":"2","text":"#a","created_at":"2018-07-18T22:10:00.000Z","author_id":"77"}}
+"##,
+            ),
+            (
+                Format::TweetsCsv,
+                "tweets.csv",
+                b"id,date,text\n1,2020-01-01 10:00:00,hello #x\n2,2020-01-01 11:00:00,\"a, #b\"\n",
+            ),
+            (
+                Format::Profiler,
+                "2021-02-01T10:05:00Z.json",
+                br#"{"chan": ["v1", "v2"], "other": {"chatters": {"viewers": ["v3"]}}}"#,
+            ),
+            (
+                Format::HourlyViewers,
+                "2021-02-01/nodes/10.json",
+                br#"[{"id": "dream", "viewers": 1000}, {"id": "x", "viewers": "12"}]"#,
+            ),
+            (
+                Format::Memgraph,
+                "streamers.csv",
+                b"user_id,user_name,user_login,game_name,language,followers,view_count\n1,A,a,Minecraft,en,10,100\n2,B,b,Chess,de,x,5\n",
+            ),
+            (
+                Format::Memgraph,
+                "chatters.csv",
+                b"chatter_login,user_login\nann,a\nbob\n",
+            ),
+            (
+                Format::Memgraph,
+                "vips.csv",
+                b"vip_login,user_login\nann,a\n",
+            ),
+            (
+                Format::ViewerLog,
+                "log.csv",
+                b"time,event,login,channel\n2021-01-01T00:00:00Z,join,ann,chan\nbad,join,bob\n",
+            ),
+            (
+                Format::CategoriesCsv,
+                "cats.csv",
+                b"ID,NAME,VIEWS,DATE\n1,Just Chatting,100,2021-01-01 00:00\n2,Chess,,2021-01-01\n",
+            ),
+            (
+                Format::StreamsCsv,
+                "streams.csv",
+                b"Timestamp,Category,Stream Title,Channel,Viewers,Tags\n2021-01-01 00:00,Chess,t,c1,5,\"a,b\"\n",
+            ),
+        ]
+    }
+
+    fn path_for(name: &str) -> PathBuf {
+        PathBuf::from("/in").join(name)
+    }
+
+    /// A mutation of a sample: (position, operation, byte).
+    fn mutate(base: &[u8], edits: &[(usize, u8, u8)]) -> Vec<u8> {
+        let mut b = base.to_vec();
+        for &(pos, op, byte) in edits {
+            let at = if b.is_empty() { 0 } else { pos % (b.len() + 1) };
+            match op % 4 {
+                0 => b.insert(at, byte),
+                1 if at < b.len() => b[at] = byte,
+                2 if at < b.len() => {
+                    b.remove(at);
+                }
+                _ => b.truncate(at),
+            }
+        }
+        b
+    }
+
+    /// Items name a line of the input in line formats (in JSON files they number entries),
+    /// and quarantined bytes come from the input (a JSON file's entry: its JSON text).
+    fn check_items(format: Format, items: &[Item], input: &[u8]) {
+        let lines = input.iter().filter(|&&c| c == b'\n').count() as u64 + 1;
+        let line_based = !matches!(format, Format::Profiler | Format::HourlyViewers);
+        for it in items {
+            assert!(!line_based || it.line <= lines, "line {} of {lines}", it.line);
+            if let Err((reason, raw)) = &it.out {
+                assert!(!reason.is_empty());
+                // A JSON file's bad entry is kept as that entry's JSON text.
+                let from_input = raw.is_empty() || input.windows(raw.len()).any(|w| w == raw.as_slice());
+                let entry = serde_json::from_slice::<Value>(raw).is_ok();
+                assert!(
+                    from_input || (!line_based && entry),
+                    "quarantined bytes not from the input"
+                );
+            }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+        #[test]
+        fn mutated_samples_of_every_format_never_panic(
+            which in 0usize..10,
+            edits in proptest::collection::vec((any::<usize>(), any::<u8>(), any::<u8>()), 0..12),
+        ) {
+            let all = samples();
+            let (format, name, base) = all[which % all.len()];
+            let bytes = mutate(base, &edits);
+            let items = parse_file(format, &path_for(name), &bytes, 0);
+            check_items(format, &items, &bytes);
+        }
+
+        #[test]
+        fn random_bytes_in_every_format_never_panic(
+            which in 0usize..10,
+            bytes in proptest::collection::vec(any::<u8>(), 0..300),
+        ) {
+            let all = samples();
+            let (format, name, _) = all[which % all.len()];
+            let items = parse_file(format, &path_for(name), &bytes, 0);
+            check_items(format, &items, &bytes);
+            // Detection never panics either.
+            let _ = detect(&path_for(name), &bytes);
+        }
+
+        #[test]
+        fn every_jsonl_line_lands_or_is_quarantined_with_its_bytes(
+            lines in proptest::collection::vec(
+                prop_oneof![
+                    Just(br#"{"created_at":"2018-07-18T22:00:00Z","text":"ok #t"}"#.to_vec()),
+                    Just(b"{not json".to_vec()),
+                    Just(b"\xff\xfe".to_vec()),
+                    Just(br#"{"text":"no time"}"#.to_vec()),
+                    Just(b"   ".to_vec()),
+                    proptest::collection::vec(any::<u8>().prop_filter("no newline", |b| *b != b'\n'), 0..40),
+                ],
+                0..30,
+            ),
+        ) {
+            let bytes = lines.join(&b'\n');
+            let items = parse_jsonl(&bytes);
+            let expected: Vec<(u64, &[u8])> = lines
+                .iter()
+                .enumerate()
+                .map(|(i, l)| (i as u64 + 1, l.strip_suffix(b"\r").unwrap_or(l)))
+                .filter(|(_, l)| !l.iter().all(u8::is_ascii_whitespace))
+                .map(|(i, l)| (i, l))
+                .collect();
+            prop_assert_eq!(items.len(), expected.len());
+            for (it, (line, raw)) in items.iter().zip(&expected) {
+                prop_assert_eq!(it.line, *line);
+                match &it.out {
+                    Ok(records) => prop_assert_eq!(records.len(), 1),
+                    Err((_, kept)) => prop_assert_eq!(kept.as_slice(), *raw),
+                }
+            }
+        }
+    }
+}

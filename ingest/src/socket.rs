@@ -437,6 +437,143 @@ mod tests {
         assert!(matches!(&got[0], Err((r, raw)) if r.contains("cut off") && raw == b"abc"));
     }
 
+    /// A peer that sends its bytes in segments of the given sizes, as TCP may.
+    struct Segments {
+        data: Vec<u8>,
+        pos: usize,
+        sizes: Vec<usize>,
+        n: usize,
+    }
+
+    impl AsyncRead for Segments {
+        fn poll_read(
+            mut self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+            buf: &mut tokio::io::ReadBuf<'_>,
+        ) -> std::task::Poll<std::io::Result<()>> {
+            let size = self.sizes[self.n % self.sizes.len()];
+            let take = size.min(self.data.len() - self.pos).min(buf.remaining());
+            let start = self.pos;
+            buf.put_slice(&self.data[start..start + take]);
+            self.pos += take;
+            self.n += 1;
+            std::task::Poll::Ready(Ok(()))
+        }
+    }
+
+    async fn frames_of(input: Vec<u8>, sizes: Vec<usize>, framing: Framing, max: usize) -> Vec<FrameBody> {
+        let (tx, mut rx) = mpsc::channel(1 << 16);
+        let peer = Segments { data: input, pos: 0, sizes, n: 0 };
+        tokio::time::timeout(Duration::from_secs(10), read_frames(peer, "p".into(), framing, max, tx))
+            .await
+            .expect("the decoder hangs");
+        let mut out = Vec::new();
+        while let Some(f) = rx.recv().await {
+            out.push(f.body);
+        }
+        out
+    }
+
+    /// What line framing must give: one frame per line; a line longer than `max` is
+    /// quarantined with its first `max` bytes; a last line without `\n` is cut off.
+    fn line_model(input: &[u8], max: usize) -> Vec<std::result::Result<Vec<u8>, Vec<u8>>> {
+        let mut out = Vec::new();
+        let mut parts: Vec<&[u8]> = input.split(|&b| b == b'\n').collect();
+        let last = parts.pop().unwrap_or_default();
+        for p in parts {
+            if p.len() > max {
+                out.push(Err(p[..max].to_vec()));
+            } else {
+                out.push(Ok(p.strip_suffix(b"\r").unwrap_or(p).to_vec()));
+            }
+        }
+        if !last.is_empty() {
+            out.push(Err(last[..last.len().min(max)].to_vec()));
+        }
+        out
+    }
+
+    fn kinds(got: Vec<FrameBody>) -> Vec<std::result::Result<Vec<u8>, Vec<u8>>> {
+        got.into_iter().map(|b| b.map_err(|(_, raw)| raw)).collect()
+    }
+
+    fn rt() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap()
+    }
+
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+        #[test]
+        fn line_framing_keeps_every_line_in_any_segmentation(
+            input in proptest::collection::vec(prop_oneof![Just(b'\n'), Just(b'\r'), any::<u8>()], 0..400),
+            sizes in proptest::collection::vec(1usize..70, 1..6),
+            max in 1usize..40,
+        ) {
+            let got = rt().block_on(frames_of(input.clone(), sizes, Framing::Line, max));
+            prop_assert_eq!(kinds(got), line_model(&input, max));
+        }
+
+        #[test]
+        fn len5_framing_gives_back_the_frames_sent(
+            bodies in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..60), 0..12),
+            tail in proptest::collection::vec(any::<u8>(), 0..12),
+            sizes in proptest::collection::vec(1usize..70, 1..6),
+            max in 1usize..50,
+        ) {
+            let mut input = Vec::new();
+            for b in &bodies {
+                input.extend_from_slice(format!("{:05}", b.len()).as_bytes());
+                input.extend_from_slice(b);
+            }
+            // A tail that cannot be a header: it starts with a non-digit.
+            let mut tail = tail;
+            if let Some(first) = tail.first_mut() && first.is_ascii_digit() {
+                *first = b'x';
+            }
+            input.extend_from_slice(&tail);
+            let got = rt().block_on(frames_of(input, sizes, Framing::Len5, max));
+            let mut expected: Vec<std::result::Result<Vec<u8>, Vec<u8>>> = bodies
+                .iter()
+                .map(|b| if b.len() > max { Err(b[..max].to_vec()) } else { Ok(b.clone()) })
+                .collect();
+            let got = kinds(got);
+            if tail.is_empty() {
+                prop_assert_eq!(got, expected);
+            } else {
+                // The bad header ends the stream: one last quarantined frame starting with it.
+                prop_assert_eq!(got.len(), expected.len() + 1);
+                let last = got.last().cloned().unwrap();
+                let raw = last.unwrap_err();
+                prop_assert!(raw.starts_with(&tail[..tail.len().min(5)]));
+                expected.push(Err(raw));
+                prop_assert_eq!(got, expected);
+            }
+        }
+
+        #[test]
+        fn len5_framing_of_random_bytes_stays_bounded(
+            input in proptest::collection::vec(prop_oneof![(b'0'..=b'9'), any::<u8>()], 0..400),
+            sizes in proptest::collection::vec(1usize..70, 1..6),
+            max in 1usize..50,
+        ) {
+            let got = rt().block_on(frames_of(input.clone(), sizes, Framing::Len5, max));
+            // Every frame is at most max bytes (a bad header keeps 5 more for the record), and
+            // no byte is made up.
+            let kept: usize = got.iter().map(|b| match b { Ok(v) => v.len(), Err((_, v)) => v.len() }).sum();
+            prop_assert!(kept <= input.len());
+            for b in &got {
+                let n = match b { Ok(v) => v.len(), Err((_, v)) => v.len() };
+                prop_assert!(n <= max + 5);
+            }
+        }
+    }
+
     #[test]
     fn json_tweets_keep_their_time_and_text_gets_arrival() {
         let m = to_message(br##"{"created_at":"2021-11-27T10:18:33Z","text":"#a"}"##, 5)

@@ -235,10 +235,8 @@ impl Helix {
                             .and_then(|v| v.parse::<i64>().ok())
                     };
                     let (remaining, reset) = (h("ratelimit-remaining"), h("ratelimit-reset"));
-                    let until_reset = reset.map(|r| {
-                        let secs = r - chrono::Utc::now().timestamp();
-                        Duration::from_secs(secs.clamp(0, 120) as u64) + Duration::from_millis(100)
-                    });
+                    let until_reset =
+                        reset.map(|r| wait_for_reset(r, chrono::Utc::now().timestamp()));
                     if remaining == Some(0) {
                         self.not_before = until_reset.map(|d| Instant::now() + d);
                     }
@@ -298,6 +296,62 @@ impl Helix {
             .map(str::to_string);
         Ok((data, cursor))
     }
+}
+
+/// How long to wait for a `Ratelimit-Reset` time (Unix seconds, any value a server sends)
+/// at `now`: at most two minutes, plus a little.
+fn wait_for_reset(reset: i64, now: i64) -> Duration {
+    let secs = reset.saturating_sub(now);
+    Duration::from_secs(secs.clamp(0, 120) as u64) + Duration::from_millis(100)
+}
+
+/// Adds the Helix stream objects to `snap` (a malformed one is quarantined with its JSON)
+/// and returns viewers and live channels per game id.
+fn add_streams(snap: &mut Snapshot, streams: &[Value], t: i64) -> BTreeMap<String, (i64, i64)> {
+    let mut by_game: BTreeMap<String, (i64, i64)> = BTreeMap::new();
+    for (i, st) in streams.iter().enumerate() {
+        let Some(row) = stream_row(st, t) else {
+            snap.bad.push((
+                "stream without user_id/user_login".into(),
+                serde_json::to_vec(st).unwrap_or_default(),
+                format!("GET /helix/streams item {i}"),
+            ));
+            continue;
+        };
+        if let Some(g) = &row.category_id {
+            let e = by_game.entry(g.clone()).or_default();
+            // Saturating: a response is outside input, and its counts may be anything.
+            e.0 = e.0.saturating_add(row.viewers.unwrap_or(0));
+            e.1 += 1;
+        }
+        snap.records.push(Record::Stream(row));
+    }
+    by_game
+}
+
+/// A Helix stream object as a stream row, or `None` without `user_id` and `user_login`.
+/// Fields of the wrong type read as missing.
+fn stream_row(st: &Value, t: i64) -> Option<StreamRow> {
+    let (Some(id), Some(login)) = (s(st, "user_id"), s(st, "user_login")) else {
+        return None;
+    };
+    Some(StreamRow {
+        snapshot_time: t,
+        channel_id: id,
+        channel_login: login.to_lowercase(),
+        title: s(st, "title"),
+        category_id: s(st, "game_id"),
+        category_name: s(st, "game_name"),
+        language: s(st, "language"),
+        viewers: st.get("viewer_count").and_then(Value::as_i64),
+        started_at: s(st, "started_at").and_then(|x| parse_time(&x)),
+        tags: st.get("tags").and_then(Value::as_array).map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect()
+        }),
+    })
 }
 
 fn s(v: &Value, k: &str) -> Option<String> {
@@ -404,40 +458,7 @@ impl Poller {
                 break;
             }
         }
-        let mut by_game: BTreeMap<String, (i64, i64)> = BTreeMap::new();
-        for (i, st) in streams.iter().enumerate() {
-            let (Some(id), Some(login)) = (s(st, "user_id"), s(st, "user_login")) else {
-                snap.bad.push((
-                    "stream without user_id/user_login".into(),
-                    serde_json::to_vec(st).unwrap_or_default(),
-                    format!("GET /helix/streams item {i}"),
-                ));
-                continue;
-            };
-            let viewers = st.get("viewer_count").and_then(Value::as_i64);
-            if let Some(g) = s(st, "game_id") {
-                let e = by_game.entry(g).or_default();
-                e.0 += viewers.unwrap_or(0);
-                e.1 += 1;
-            }
-            snap.records.push(Record::Stream(StreamRow {
-                snapshot_time: t,
-                channel_id: id,
-                channel_login: login.to_lowercase(),
-                title: s(st, "title"),
-                category_id: s(st, "game_id"),
-                category_name: s(st, "game_name"),
-                language: s(st, "language"),
-                viewers,
-                started_at: s(st, "started_at").and_then(|x| parse_time(&x)),
-                tags: st.get("tags").and_then(Value::as_array).map(|a| {
-                    a.iter()
-                        .filter_map(Value::as_str)
-                        .map(str::to_string)
-                        .collect()
-                }),
-            }));
-        }
+        let by_game = add_streams(&mut snap, &streams, t);
         // Top categories; viewers and live channels are those of the sampled streams.
         let origin = "GET /helix/games/top";
         match self
@@ -633,4 +654,127 @@ pub async fn run(
     }
     worker.flush().await?;
     Ok(worker.stats())
+}
+
+#[cfg(test)]
+mod tests {
+    //! Property tests of the Helix response decoding (the fuzz target): any JSON, of
+    //! the right shape or not, gives rows or quarantined items, never a panic.
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use proptest::prelude::*;
+
+    /// JSON values built from the keys Helix uses, so shapes come close to real responses.
+    fn json() -> impl Strategy<Value = Value> {
+        let key = prop_oneof![
+            Just("data"),
+            Just("pagination"),
+            Just("cursor"),
+            Just("user_id"),
+            Just("user_login"),
+            Just("game_id"),
+            Just("game_name"),
+            Just("viewer_count"),
+            Just("started_at"),
+            Just("tags"),
+            Just("title"),
+            Just("name"),
+            Just("id"),
+        ];
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            prop_oneof![Just(i64::MAX), Just(i64::MIN), Just(-1)].prop_map(Value::from),
+            any::<f64>().prop_map(Value::from),
+            "[a-zA-Z0-9:\\-TZ ]{0,24}".prop_map(Value::from),
+        ];
+        leaf.prop_recursive(4, 48, 6, move |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..6).prop_map(Value::from),
+                proptest::collection::btree_map(key.clone(), inner, 0..8).prop_map(|m| {
+                    Value::Object(m.into_iter().map(|(k, v)| (k.to_string(), v)).collect())
+                }),
+            ]
+        })
+    }
+
+    /// Found by `pages_of_plausible_streams_add_up_per_game`: two streams of one game with
+    /// viewer counts near `i64::MAX` overflowed the game's sum (a panic in debug builds).
+    #[test]
+    fn huge_viewer_counts_do_not_overflow_the_category_sums() {
+        let data: Vec<Value> = (0..2)
+            .map(|i| {
+                serde_json::json!({"user_id": i.to_string(), "user_login": "x", "game_id": "g",
+                                   "viewer_count": i64::MAX})
+            })
+            .collect();
+        let mut snap = Snapshot::default();
+        let by_game = add_streams(&mut snap, &data, 7);
+        assert_eq!(by_game["g"], (i64::MAX, 2));
+        assert_eq!(snap.records.len(), 2);
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 1024, ..ProptestConfig::default() })]
+
+        #[test]
+        fn any_helix_page_gives_rows_or_quarantined_items(v in json()) {
+            let Ok((data, _cursor)) = Helix::page(&v) else {
+                prop_assert!(v.get("data").and_then(Value::as_array).is_none());
+                return Ok(());
+            };
+            let mut snap = Snapshot::default();
+            add_streams(&mut snap, data, 7);
+            // Every item is either a row or quarantined.
+            prop_assert_eq!(snap.records.len() + snap.bad.len(), data.len());
+        }
+
+        #[test]
+        fn pages_of_plausible_streams_add_up_per_game(
+            streams in proptest::collection::vec(
+                (
+                    prop_oneof![Just(Value::from("1")), Just(Value::from(2)), Just(Value::Null)],
+                    prop_oneof![Just(Value::from("Ann")), Just(Value::from("bob")), Just(Value::Null)],
+                    prop_oneof![Just(Value::from("g1")), Just(Value::from("g2")), Just(Value::Null)],
+                    prop_oneof![
+                        any::<i64>().prop_map(Value::from),
+                        Just(Value::from(i64::MAX)),
+                        Just(Value::from(i64::MIN)),
+                        Just(Value::from("12")),
+                        Just(Value::from(1.5)),
+                    ],
+                ),
+                0..20,
+            ),
+        ) {
+            let data: Vec<Value> = streams
+                .into_iter()
+                .map(|(id, login, game, viewers)| {
+                    serde_json::json!({"user_id": id, "user_login": login, "game_id": game, "viewer_count": viewers})
+                })
+                .collect();
+            let mut snap = Snapshot::default();
+            let by_game = add_streams(&mut snap, &data, 7);
+            prop_assert_eq!(snap.records.len() + snap.bad.len(), data.len());
+            let live: i64 = by_game.values().map(|(_, n)| n).sum();
+            prop_assert!(live as usize <= snap.records.len());
+        }
+
+        /// A `Ratelimit-Reset` of `i64::MIN` overflowed `reset - now` (a panic in debug).
+        #[test]
+        fn any_ratelimit_reset_header_gives_a_bounded_wait(reset in any::<i64>(), now in 0i64..4_000_000_000) {
+            let d = wait_for_reset(reset, now);
+            prop_assert!(d <= Duration::from_millis(120_100));
+        }
+
+        #[test]
+        fn any_stream_object_decodes_without_panic(v in json()) {
+            if let Some(row) = stream_row(&v, 7) {
+                prop_assert_eq!(row.channel_login.clone(), row.channel_login.to_lowercase());
+                prop_assert!(v.get("user_id").and_then(Value::as_str).is_some());
+            }
+        }
+    }
 }
