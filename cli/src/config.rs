@@ -320,3 +320,94 @@ mod tests {
         });
     }
 }
+
+#[cfg(test)]
+mod fuzz {
+    //! Property test of the config file (the fuzz target): any text built from real
+    //! sections, keys and values, or random bytes, loads or fails with an error; never a panic.
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use proptest::prelude::*;
+
+    fn toml_text() -> impl Strategy<Value = String> {
+        let section = prop_oneof![
+            Just("[lake]"),
+            Just("[s3]"),
+            Just("[ingest]"),
+            Just("[twitch]"),
+            Just("[cluster]"),
+            Just("[scheduler]"),
+            Just("[executor]"),
+            Just("[schedule]"),
+            Just("[schedule.set]"),
+            Just("[nope]"),
+        ];
+        let key = prop_oneof![
+            Just("url"),
+            Just("flush_interval"),
+            Just("flush_rows"),
+            Just("max_frame"),
+            Just("port"),
+            Just("bind_host"),
+            Just("cron"),
+            Just("tls_listen"),
+            Just("user"),
+            Just("top"),
+            Just("tracked_channels"),
+            Just("memory_limit"),
+            Just("scheduling"),
+            Just("bogus"),
+        ];
+        let value = prop_oneof![
+            Just("\"60s\"".to_string()),
+            Just("\"push\"".to_string()),
+            Just("-1".to_string()),
+            Just("99999999999999999999".to_string()),
+            Just("[\"a\", 1]".to_string()),
+            Just("{ x = 1 }".to_string()),
+            Just("true".to_string()),
+            Just("\"\\u00e9\"".to_string()),
+            any::<i64>().prop_map(|n| n.to_string()),
+            "\"[ -~]{0,8}\"",
+            "[ -~]{0,8}",
+        ];
+        proptest::collection::vec(
+            (section, proptest::collection::vec((key, value), 0..4)),
+            0..5,
+        )
+        .prop_map(|sections| {
+            let mut out = String::new();
+            for (s, kvs) in sections {
+                out.push_str(s);
+                out.push('\n');
+                for (k, v) in kvs {
+                    out.push_str(&format!("{k} = {v}\n"));
+                }
+            }
+            out
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+        #[test]
+        fn any_config_file_loads_or_fails_with_an_error(
+            text in toml_text(),
+            noise in proptest::collection::vec(any::<u8>(), 0..16),
+        ) {
+            let dir = tempfile::tempdir().unwrap();
+            let f = dir.path().join("pulse.toml");
+            std::fs::write(&f, &text).unwrap();
+            if let Err(e) = Config::load(Some(&f)) {
+                let message = format!("{e:#}");
+                prop_assert!(message.starts_with("invalid configuration"), "{}", message);
+            }
+            let mut bytes = text.into_bytes();
+            bytes.extend_from_slice(&noise);
+            std::fs::write(&f, &bytes).unwrap();
+            let _ = Config::load(Some(&f));
+        }
+    }
+}

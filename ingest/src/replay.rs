@@ -940,11 +940,16 @@ mod tests {
         let lines = input.iter().filter(|&&c| c == b'\n').count() as u64 + 1;
         let line_based = !matches!(format, Format::Profiler | Format::HourlyViewers);
         for it in items {
-            assert!(!line_based || it.line <= lines, "line {} of {lines}", it.line);
+            assert!(
+                !line_based || it.line <= lines,
+                "line {} of {lines}",
+                it.line
+            );
             if let Err((reason, raw)) = &it.out {
                 assert!(!reason.is_empty());
                 // A JSON file's bad entry is kept as that entry's JSON text.
-                let from_input = raw.is_empty() || input.windows(raw.len()).any(|w| w == raw.as_slice());
+                let from_input =
+                    raw.is_empty() || input.windows(raw.len()).any(|w| w == raw.as_slice());
                 let entry = serde_json::from_slice::<Value>(raw).is_ok();
                 assert!(
                     from_input || (!line_based && entry),
@@ -1003,7 +1008,6 @@ mod tests {
                 .enumerate()
                 .map(|(i, l)| (i as u64 + 1, l.strip_suffix(b"\r").unwrap_or(l)))
                 .filter(|(_, l)| !l.iter().all(u8::is_ascii_whitespace))
-                .map(|(i, l)| (i, l))
                 .collect();
             prop_assert_eq!(items.len(), expected.len());
             for (it, (line, raw)) in items.iter().zip(&expected) {

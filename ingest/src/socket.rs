@@ -461,12 +461,25 @@ mod tests {
         }
     }
 
-    async fn frames_of(input: Vec<u8>, sizes: Vec<usize>, framing: Framing, max: usize) -> Vec<FrameBody> {
+    async fn frames_of(
+        input: Vec<u8>,
+        sizes: Vec<usize>,
+        framing: Framing,
+        max: usize,
+    ) -> Vec<FrameBody> {
         let (tx, mut rx) = mpsc::channel(1 << 16);
-        let peer = Segments { data: input, pos: 0, sizes, n: 0 };
-        tokio::time::timeout(Duration::from_secs(10), read_frames(peer, "p".into(), framing, max, tx))
-            .await
-            .expect("the decoder hangs");
+        let peer = Segments {
+            data: input,
+            pos: 0,
+            sizes,
+            n: 0,
+        };
+        tokio::time::timeout(
+            Duration::from_secs(10),
+            read_frames(peer, "p".into(), framing, max, tx),
+        )
+        .await
+        .expect("the decoder hangs");
         let mut out = Vec::new();
         while let Some(f) = rx.recv().await {
             out.push(f.body);

@@ -165,6 +165,51 @@ pub fn looks_like_bad_file(error: &str) -> bool {
     .any(|w| e.contains(w))
 }
 
+/// What is wrong with a Parquet file's last 8 bytes for a file of `size` bytes, if anything.
+/// The parquet crate (59.3) computes `size - 8 - metadata_length` unchecked, so a footer
+/// that claims more metadata than the file holds panics in debug builds: check it first.
+pub fn footer_problem(tail: &[u8], size: u64) -> Option<String> {
+    if size < 12 || tail.len() < 8 {
+        return Some(format!("{size} bytes is too short for a Parquet file"));
+    }
+    let tail = &tail[tail.len() - 8..];
+    if &tail[4..] != b"PAR1" {
+        return Some("no Parquet magic at the end (truncated?)".into());
+    }
+    let len = u32::from_le_bytes([tail[0], tail[1], tail[2], tail[3]]) as u64;
+    if len + 12 > size {
+        return Some(format!(
+            "the footer claims {len} bytes of metadata in a file of {size} bytes"
+        ));
+    }
+    None
+}
+
+/// Checks the footer of every file at `url` (a file or a directory, local or in an object
+/// store registered in `ctx`) before a reader trusts it (see [`footer_problem`]).
+pub async fn check_footers(ctx: &datafusion::prelude::SessionContext, url: &str) -> Result<()> {
+    let table_url = datafusion::datasource::listing::ListingTableUrl::parse(url)?;
+    let store = ctx.runtime_env().object_store(&table_url)?;
+    let mut files: Vec<_> = store.list(Some(table_url.prefix())).try_collect().await?;
+    if files.is_empty() {
+        // A single file: listing a file's path finds nothing on some stores.
+        if let Ok(meta) = store.head(table_url.prefix()).await {
+            files.push(meta);
+        }
+    }
+    for f in files {
+        let from = f.size.saturating_sub(8);
+        let tail = store.get_range(&f.location, from..f.size).await?;
+        if let Some(reason) = footer_problem(&tail, f.size) {
+            return Err(crate::Error::Unreadable {
+                path: f.location.to_string(),
+                reason,
+            });
+        }
+    }
+    Ok(())
+}
+
 async fn read_file(lake: &Lake, path: &Path, pages: bool) -> Result<(), String> {
     let bytes = lake
         .store()
@@ -174,6 +219,9 @@ async fn read_file(lake: &Lake, path: &Path, pages: bool) -> Result<(), String> 
         .bytes()
         .await
         .map_err(|e| e.to_string())?;
+    if let Some(problem) = footer_problem(&bytes, bytes.len() as u64) {
+        return Err(problem);
+    }
     let builder = ParquetRecordBatchReaderBuilder::try_new(bytes).map_err(|e| e.to_string())?;
     if pages {
         for batch in builder.build().map_err(|e| e.to_string())? {
@@ -262,4 +310,30 @@ pub async fn quarantined(lake: &Lake) -> Result<Vec<Quarantined>> {
     }
     out.sort_by(|a, b| a.file.path.cmp(&b.file.path));
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::footer_problem;
+
+    /// Found by the edge-file property test: a footer claiming more metadata than the file
+    /// holds made the parquet crate subtract past zero (a panic in debug builds).
+    #[test]
+    fn a_footer_claiming_too_much_metadata_is_refused_before_parquet_reads_it() {
+        let mut file = b"PAR1garbage".to_vec();
+        file.extend_from_slice(&1000u32.to_le_bytes());
+        file.extend_from_slice(b"PAR1");
+        let why = footer_problem(&file, file.len() as u64).unwrap();
+        assert!(why.contains("1000 bytes of metadata"), "{why}");
+        assert!(footer_problem(b"PAR1", 4).is_some());
+        assert!(
+            footer_problem(b"0123456789abcdef", 16)
+                .unwrap()
+                .contains("magic")
+        );
+        let mut ok = b"PAR1xxxx".to_vec();
+        ok.extend_from_slice(&4u32.to_le_bytes());
+        ok.extend_from_slice(b"PAR1");
+        assert_eq!(footer_problem(&ok, ok.len() as u64), None);
+    }
 }
