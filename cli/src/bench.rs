@@ -386,7 +386,11 @@ fn bench_ingest(rows: usize, flush_rows: usize) -> anyhow::Result<()> {
     let (lake, path) = (open_temp(dir.path(), "replay")?, input.clone());
     let replay = one_core(move || {
         Box::pin(async move {
-            let mut w = Worker::new(Lander::new(lake), "replay", policy);
+            let mut w = Worker::new(
+                Lander::new(lake),
+                pulse_lake::schema::source::REPLAY,
+                policy,
+            );
             let (_tx, rx) = tokio::sync::watch::channel(false);
             let opts = ReplayOptions {
                 format: Format::TweetsJsonl,
@@ -420,7 +424,11 @@ fn bench_ingest(rows: usize, flush_rows: usize) -> anyhow::Result<()> {
     let lake = open_temp(dir.path(), "socket")?;
     let socket = one_core(move || {
         Box::pin(async move {
-            let mut w = Worker::new(Lander::new(lake), "socket", policy);
+            let mut w = Worker::new(
+                Lander::new(lake),
+                pulse_lake::schema::source::SOCKET,
+                policy,
+            );
             let (_tx, rx) = tokio::sync::watch::channel(false);
             let opts = SocketOptions {
                 mode: Mode::Connect(addr),

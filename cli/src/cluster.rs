@@ -1,6 +1,8 @@
 //! `pulse cluster up|down|status`: a local Ballista cluster (one scheduler, N executors) as
 //! background processes of this binary, for trying cluster mode on one machine. Pids, ports
-//! and logs live in a state directory (`./.pulse-cluster` by default).
+//! and logs live in a state directory of the user's, one per lake
+//! (`$XDG_STATE_HOME/pulse/clusters/<lake hash>`, else `~/.local/state/...`), so every
+//! command on the same lake finds the cluster wherever it is run from.
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -25,21 +27,24 @@ pub enum ClusterCmd {
         /// Concurrent tasks per executor.
         #[arg(long, default_value_t = 1)]
         vcores: usize,
-        /// Where pids, ports and logs are kept.
-        #[arg(long, default_value = ".pulse-cluster")]
-        state_dir: PathBuf,
+        /// Where pids, ports and logs are kept [default: the user's state directory for
+        /// this lake].
+        #[arg(long)]
+        state_dir: Option<PathBuf>,
     },
     /// Stop the processes `up` started.
     Down {
-        /// Where pids, ports and logs are kept.
-        #[arg(long, default_value = ".pulse-cluster")]
-        state_dir: PathBuf,
+        /// Where pids, ports and logs are kept [default: the user's state directory for
+        /// this lake].
+        #[arg(long)]
+        state_dir: Option<PathBuf>,
     },
     /// Show the processes and what the scheduler reports.
     Status {
-        /// Where pids, ports and logs are kept.
-        #[arg(long, default_value = ".pulse-cluster")]
-        state_dir: PathBuf,
+        /// Where pids, ports and logs are kept [default: the user's state directory for
+        /// this lake].
+        #[arg(long)]
+        state_dir: Option<PathBuf>,
     },
 }
 
@@ -201,8 +206,23 @@ fn stop(pid: u32) {
         .status();
 }
 
-/// Runs a cluster command; `lake` is passed on to the processes.
+/// The state directory of the local cluster on `lake` (its absolute location or URL).
+pub fn default_state_dir(lake: &str) -> anyhow::Result<PathBuf> {
+    let base = match std::env::var_os("XDG_STATE_HOME").filter(|v| !v.is_empty()) {
+        Some(d) => PathBuf::from(d),
+        None => PathBuf::from(
+            std::env::var_os("HOME").context("no HOME to keep the cluster's state in")?,
+        )
+        .join(".local/state"),
+    };
+    let key = blake3::hash(lake.as_bytes()).to_hex();
+    Ok(base.join("pulse/clusters").join(&key[..16]))
+}
+
+/// Runs a cluster command; `lake` (absolute, or a URL) is passed on to the processes and
+/// keys the state directory.
 pub fn run(cmd: ClusterCmd, lake: &str, login: Option<&(String, String)>) -> anyhow::Result<()> {
+    let dir = |d: Option<PathBuf>| d.map_or_else(|| default_state_dir(lake), Ok);
     match cmd {
         ClusterCmd::Up {
             executors,
@@ -210,6 +230,7 @@ pub fn run(cmd: ClusterCmd, lake: &str, login: Option<&(String, String)>) -> any
             vcores,
             state_dir,
         } => {
+            let state_dir = dir(state_dir)?;
             let state_file = state_dir.join("state.json");
             if state_file.exists() {
                 bail!(
@@ -306,6 +327,7 @@ pub fn run(cmd: ClusterCmd, lake: &str, login: Option<&(String, String)>) -> any
             );
         }
         ClusterCmd::Down { state_dir } => {
+            let state_dir = dir(state_dir)?;
             let state_file = state_dir.join("state.json");
             let state: State = serde_json::from_slice(
                 &std::fs::read(&state_file)
@@ -320,6 +342,7 @@ pub fn run(cmd: ClusterCmd, lake: &str, login: Option<&(String, String)>) -> any
             std::fs::remove_file(&state_file)?;
         }
         ClusterCmd::Status { state_dir } => {
+            let state_dir = dir(state_dir)?;
             let state_file = state_dir.join("state.json");
             let Ok(bytes) = std::fs::read(&state_file) else {
                 println!("no cluster is up (no {})", state_file.display());

@@ -44,8 +44,15 @@ pub async fn run(cfg: &Config, a: DemoArgs) -> anyhow::Result<()> {
         tweets_per_sec: 0.2,
         ..Default::default()
     };
-    let report =
-        pulse_ingest::generate::generate(&Lander::new(lake.clone()), &opts, &|_, _| {}).await?;
+    let report = {
+        let bar = crate::progress_bar(opts.days as u64 * 24, "generating hours");
+        let r = pulse_ingest::generate::generate(&Lander::new(lake.clone()), &opts, &|d, _| {
+            bar.set_position(d)
+        })
+        .await;
+        bar.finish_and_clear();
+        r?
+    };
     println!(
         "1. generated and landed {} days: {} rows in {} files ({} bytes)",
         a.days,
@@ -83,6 +90,7 @@ pub async fn run(cfg: &Config, a: DemoArgs) -> anyhow::Result<()> {
         let lake = demo_lake.clone();
         Box::pin(async move { Ok(pulse_lake::catalog::session(&lake).await?) })
     });
+    let bar = crate::nightly::progress(&mut o);
     let summary = pulse_jobs::nightly::run_range(
         &lake,
         sessions,
@@ -91,7 +99,9 @@ pub async fn run(cfg: &Config, a: DemoArgs) -> anyhow::Result<()> {
         &o,
         pulse_jobs::nightly::tokio_util_cancel::Token::default(),
     )
-    .await?;
+    .await;
+    bar.finish_and_clear();
+    let summary = summary?;
     let mut d = from;
     while d < to {
         let jobs: Vec<&str> = summary

@@ -46,6 +46,9 @@ struct Cli {
     /// aggregations spill to disk
     #[arg(long, global = true, default_value = "50%", value_parser = parse_memory)]
     memory_limit: u64,
+    /// More log lines on stderr: -v for info, -vv for debug (RUST_LOG overrides both)
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
     #[command(subcommand)]
     cmd: Cmd,
 }
@@ -428,11 +431,26 @@ fn parse_bytes(s: &str) -> Result<u64, String> {
     Ok(n * mult)
 }
 
-fn init_tracing() {
+/// Logs go to stderr: warnings and errors by default (results are on stdout), Pulse's info
+/// lines with `-v`, debug with `-vv`; `RUST_LOG` overrides both.
+fn init_tracing(verbose: u8) {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-        EnvFilter::new("warn,pulse=info,pulse_ingest=info,pulse_jobs=info,pulse_lake=info")
-    });
+    let pulse = [
+        "pulse",
+        "pulse_ingest",
+        "pulse_jobs",
+        "pulse_lake",
+        "pulse_scheduler",
+    ];
+    let default = match verbose {
+        0 => "warn".to_string(),
+        n => {
+            let level = if n == 1 { "info" } else { "debug" };
+            let crates: Vec<String> = pulse.iter().map(|c| format!("{c}={level}")).collect();
+            format!("warn,{}", crates.join(","))
+        }
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
     // Pulse's executors send no per-operator task metrics (scheduler::NoTaskMetrics); the
     // scheduler would warn about that for every stage.
     let filter = match "ballista_scheduler::state::execution_stage=error".parse() {
@@ -451,7 +469,7 @@ fn init_tracing() {
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    init_tracing();
+    init_tracing(cli.verbose);
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_stack_size(32 << 20)
@@ -590,8 +608,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let lake = open(&cfg)?;
             let retention =
                 chrono::Duration::from_std(retention).context("--retention is too long")?;
+            let spin = spinner(&format!("compacting {date}"));
             let report =
-                pulse_jobs::compact::compact_day(&lake, date, target_size, retention).await?;
+                pulse_jobs::compact::compact_day(&lake, date, target_size, retention).await;
+            spin.finish_and_clear();
+            let report = report?;
             if report.is_empty() {
                 println!("nothing landed on {date}");
             }
@@ -780,7 +801,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Cmd::Bench(b) => bench::run(b, || open(&cfg), memory_limit).await?,
         Cmd::Lake(c) => lake_cmd::run(&open(&cfg)?, c).await?,
-        Cmd::Cluster(c) => cluster::run(c, &cfg.lake.url, cfg.cluster.login(None)?.as_ref())?,
+        Cmd::Cluster(c) => {
+            let lake = open(&cfg)?.to_string();
+            cluster::run(c, &lake, cfg.cluster.login(None)?.as_ref())?
+        }
         Cmd::Submit(cmd) => {
             let target = cluster
                 .as_ref()
@@ -931,7 +955,11 @@ async fn ingest(cfg: &Config, lake: Lake, cmd: IngestCmd) -> anyhow::Result<()> 
             if let Some(v) = auth_url {
                 t.auth_url = v;
             }
-            let mut w = Worker::new(Lander::new(lake), "twitch", policy(cfg, &flush));
+            let mut w = Worker::new(
+                Lander::new(lake),
+                pulse_lake::schema::source::TWITCH,
+                policy(cfg, &flush),
+            );
             let stats = pulse_ingest::twitch::run(&mut w, t, polls, shutdown).await?;
             print_stats("twitch", &stats);
         }
@@ -952,7 +980,11 @@ async fn ingest(cfg: &Config, lake: Lake, cmd: IngestCmd) -> anyhow::Result<()> 
                 framing: framing.parse()?,
                 max_frame: max_frame.map_or(cfg.ingest.max_frame, |m| m as usize),
             };
-            let mut w = Worker::new(Lander::new(lake), "socket", policy(cfg, &flush));
+            let mut w = Worker::new(
+                Lander::new(lake),
+                pulse_lake::schema::source::SOCKET,
+                policy(cfg, &flush),
+            );
             let stats = pulse_ingest::socket::run(&mut w, &opts, shutdown, |addr| {
                 // Tests and scripts read the bound address from here (useful with port 0).
                 println!("listening on {addr}");
@@ -979,8 +1011,15 @@ async fn ingest(cfg: &Config, lake: Lake, cmd: IngestCmd) -> anyhow::Result<()> 
                 speed,
                 as_of,
             };
-            let mut w = Worker::new(Lander::new(lake), "replay", policy(cfg, &flush));
-            let report = pulse_ingest::replay::replay(&mut w, &paths, &opts, &shutdown).await?;
+            let mut w = Worker::new(
+                Lander::new(lake),
+                pulse_lake::schema::source::REPLAY,
+                policy(cfg, &flush),
+            );
+            let spin = spinner("replaying");
+            let report = pulse_ingest::replay::replay(&mut w, &paths, &opts, &shutdown).await;
+            spin.finish_and_clear();
+            let report = report?;
             print_stats("replay", &report.stats);
             println!(
                 "{} files replayed, {} skipped",
@@ -1007,7 +1046,19 @@ async fn ingest(cfg: &Config, lake: Lake, cmd: IngestCmd) -> anyhow::Result<()> 
     Ok(())
 }
 
-/// A progress bar on a terminal, nothing otherwise (log lines say what happens).
+/// A spinner saying what runs, on a terminal only; finish it when done.
+pub fn spinner(what: &str) -> indicatif::ProgressBar {
+    use std::io::IsTerminal;
+    if !std::io::stderr().is_terminal() {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new_spinner();
+    bar.set_message(what.to_string());
+    bar.enable_steady_tick(Duration::from_millis(120));
+    bar
+}
+
+/// A progress bar on a terminal, nothing otherwise (`-v` logs say what happens).
 pub fn progress_bar(len: u64, what: &str) -> indicatif::ProgressBar {
     use std::io::IsTerminal;
     if !std::io::stderr().is_terminal() {

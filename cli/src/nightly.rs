@@ -105,7 +105,22 @@ fn options(cfg: &ScheduleSection, r: &RunnerArgs, reprocess: Reprocess) -> anyho
         lease_ttl: r.lease_ttl.unwrap_or(cfg.lease_ttl),
         retention: chrono::Duration::hours(1),
         set,
+        progress: None,
     })
+}
+
+/// A progress bar over the runner's tasks (shown on a terminal only); finish it when done.
+pub fn progress(o: &mut Options) -> indicatif::ProgressBar {
+    let bar = crate::progress_bar(0, "jobs");
+    let b = bar.clone();
+    o.progress = Some(nightly::Progress(std::sync::Arc::new(
+        move |done, total, what| {
+            b.set_length(total as u64);
+            b.set_position(done as u64);
+            b.set_message(what.to_string());
+        },
+    )));
+    bar
 }
 
 /// A cancel token set by SIGTERM or Ctrl-C.
@@ -152,7 +167,8 @@ pub async fn nightly(
     cfg: &ScheduleSection,
     a: NightlyArgs,
 ) -> anyhow::Result<()> {
-    let o = options(cfg, &a.runner, Reprocess::from_str(&a.reprocess)?)?;
+    let mut o = options(cfg, &a.runner, Reprocess::from_str(&a.reprocess)?)?;
+    let bar = progress(&mut o);
     let s = nightly::run_range(
         lake,
         sessions,
@@ -161,8 +177,9 @@ pub async fn nightly(
         &o,
         on_signal(),
     )
-    .await?;
-    print_summary(&s)
+    .await;
+    bar.finish_and_clear();
+    print_summary(&s?)
 }
 
 /// `pulse backfill --from D1 --to D2`.
@@ -173,7 +190,7 @@ pub async fn backfill(
     a: BackfillArgs,
 ) -> anyhow::Result<()> {
     anyhow::ensure!(a.from < a.to, "--from must be before --to");
-    let o = options(cfg, &a.runner, Reprocess::from_str(&a.reprocess)?)?;
+    let mut o = options(cfg, &a.runner, Reprocess::from_str(&a.reprocess)?)?;
     if a.dry_run {
         let p = nightly::plan(lake, a.from, a.to, o.reprocess).await?;
         for d in &p.no_input {
@@ -185,7 +202,10 @@ pub async fn backfill(
         println!("{} job(s) to run, {} already done", p.tasks.len(), p.done);
         return Ok(());
     }
-    let s = nightly::run_range(lake, sessions, a.from, a.to, &o, on_signal()).await?;
+    let bar = progress(&mut o);
+    let s = nightly::run_range(lake, sessions, a.from, a.to, &o, on_signal()).await;
+    bar.finish_and_clear();
+    let s = s?;
     if s.succeeded.is_empty() && s.ok() {
         println!("nothing to do");
     }

@@ -170,12 +170,12 @@ pub async fn run(
         date = o.date.replace('\'', ""),
     ))
     .await?;
+    let table = o.edges.output_table("betweenness");
     let rows =
-        crate::runner::write_day_output(lake, ctx, "betweenness", &o.date, df, &base, retention)
-            .await?;
+        crate::runner::write_day_output(lake, ctx, &table, &o.date, df, &base, retention).await?;
     Ok((
         RunReport {
-            outputs: vec![("betweenness".into(), rows, 1)],
+            outputs: vec![(table, rows, 1)],
             rows_in: m,
             spilled_bytes: 0,
         },

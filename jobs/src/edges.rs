@@ -13,6 +13,18 @@ pub enum Edges {
     File(String),
 }
 
+impl Edges {
+    /// The table a graph algorithm's scores of these edges go to: `job` for the lake's graph
+    /// (what `pulse graph` and the web app show), `<job>_file` for a user's edge file, so a
+    /// file never shadows the lake graph's latest scores.
+    pub fn output_table(&self, job: &str) -> String {
+        match self {
+            Edges::Graph(_) => job.to_string(),
+            Edges::File(_) => format!("{job}_file"),
+        }
+    }
+}
+
 /// A SQL query giving the edges as `(src VARCHAR, dst VARCHAR, weight DOUBLE)`. A file is
 /// registered as the table `input` first; without `src` and `dst` columns its first two
 /// columns are the ends, and a missing `weight` column reads as 1.

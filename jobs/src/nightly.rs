@@ -146,6 +146,21 @@ pub struct Options {
     pub retention: chrono::Duration,
     /// Job parameters over the DAG's own, per job (`NAME=VALUE` as for `pulse run --set`).
     pub set: BTreeMap<String, Vec<(String, String)>>,
+    /// Told after each task: (tasks finished, tasks planned, what finished).
+    pub progress: Option<Progress>,
+}
+
+/// A progress callback of the runner (a progress bar on a terminal).
+#[derive(Clone)]
+pub struct Progress(pub std::sync::Arc<ProgressFn>);
+
+/// (tasks finished, tasks planned, what finished).
+pub type ProgressFn = dyn Fn(usize, usize, &str) + Send + Sync;
+
+impl std::fmt::Debug for Progress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Progress")
+    }
 }
 
 impl Default for Options {
@@ -158,6 +173,7 @@ impl Default for Options {
             lease_ttl: crate::DEFAULT_LEASE_TTL,
             retention: chrono::Duration::hours(1),
             set: BTreeMap::new(),
+            progress: None,
         }
     }
 }
@@ -373,6 +389,13 @@ pub async fn execute(
                 tracing::error!(date = %d, job, error = %msg, "job failed");
                 summary.failed.push((d, job.to_string(), msg));
             }
+        }
+        if let Some(p) = &o.progress {
+            let finished = state
+                .iter()
+                .filter(|s| matches!(s, State::Ok | State::Bad))
+                .count();
+            (p.0)(finished, tasks.len(), &format!("{job} {d}"));
         }
     }
     Ok(summary)

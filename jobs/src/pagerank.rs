@@ -288,12 +288,12 @@ pub async fn run(
             o.date.replace('\'', "")
         ))
         .await?;
+    let table = o.edges.output_table("pagerank");
     let rows =
-        crate::runner::write_day_output(lake, ctx, "pagerank", &o.date, df, &base, retention)
-            .await?;
+        crate::runner::write_day_output(lake, ctx, &table, &o.date, df, &base, retention).await?;
     Ok((
         RunReport {
-            outputs: vec![("pagerank".into(), rows, 1)],
+            outputs: vec![(table, rows, 1)],
             rows_in: 0,
             spilled_bytes: 0,
         },

@@ -56,9 +56,8 @@ pub fn raw_partitions() -> Vec<(String, DataType)> {
     ]
 }
 
-/// A session with the lake registered: its store, Pulse's functions, the raw tables (also
-/// when still empty) and one `quarantine_<source>` table per source that has quarantined
-/// records.
+/// A session with the lake registered: its store, Pulse's functions, the raw tables and the
+/// quarantine table of every source (also when still empty), job outputs and the run history.
 ///
 /// DataFusion's list-files cache is off: its default keeps a listing forever, so a long-lived
 /// session (the prompt, a scheduler) would never see files landed or committed after it
@@ -163,7 +162,13 @@ pub async fn register(ctx: &SessionContext, lake: &Lake) -> Result<()> {
         ))
         .await?;
     ctx.register_table("runs", latest.into_view())?;
+    let mut sources: Vec<String> = crate::schema::source::ALL.map(String::from).to_vec();
     for source in list_dirs(lake, "quarantine").await? {
+        if !sources.contains(&source) {
+            sources.push(source);
+        }
+    }
+    for source in sources {
         register_listing(
             ctx,
             lake,
@@ -186,6 +191,14 @@ pub async fn register_agg(ctx: &SessionContext, lake: &Lake, table: &str) -> Res
     let config = ListingTableConfig::new(url).with_listing_options(opts);
     let config = match config.infer_schema(&ctx.state()).await {
         Ok(c) => c,
+        Err(e) if crate::check::looks_like_bad_file(&e.to_string()) => {
+            tracing::warn!(
+                table,
+                error = %e,
+                "table left out: a file cannot be read (`pulse lake check` names it)"
+            );
+            return Ok(());
+        }
         Err(e) => {
             tracing::debug!(table, error = %e, "no output files yet");
             return Ok(());

@@ -195,6 +195,19 @@ impl RawTable {
     }
 }
 
+/// The ingest sources. Each has its `quarantine/<source>` table (`quarantine_<source>`),
+/// which exists, empty, before its first bad record.
+pub mod source {
+    /// The Twitch Helix poller.
+    pub const TWITCH: &str = "twitch";
+    /// TCP text streams.
+    pub const SOCKET: &str = "socket";
+    /// File replay.
+    pub const REPLAY: &str = "replay";
+    /// Every source.
+    pub const ALL: [&str; 3] = [TWITCH, SOCKET, REPLAY];
+}
+
 /// The schema of quarantine records: a bad input record kept with why and where it was found.
 /// Quarantine lives under `quarantine/<source>/dt=YYYY-MM-DD/`.
 pub fn quarantine_schema() -> SchemaRef {

@@ -310,6 +310,47 @@ fn cluster_up_status_down() {
 }
 
 #[test]
+fn cluster_state_follows_the_lake_not_the_directory() {
+    let mut p = Pulse::new();
+    let state_home = p.dir.path().join("state-home");
+    p.env
+        .push(("XDG_STATE_HOME".into(), state_home.display().to_string()));
+    let port = free_port().to_string();
+    p.ok(&["cluster", "up", "--executors", "2", "--port", &port]);
+    // Status and down from another directory, naming the same lake.
+    let elsewhere = p.dir.path().join("elsewhere");
+    std::fs::create_dir_all(&elsewhere).unwrap();
+    let run_in = |args: &[&str]| {
+        let out = p.cmd().current_dir(&elsewhere).args(args).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let status = run_in(&["cluster", "status"]);
+    let pids: Vec<u32> = status
+        .lines()
+        .filter(|l| l.contains("running"))
+        .map(|l| l.split_whitespace().nth(2).unwrap().parse().unwrap())
+        .collect();
+    assert_eq!(pids.len(), 3, "{status}");
+    let down = run_in(&["cluster", "down"]);
+    assert_eq!(down.matches("stopped").count(), 3, "{down}");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while pids.iter().any(|pid| {
+        // A stopped child of a finished `pulse` is reaped by init; a zombie counts as gone.
+        std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .is_ok_and(|s| s.split_whitespace().nth(2).is_none_or(|st| st != "Z"))
+    }) {
+        assert!(Instant::now() < deadline, "cluster processes still running");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(run_in(&["cluster", "status"]).contains("no cluster is up"));
+}
+
+#[test]
 fn an_unreachable_scheduler_is_a_clear_error() {
     let p = Pulse::new();
     let port = free_port();

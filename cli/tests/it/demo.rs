@@ -48,3 +48,37 @@ fn demo_runs_end_to_end_finds_planted_truth_and_reruns_identically() {
     let second = p.ok(&args);
     assert_eq!(answers(&first), answers(&second));
 }
+
+/// Commands print results on stdout and, by default, nothing but warnings on stderr; `-v`
+/// brings back the info lines.
+#[test]
+fn output_is_quiet_by_default_and_informative_with_v() {
+    let p = Pulse::new();
+    let run = |extra: &[&str], args: &[&str]| {
+        let mut c = p.cmd();
+        c.env_remove("RUST_LOG");
+        let out = c.args(extra).args(args).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stderr).unwrap()
+    };
+    let demo = ["demo", "--days", "1", "--channels", "3", "--viewers", "60"];
+    let quiet = run(&[], &demo);
+    assert!(!quiet.contains(" INFO "), "{quiet}");
+    let backfill = [
+        "backfill",
+        "--from",
+        "2026-01-05",
+        "--to",
+        "2026-01-06",
+        "--reprocess",
+        "all",
+    ];
+    let quiet = run(&[], &backfill);
+    assert!(!quiet.contains(" INFO "), "{quiet}");
+    let loud = run(&["-v"], &backfill);
+    assert!(loud.contains(" INFO "), "{loud}");
+}

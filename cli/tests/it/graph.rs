@@ -247,6 +247,25 @@ fn centrality_views_and_audience_overlap_from_the_binary() {
         assert_eq!(got.len(), 5);
     }
     assert_eq!(p.count("SELECT count(*) FROM betweenness WHERE source"), 40);
+    // An edge file ranked on a later date goes to tables of its own: the seed's views still
+    // show the lake graph's ranks.
+    let views = |p: &Pulse| {
+        ["top-pagerank", "top-betweenness"].map(|v| p.ok(&["graph", v, "5", "--format", "csv"]))
+    };
+    let before = views(&p);
+    let file = p.dir.path().join("edges.csv");
+    std::fs::write(&file, "src,dst\na,b\nb,c\nc,a\n").unwrap();
+    let edges = format!("edges={}", file.display());
+    for job in ["pagerank", "betweenness"] {
+        p.ok(&["run", job, "--date", "2026-02-01", "--set", &edges]);
+    }
+    assert_eq!(views(&p), before);
+    assert_eq!(p.count("SELECT count(*) FROM pagerank_file"), 3);
+    assert_eq!(p.count("SELECT count(*) FROM betweenness_file"), 3);
+    assert_eq!(
+        p.count("SELECT count(*) FROM pagerank WHERE dt = '2026-02-01'"),
+        0
+    );
     // Audience overlap against sets built here from viewer-day, bots taken out.
     p.ok(&[
         "run",

@@ -179,8 +179,11 @@ fn musae_graph_runs_pagerank_and_betweenness_from_its_edge_file() {
         "directed=0",
     ];
     p.ok(&[&["run", "pagerank"][..], &day[..]].concat());
-    assert_eq!(p.count("SELECT count(*) FROM pagerank"), ids.len() as i64);
-    let sum: f64 = p.sql("SELECT sum(rank) FROM pagerank")[0][0]
+    assert_eq!(
+        p.count("SELECT count(*) FROM pagerank_file"),
+        ids.len() as i64
+    );
+    let sum: f64 = p.sql("SELECT sum(rank) FROM pagerank_file")[0][0]
         .parse()
         .unwrap();
     assert!((sum - 1.0).abs() < 1e-9, "{sum}");
@@ -190,10 +193,13 @@ fn musae_graph_runs_pagerank_and_betweenness_from_its_edge_file() {
         &["--set", "samples=50", "--set", "seed=7"][..],
     ]
     .concat());
-    assert_eq!(p.count("SELECT count(*) FROM betweenness WHERE source"), 50);
     assert_eq!(
-        p.count("SELECT count(*) FROM betweenness"),
+        p.count("SELECT count(*) FROM betweenness_file WHERE source"),
+        50
+    );
+    assert_eq!(
+        p.count("SELECT count(*) FROM betweenness_file"),
         ids.len() as i64
     );
-    assert!(p.count("SELECT count(*) FROM betweenness WHERE score > 0") > 1000);
+    assert!(p.count("SELECT count(*) FROM betweenness_file WHERE score > 0") > 1000);
 }

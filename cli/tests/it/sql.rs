@@ -102,8 +102,14 @@ fn bad_queries_fail_with_datafusion_message() {
     let out = p.run(&["sql", "SELEC 1"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("SELEC"));
-    // An empty lake still has every table.
+    // An empty lake still has every table, the quarantine of every source included.
     assert_eq!(p.count("SELECT count(*) FROM streams"), 0);
+    for source in pulse_lake::schema::source::ALL {
+        assert_eq!(
+            p.count(&format!("SELECT count(*) FROM quarantine_{source}")),
+            0
+        );
+    }
     let bad_flag = p.run(&["sql", "--format", "xml", "SELECT 1"]);
     assert_eq!(bad_flag.status.code(), Some(2));
 }

@@ -122,7 +122,7 @@ fn options(path: &str) -> BetweennessOptions {
 /// (node -> score, the sampled sources).
 async fn scores(env: &Env) -> (BTreeMap<String, f64>, BTreeSet<String>) {
     let rows = env
-        .rows("SELECT node, score, source FROM betweenness WHERE dt = '2026-01-05'")
+        .rows("SELECT node, score, source FROM betweenness_file WHERE dt = '2026-01-05'")
         .await;
     let sources = rows
         .iter()
@@ -299,7 +299,7 @@ async fn betweenness_and_pagerank_match_stored_networkx_values() {
                 .await
                 .unwrap();
             let got: BTreeMap<String, f64> = env
-                .rows("SELECT node, rank FROM pagerank WHERE dt = '2026-01-05'")
+                .rows("SELECT node, rank FROM pagerank_file WHERE dt = '2026-01-05'")
                 .await
                 .into_iter()
                 .map(|r| (r[0].clone(), r[1].parse().unwrap()))

@@ -108,7 +108,7 @@ fn options(path: &str) -> PageRankOptions {
 }
 
 async fn ranks(env: &Env) -> BTreeMap<String, f64> {
-    env.rows("SELECT node, rank FROM pagerank WHERE dt = '2026-01-05'")
+    env.rows("SELECT node, rank FROM pagerank_file WHERE dt = '2026-01-05'")
         .await
         .into_iter()
         .map(|r| (r[0].clone(), r[1].parse().unwrap()))
