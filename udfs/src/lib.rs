@@ -1,6 +1,6 @@
 //! Pulse's SQL functions. [`register_all`] is the one place they are registered, and every
-//! process that plans or runs Pulse SQL (the embedded engine today, the cluster's client,
-//! scheduler and executors later) calls it, so a query means the same thing everywhere.
+//! process that plans or runs Pulse SQL (the embedded engine, and the cluster's client,
+//! scheduler and executors) calls it, so a query means the same thing everywhere.
 
 pub mod brandes;
 pub mod calendar;
