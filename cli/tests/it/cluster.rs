@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use super::{Pulse, Running, job_outputs, spawn};
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -454,63 +454,6 @@ fn a_killed_executor_does_not_lose_the_job_and_none_left_fails_clearly() {
         "took {:?}",
         started.elapsed()
     );
-}
-
-#[test]
-fn a_flight_sql_client_reads_the_lake_with_credentials() {
-    use arrow_flight::sql::client::FlightSqlServiceClient;
-    use futures::TryStreamExt;
-
-    let mut p = Pulse::new();
-    p.ok(&[
-        "gen",
-        "--channels",
-        "4",
-        "--viewers",
-        "200",
-        "--tweets-per-sec",
-        "0.02",
-    ]);
-    let expected = p.count("SELECT count(*) FROM streams");
-    p.env
-        .push(("PULSE_CLUSTER_PASSWORD".into(), "open-sesame".into()));
-    let cluster = Cluster::start_with(&p, 1, "180s", &["--flight-sql", "--user", "analyst"], &[]);
-    let addr = format!("http://{}", cluster.url.trim_start_matches("df://"));
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    rt.block_on(async {
-        let channel = tonic::transport::Channel::from_shared(addr.clone())
-            .unwrap()
-            .connect()
-            .await
-            .unwrap();
-        // Wrong credentials are refused.
-        let mut bad = FlightSqlServiceClient::new(channel.clone());
-        assert!(bad.handshake("analyst", "guess").await.is_err());
-        let mut client = FlightSqlServiceClient::new(channel);
-        client.handshake("analyst", "open-sesame").await.unwrap();
-        let info = client
-            .execute(
-                "SELECT count(*) AS n, count(DISTINCT channel_login) AS c FROM streams".to_string(),
-                None,
-            )
-            .await
-            .unwrap();
-        let mut rows = Vec::new();
-        for ep in info.endpoint {
-            let stream = client.do_get(ep.ticket.unwrap()).await.unwrap();
-            let batches: Vec<arrow::array::RecordBatch> = stream.try_collect().await.unwrap();
-            for b in batches {
-                let n =
-                    arrow::compute::cast(b.column(0), &arrow::datatypes::DataType::Int64).unwrap();
-                let n = n
-                    .as_any()
-                    .downcast_ref::<arrow::array::Int64Array>()
-                    .unwrap();
-                rows.extend(n.values().iter().copied());
-            }
-        }
-        assert_eq!(rows, vec![expected]);
-    });
 }
 
 #[test]

@@ -9,7 +9,7 @@ use arrow_flight::sql::client::FlightSqlServiceClient;
 use futures::TryStreamExt;
 use tonic::transport::Channel;
 
-use super::cluster::{Cluster, http_request};
+use super::cluster::{Cluster, free_port, http_request};
 use super::{Pulse, spawn};
 
 const PASSWORD: &str = "open-sesame";
@@ -175,46 +175,31 @@ fn credentials_guard_the_rest_api_and_job_submission() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("needs credentials"), "{err}");
-    let mut authed = p.cmd();
-    authed.env("PULSE__CLUSTER__USER", "analyst");
-    let out = authed
-        .args(["--cluster", &cluster.url, "sql", q, "--format", "csv"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let as_analyst = |args: &[&str]| {
+        let out = p
+            .cmd()
+            .env("PULSE__CLUSTER__USER", "analyst")
+            .arg("--cluster")
+            .arg(&cluster.url)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let out = as_analyst(&["sql", q, "--format", "csv"]);
+    assert_eq!(
+        out.lines().nth(1).unwrap().parse::<i64>().unwrap(),
+        expected
     );
-    let n: i64 = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .nth(1)
-        .unwrap()
-        .parse()
-        .unwrap();
-    assert_eq!(n, expected);
-    let mut jobs = p.cmd();
-    jobs.env("PULSE__CLUSTER__USER", "analyst");
-    let out = jobs
-        .args(["--cluster", &cluster.url, "jobs"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    as_analyst(&["jobs"]);
     let out = p.run(&["--cluster", &cluster.url, "jobs"]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("HTTP 401"));
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 #[test]
