@@ -30,8 +30,17 @@ use tonic::{Request, Response, Status, Streaming};
 #[derive(Clone)]
 pub struct Credentials {
     user: String,
+    user_hash: blake3::Hash,
     password_hash: blake3::Hash,
 }
+
+/// Base64 that accepts padded and unpadded input: Go's Flight client (ADBC) sends Basic
+/// credentials without padding.
+const LENIENT_BASE64: base64::engine::GeneralPurpose = base64::engine::GeneralPurpose::new(
+    &base64::alphabet::STANDARD,
+    base64::engine::GeneralPurposeConfig::new()
+        .with_decode_padding_mode(base64::engine::DecodePaddingMode::Indifferent),
+);
 
 impl std::fmt::Debug for Credentials {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -42,8 +51,10 @@ impl std::fmt::Debug for Credentials {
 impl Credentials {
     /// Credentials for `user` with `password`.
     pub fn new(user: impl Into<String>, password: &str) -> Credentials {
+        let user = user.into();
         Credentials {
-            user: user.into(),
+            user_hash: blake3::hash(user.as_bytes()),
+            user,
             password_hash: blake3::hash(password.as_bytes()),
         }
     }
@@ -64,15 +75,9 @@ impl Credentials {
     /// time (blake3's equality), so neither its content nor its length leaks through timing.
     /// A failure is logged with the claimed user, never the secret.
     pub fn check(&self, header: Option<&str>, what: &str) -> bool {
-        // Go's Flight client (ADBC) encodes without padding; accept both forms.
-        let lenient = base64::engine::GeneralPurpose::new(
-            &base64::alphabet::STANDARD,
-            base64::engine::GeneralPurposeConfig::new()
-                .with_decode_padding_mode(base64::engine::DecodePaddingMode::Indifferent),
-        );
         let claimed = header
             .and_then(|h| h.strip_prefix("Basic "))
-            .and_then(|b| lenient.decode(b.trim()).ok())
+            .and_then(|b| LENIENT_BASE64.decode(b.trim()).ok())
             .and_then(|b| String::from_utf8(b).ok());
         let Some(text) = claimed else {
             tracing::warn!(route = what, "request without credentials refused");
@@ -80,7 +85,7 @@ impl Credentials {
         };
         let (user, password) = text.split_once(':').unwrap_or((text.as_str(), ""));
         let same_password = blake3::hash(password.as_bytes()) == self.password_hash;
-        let same_user = blake3::hash(user.as_bytes()) == blake3::hash(self.user.as_bytes());
+        let same_user = blake3::hash(user.as_bytes()) == self.user_hash;
         if same_password && same_user {
             true
         } else {
@@ -165,16 +170,17 @@ fn refuse(e: pulse_lake::Error) -> Status {
     Status::permission_denied(e.to_string())
 }
 
+fn not_allowed(what: &str) -> Status {
+    refuse(pulse_lake::Error::NotAllowed {
+        what: what.to_string(),
+    })
+}
+
 /// Checks a Flight command: statements must be read-only, substrait plans and updates are
 /// refused, metadata commands and prepared-statement handles pass.
 fn check_command(cmd: &[u8]) -> Result<(), Status> {
     let Ok(any) = Any::decode(cmd) else {
         return Ok(());
-    };
-    let not_allowed = |what: &str| {
-        refuse(pulse_lake::Error::NotAllowed {
-            what: what.to_string(),
-        })
     };
     match Command::try_from(any) {
         Ok(Command::CommandStatementQuery(q)) => {
@@ -251,18 +257,14 @@ impl<S: FlightService> FlightService for ReadOnlyFlightSql<S> {
         &self,
         _request: Request<Streaming<FlightData>>,
     ) -> Result<Response<Self::DoPutStream>, Status> {
-        Err(refuse(pulse_lake::Error::NotAllowed {
-            what: "an upload or update (DoPut)".into(),
-        }))
+        Err(not_allowed("an upload or update (DoPut)"))
     }
 
     async fn do_exchange(
         &self,
         _request: Request<Streaming<FlightData>>,
     ) -> Result<Response<Self::DoExchangeStream>, Status> {
-        Err(refuse(pulse_lake::Error::NotAllowed {
-            what: "DoExchange".into(),
-        }))
+        Err(not_allowed("DoExchange"))
     }
 
     async fn do_action(
@@ -283,9 +285,7 @@ impl<S: FlightService> FlightService for ReadOnlyFlightSql<S> {
                 pulse_lake::readonly::check_sql(&query.query).map_err(refuse)?;
             }
             "CreatePreparedSubstraitPlan" => {
-                return Err(refuse(pulse_lake::Error::NotAllowed {
-                    what: "a Substrait plan".into(),
-                }));
+                return Err(not_allowed("a Substrait plan"));
             }
             _ => {}
         }
