@@ -93,32 +93,41 @@ pub async fn tables(lake: &Lake) -> Result<Vec<TableDir>> {
 /// Reads every visible Parquet file of the chosen tables and reports those that fail.
 pub async fn check(lake: &Lake, o: &CheckOptions) -> Result<Report> {
     let mut report = Report::default();
-    let root = format!("{}/", lake.path(""));
     for t in tables(lake).await? {
-        if o.table.as_ref().is_some_and(|name| *name != t.name) {
-            continue;
-        }
-        for (path, _) in list_files(lake, &t.dir).await? {
-            let rel = path.as_ref().trim_start_matches(&root).to_string();
-            if !rel.ends_with(".parquet") {
-                continue;
-            }
-            if let Some(d) = &o.date
-                && !rel.contains(&format!("/dt={d}/"))
-            {
-                continue;
-            }
-            report.checked += 1;
-            if let Err(reason) = read_file(lake, &path, o.pages).await {
-                report.bad.push(BadFile {
-                    table: t.name.clone(),
-                    path: rel,
-                    reason,
-                });
-            }
+        if o.table.as_ref().is_none_or(|name| *name == t.name) {
+            check_table(lake, &t, o, &mut report).await?;
         }
     }
     Ok(report)
+}
+
+async fn check_table(
+    lake: &Lake,
+    t: &TableDir,
+    o: &CheckOptions,
+    report: &mut Report,
+) -> Result<()> {
+    let root = format!("{}/", lake.path(""));
+    for (path, _) in list_files(lake, &t.dir).await? {
+        let rel = path.as_ref().trim_start_matches(&root).to_string();
+        if !rel.ends_with(".parquet") {
+            continue;
+        }
+        if let Some(d) = &o.date
+            && !rel.contains(&format!("/dt={d}/"))
+        {
+            continue;
+        }
+        report.checked += 1;
+        if let Err(reason) = read_file(lake, &path, o.pages).await {
+            report.bad.push(BadFile {
+                table: t.name.clone(),
+                path: rel,
+                reason,
+            });
+        }
+    }
+    Ok(())
 }
 
 /// The unreadable files of the tables whose names appear in `sql` (all tables when none
@@ -128,24 +137,14 @@ pub async fn unreadable_in(lake: &Lake, sql: &str) -> Result<Vec<BadFile>> {
         .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
         .collect();
     let all = tables(lake).await?;
-    let named: Vec<&TableDir> = all
-        .iter()
-        .filter(|t| words.contains(t.name.as_str()))
-        .collect();
-    let chosen: Vec<&TableDir> = if named.is_empty() {
-        all.iter().collect()
-    } else {
-        named
-    };
-    let mut bad = Vec::new();
-    for t in chosen {
-        let o = CheckOptions {
-            table: Some(t.name.clone()),
-            ..Default::default()
-        };
-        bad.extend(check(lake, &o).await?.bad);
+    let named = all.iter().any(|t| words.contains(t.name.as_str()));
+    let mut report = Report::default();
+    for t in &all {
+        if !named || words.contains(t.name.as_str()) {
+            check_table(lake, t, &CheckOptions::default(), &mut report).await?;
+        }
     }
-    Ok(bad)
+    Ok(report.bad)
 }
 
 /// True when an error's text looks like a file that could not be decoded, which is when
