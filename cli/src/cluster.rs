@@ -68,6 +68,20 @@ pub struct Target {
     pub login: Option<(String, String)>,
 }
 
+impl Target {
+    /// One request to the scheduler's REST API with the target's credentials: (status code,
+    /// body), or an error naming the cluster.
+    fn rest(&self, method: &str, path: &str) -> anyhow::Result<(u16, String)> {
+        let addr = rest_addr(&self.url)?;
+        http(&addr, method, path, self.login.as_ref()).with_context(|| {
+            format!(
+                "cannot reach the cluster scheduler at {} ({addr})",
+                self.url
+            )
+        })
+    }
+}
+
 /// One request to the scheduler's REST API: (status code, body).
 pub fn http(
     addr: &str,
@@ -137,9 +151,7 @@ fn fmt_ms(ms: u64) -> String {
 /// `pulse jobs`: the scheduler's jobs with status and progress, newest first.
 pub fn list_jobs(target: &Target, status: Option<&str>) -> anyhow::Result<()> {
     let cluster = target.url.as_str();
-    let addr = rest_addr(cluster)?;
-    let (code, body) = http(&addr, "GET", "/api/jobs", target.login.as_ref())
-        .with_context(|| format!("cannot reach the cluster scheduler at {cluster} ({addr})"))?;
+    let (code, body) = target.rest("GET", "/api/jobs")?;
     anyhow::ensure!(
         code == 200,
         "the scheduler at {cluster} answered HTTP {code}: {body}"
@@ -180,14 +192,7 @@ pub fn cancel_job(target: &Target, id: &str) -> anyhow::Result<()> {
             .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'),
         "{id:?} is not a job id"
     );
-    let addr = rest_addr(cluster)?;
-    let (code, body) = http(
-        &addr,
-        "PATCH",
-        &format!("/api/job/{id}"),
-        target.login.as_ref(),
-    )
-    .with_context(|| format!("cannot reach the cluster scheduler at {cluster} ({addr})"))?;
+    let (code, body) = target.rest("PATCH", &format!("/api/job/{id}"))?;
     match code {
         200..=299 => {
             println!("cancelled job {id}");

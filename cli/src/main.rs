@@ -522,10 +522,7 @@ pub async fn session_with(
         Some(target) => {
             let url = target.url.as_str();
             // Fail fast, naming the address, when the scheduler is not there.
-            let addr = url::Url::parse(url)
-                .ok()
-                .and_then(|u| Some(format!("{}:{}", u.host_str()?, u.port().unwrap_or(50050))))
-                .with_context(|| format!("cluster address {url:?} is not like df://HOST:PORT"))?;
+            let addr = cluster::rest_addr(url)?;
             let reach = tokio::time::timeout(
                 Duration::from_secs(10),
                 tokio::net::TcpStream::connect(&addr),
