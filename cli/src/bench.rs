@@ -60,6 +60,14 @@ pub enum BenchCmd {
         #[arg(long)]
         keep: bool,
     },
+    /// Time to first byte and full load of every page of `pulse serve` over the lake
+    /// (`--lake`), p50 and p99 over `loads` loads each with an HTTP client, after one warm-up
+    /// load. The server runs in this process on a free loopback port.
+    Serve {
+        /// Loads per page.
+        #[arg(long, default_value_t = 50)]
+        loads: usize,
+    },
 }
 
 fn tweet_line(i: usize) -> String {
@@ -128,6 +136,7 @@ where
 pub async fn run(
     cmd: BenchCmd,
     lake: impl FnOnce() -> anyhow::Result<Lake>,
+    web: impl FnOnce() -> anyhow::Result<pulse_web::Sessions>,
     memory_limit: u64,
 ) -> anyhow::Result<()> {
     if cfg!(debug_assertions) {
@@ -148,7 +157,114 @@ pub async fn run(
             days,
             keep,
         } => bench_profiles(&lake()?, viewers, daily, days, keep, memory_limit).await,
+        BenchCmd::Serve { loads } => bench_serve(web()?, loads).await,
     }
+}
+
+/// `pulse bench serve`: see [`BenchCmd::Serve`].
+async fn bench_serve(sessions: pulse_web::Sessions, loads: usize) -> anyhow::Result<()> {
+    ensure!(loads > 0, "--loads must be at least 1");
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    let addr = listener.local_addr()?;
+    drop(listener);
+    let o = pulse_web::Options {
+        listen: addr.to_string(),
+        credentials: None,
+        insecure: false,
+        refresh: Duration::from_secs(3600),
+    };
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(pulse_web::serve(o, sessions, async move {
+        let _ = stopped.await;
+    }));
+    let base = format!("http://{addr}");
+    let client = reqwest::Client::new();
+    let mut up = false;
+    for _ in 0..600 {
+        if client
+            .get(format!("{base}/api/openapi.json"))
+            .send()
+            .await
+            .is_ok()
+        {
+            up = true;
+            break;
+        }
+        if server.is_finished() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    if !up {
+        return match server.await? {
+            Err(e) => Err(e.into()),
+            Ok(()) => anyhow::bail!("the server did not come up at {base}"),
+        };
+    }
+    // The pages, with the busiest channel and viewer for the pages about one.
+    let first = |path: &'static str, col: &'static str| {
+        let (client, base) = (client.clone(), base.clone());
+        async move {
+            let v: serde_json::Value = client
+                .get(format!("{base}{path}"))
+                .send()
+                .await?
+                .json()
+                .await?;
+            Ok::<_, anyhow::Error>(v[0][col].as_str().map(str::to_string))
+        }
+    };
+    let channel = first("/api/channels/leaderboard?limit=1", "channel_login").await?;
+    let viewer = first("/api/viewers/top?limit=1", "viewer_login").await?;
+    let mut pages: Vec<String> = pulse_web::pages::PAGES
+        .iter()
+        .map(|(p, _)| p.to_string())
+        .collect();
+    if let Some(c) = channel {
+        pages.push(format!("/channel?name={c}"));
+    }
+    if let Some(v) = viewer {
+        pages.push(format!("/viewer?name={v}"));
+    }
+    println!(
+        "{:<32} {:>9} {:>9} {:>9} {:>9} {:>9}",
+        "page", "ttfb p50", "ttfb p99", "full p50", "full p99", "bytes"
+    );
+    for page in pages {
+        let url = format!("{base}{page}");
+        let mut ttfb = Vec::with_capacity(loads);
+        let mut full = Vec::with_capacity(loads);
+        let mut bytes = 0;
+        for i in 0..=loads {
+            let t = Instant::now();
+            let r = client.get(&url).send().await?;
+            let first = t.elapsed();
+            let status = r.status();
+            let body = r.bytes().await?;
+            let all = t.elapsed();
+            ensure!(status.is_success(), "{page}: HTTP {status}");
+            bytes = body.len();
+            if i > 0 {
+                ttfb.push(first);
+                full.push(all);
+            }
+        }
+        let q = |v: &mut Vec<Duration>, p: f64| {
+            v.sort();
+            let i = ((v.len() as f64 * p).ceil() as usize).clamp(1, v.len()) - 1;
+            format!("{:.1} ms", v[i].as_secs_f64() * 1000.0)
+        };
+        println!(
+            "{page:<32} {:>9} {:>9} {:>9} {:>9} {bytes:>9}",
+            q(&mut ttfb, 0.5),
+            q(&mut ttfb, 0.99),
+            q(&mut full, 0.5),
+            q(&mut full, 0.99)
+        );
+    }
+    let _ = stop.send(());
+    server.await??;
+    Ok(())
 }
 
 /// `pulse bench profiles`: see [`BenchCmd::Profiles`].

@@ -90,6 +90,50 @@ impl ClusterSection {
 /// The environment variable that holds the cluster password.
 pub const PASSWORD_VAR: &str = "PULSE_CLUSTER_PASSWORD";
 
+/// `[serve]`: `pulse serve` settings (flags override).
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServeSection {
+    /// HOST:PORT to listen on.
+    pub listen: String,
+    /// The viewer every request must present beyond loopback, with the password in
+    /// `PULSE_SERVE_PASSWORD` (read-only: the app only reads the lake).
+    pub user: Option<String>,
+    /// Serve beyond loopback without credentials (logged as a warning).
+    pub insecure: bool,
+    /// How often the app looks for new tables.
+    #[serde(with = "humantime_serde")]
+    pub refresh: Duration,
+}
+
+impl Default for ServeSection {
+    fn default() -> Self {
+        ServeSection {
+            listen: "127.0.0.1:8080".into(),
+            user: None,
+            insecure: false,
+            refresh: Duration::from_secs(5),
+        }
+    }
+}
+
+impl ServeSection {
+    /// The viewer's user and password, when a user is set; the password comes from
+    /// `PULSE_SERVE_PASSWORD` only.
+    pub fn login(&self, user: Option<&str>) -> anyhow::Result<Option<(String, String)>> {
+        let Some(user) = user.or(self.user.as_deref()) else {
+            return Ok(None);
+        };
+        let password = std::env::var(SERVE_PASSWORD_VAR).with_context(|| {
+            format!("serve user {user:?} needs its password in {SERVE_PASSWORD_VAR}")
+        })?;
+        Ok(Some((user.to_string(), password)))
+    }
+}
+
+/// The environment variable that holds the web app's viewer password.
+pub const SERVE_PASSWORD_VAR: &str = "PULSE_SERVE_PASSWORD";
+
 /// `[scheduler]`: `pulse scheduler` settings (flags override).
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
@@ -239,6 +283,8 @@ pub struct Config {
     pub twitch: TwitchConfig,
     /// `[cluster]`
     pub cluster: ClusterSection,
+    /// `[serve]`
+    pub serve: ServeSection,
     /// `[scheduler]`
     pub scheduler: SchedulerSection,
     /// `[executor]`

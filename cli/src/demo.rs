@@ -64,27 +64,18 @@ pub async fn run(cfg: &Config, a: DemoArgs) -> anyhow::Result<()> {
         "   planted truth: bots {:?}; hashtag bursts {:?}",
         report.bots, report.bursts
     );
-    // The nightly DAG (as `pulse backfill` runs it) over the generated days, with the
-    // windows the answers below read.
+    // The nightly DAG (as `pulse backfill` runs it) over the generated days.
     let (from, to) = (opts.start, opts.start + chrono::Days::new(a.days as u64));
     let mut o = pulse_jobs::nightly::Options {
         reprocess: pulse_jobs::nightly::Reprocess::All,
         max_concurrent: 2,
         ..Default::default()
     };
-    for (job, kvs) in [
-        ("hashtags", &[("size", "1h"), ("slide", "10m")][..]),
-        ("categories", &[("window", "1d")][..]),
-        // A small world has few channels live at once: its bots sit in all of them.
-        ("bots", &[("min_channels", "4")][..]),
-    ] {
-        o.set.insert(
-            job.to_string(),
-            kvs.iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-        );
-    }
+    // A small world has few channels live at once: its bots sit in all of them.
+    o.set.insert(
+        "bots".to_string(),
+        vec![("min_channels".to_string(), "4".to_string())],
+    );
     let demo_lake = lake.clone();
     let sessions: pulse_jobs::nightly::Sessions = std::sync::Arc::new(move || {
         let lake = demo_lake.clone();
@@ -164,5 +155,9 @@ pub async fn run(cfg: &Config, a: DemoArgs) -> anyhow::Result<()> {
             print!("{}", crate::profile::render(&p));
         }
     }
+    println!();
+    println!(
+        "5. see it in a browser: pulse --lake {lake} serve   (then open http://127.0.0.1:8080/)"
+    );
     Ok(())
 }

@@ -91,13 +91,26 @@ enum Cmd {
     },
     /// The seed's graph queries over the latest `graph` output (`pulse graph` lists them).
     Graph {
-        /// The query (a file of sql/graph/queries/).
+        /// The query (a file of sql/queries/graph/).
         query: Option<String>,
         /// Its arguments, in order (e.g. a limit, a streamer's name).
         args: Vec<String>,
         /// Output format.
         #[arg(long, value_enum, default_value = "table")]
         format: sql::OutFormat,
+    },
+    /// The web app: pages and a JSON API (`/api/openapi.json`) over the lake's tables.
+    Serve {
+        /// HOST:PORT to listen on [default: 127.0.0.1:8080, or `listen` of pulse.toml's serve section].
+        #[arg(long)]
+        listen: Option<String>,
+        /// The viewer every request must present, with the password in PULSE_SERVE_PASSWORD
+        /// [default: `user` of pulse.toml's serve section]; required to listen beyond loopback.
+        #[arg(long)]
+        user: Option<String>,
+        /// Listen beyond loopback without credentials (a network you trust).
+        #[arg(long)]
+        insecure: bool,
     },
     /// Run a windowed job over the logical interval [--from, --to) (whole UTC days).
     Run {
@@ -512,6 +525,19 @@ pub async fn session(
     session_with(lake, cluster, None).await
 }
 
+/// A session for queries ([`session`]) in which every job output exists, empty until its
+/// job writes it (named as the nightly DAG names them, `[schedule.set]` included).
+pub async fn query_session(
+    lake: &Lake,
+    cluster: Option<&cluster::Target>,
+    memory_limit: Option<u64>,
+    schedule: &config::ScheduleSection,
+) -> anyhow::Result<datafusion::prelude::SessionContext> {
+    let ctx = session_with(lake, cluster, memory_limit).await?;
+    pulse_jobs::outputs::register_empty(&ctx, lake, &nightly::overrides(schedule)?).await?;
+    Ok(ctx)
+}
+
 /// [`session`] with embedded queries' memory capped (see `--memory-limit`).
 pub async fn session_with(
     lake: &Lake,
@@ -635,7 +661,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             format,
         } => {
             let lake = open(&cfg)?;
-            let ctx = session(&lake, cluster.as_ref()).await?;
+            let ctx = query_session(&lake, cluster.as_ref(), None, &cfg.schedule).await?;
             graph::run(&ctx, query.as_deref(), &args, format).await?;
         }
         Cmd::Sql {
@@ -647,7 +673,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         } => {
             let params: Vec<_> = params.iter().map(|p| sql::param_value(p)).collect();
             let lake = open(&cfg)?;
-            let ctx = session(&lake, cluster.as_ref()).await?;
+            let ctx = query_session(&lake, cluster.as_ref(), None, &cfg.schedule).await?;
             let text = match (query, file) {
                 (Some(q), None) => Some(q),
                 (None, Some(f)) => Some(
@@ -693,10 +719,34 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Cmd::Profile { viewer, date } => {
             let lake = open(&cfg)?;
-            let ctx = session_with(&lake, cluster.as_ref(), Some(memory_limit)).await?;
+            let ctx =
+                query_session(&lake, cluster.as_ref(), Some(memory_limit), &cfg.schedule).await?;
             profile::print(&ctx, &viewer, date.as_deref()).await?;
         }
         Cmd::Demo(d) => demo::run(&cfg, d).await?,
+        Cmd::Serve {
+            listen,
+            user,
+            insecure,
+        } => {
+            let lake = open(&cfg)?;
+            let credentials = cfg
+                .serve
+                .login(user.as_deref())?
+                .map(|(u, p)| pulse_scheduler::Credentials::new(u, &p));
+            let o = pulse_web::Options {
+                listen: listen.unwrap_or_else(|| cfg.serve.listen.clone()),
+                credentials,
+                insecure: insecure || cfg.serve.insecure,
+                refresh: cfg.serve.refresh,
+            };
+            let sessions = web_sessions(&lake, cluster.clone(), &cfg.schedule);
+            let mut stop = pulse_ingest::worker::shutdown_signal();
+            let stopped = async move {
+                let _ = stop.wait_for(|s| *s).await;
+            };
+            pulse_web::serve(o, sessions, stopped).await?;
+        }
         Cmd::Scheduler {
             bind_host,
             port,
@@ -796,7 +846,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             )
             .await?;
         }
-        Cmd::Bench(b) => bench::run(b, || open(&cfg), memory_limit).await?,
+        Cmd::Bench(b) => {
+            let web = || Ok(web_sessions(&open(&cfg)?, cluster.clone(), &cfg.schedule));
+            bench::run(b, || open(&cfg), web, memory_limit).await?
+        }
         Cmd::Lake(c) => lake_cmd::run(&open(&cfg)?, c).await?,
         Cmd::Cluster(c) => {
             let lake = open(&cfg)?.to_string();
@@ -847,6 +900,34 @@ fn print_report(report: &pulse_jobs::runner::RunReport) {
             indicatif::HumanBytes(report.spilled_bytes)
         );
     }
+}
+
+/// Query sessions for the web app: embedded or on the cluster, every job output registered.
+pub fn web_sessions(
+    lake: &Lake,
+    cluster: Option<cluster::Target>,
+    schedule: &config::ScheduleSection,
+) -> pulse_web::Sessions {
+    let (lake, schedule) = (lake.clone(), schedule.clone());
+    // The outputs' shapes are planned once; every refresh registers them.
+    let shapes = std::sync::Arc::new(tokio::sync::OnceCell::new());
+    std::sync::Arc::new(move || {
+        let (lake, cluster, schedule) = (lake.clone(), cluster.clone(), schedule.clone());
+        let shapes = shapes.clone();
+        Box::pin(async move {
+            let failed = |e: anyhow::Error| pulse_web::Error::Session(format!("{e:#}"));
+            let ctx = session_with(&lake, cluster.as_ref(), None)
+                .await
+                .map_err(failed)?;
+            let set = nightly::overrides(&schedule).map_err(failed)?;
+            let outputs = shapes
+                .get_or_try_init(|| pulse_jobs::outputs::shapes(&ctx, &set))
+                .await?
+                .clone();
+            pulse_jobs::outputs::register(&ctx, &lake, &outputs)?;
+            Ok((ctx, outputs))
+        })
+    })
 }
 
 /// A fresh session per nightly task, embedded or on the cluster.

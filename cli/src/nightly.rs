@@ -85,7 +85,8 @@ pub struct ScheduleArgs {
     pub runner: RunnerArgs,
 }
 
-fn options(cfg: &ScheduleSection, r: &RunnerArgs, reprocess: Reprocess) -> anyhow::Result<Options> {
+/// `[schedule.set]` as job parameter overrides.
+pub fn overrides(cfg: &ScheduleSection) -> anyhow::Result<pulse_jobs::outputs::Overrides> {
     let mut set = std::collections::BTreeMap::new();
     for (job, kvs) in &cfg.set {
         let mut pairs = Vec::new();
@@ -97,6 +98,11 @@ fn options(cfg: &ScheduleSection, r: &RunnerArgs, reprocess: Reprocess) -> anyho
         }
         set.insert(job.clone(), pairs);
     }
+    Ok(set)
+}
+
+fn options(cfg: &ScheduleSection, r: &RunnerArgs, reprocess: Reprocess) -> anyhow::Result<Options> {
+    let set = overrides(cfg)?;
     Ok(Options {
         reprocess,
         max_concurrent: r.max_concurrent.unwrap_or(cfg.max_concurrent).max(1),

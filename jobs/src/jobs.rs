@@ -29,11 +29,14 @@ fn dur(p: &Params, name: &str) -> Result<u128> {
     Ok(d)
 }
 
-/// A duration parameter as it appears in output names: `30m`, `1h`, `1day`, `1m30s`.
+/// A duration as it appears in output names: `30m`, `1h`, `1day`, `1m30s`.
+pub fn duration_text(d: Duration) -> String {
+    humantime::format_duration(d).to_string().replace(' ', "")
+}
+
+/// A duration parameter as it appears in output names (see [`duration_text`]).
 fn duration_name(p: &Params, name: &str) -> String {
-    p.duration(name)
-        .map(|d| humantime::format_duration(d).to_string().replace(' ', ""))
-        .unwrap_or_default()
+    p.duration(name).map(duration_text).unwrap_or_default()
 }
 
 fn hashtag_defaults() -> Params {

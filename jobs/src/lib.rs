@@ -10,6 +10,7 @@ pub mod history;
 pub mod jobs;
 pub mod lease;
 pub mod nightly;
+pub mod outputs;
 pub mod pagerank;
 pub mod params;
 pub mod profile;

@@ -61,15 +61,16 @@ pub const DAG: [Task; 12] = [
         after: &["compact"],
         set: &[],
     },
+    // A day's categories in one window; hashtags in hour windows every 10 minutes.
     Task {
         job: "categories",
         after: &["compact"],
-        set: &[],
+        set: &[("window", "1d")],
     },
     Task {
         job: "hashtags",
         after: &["compact"],
-        set: &[],
+        set: &[("size", "1h"), ("slide", "10m")],
     },
     Task {
         job: "graph",
@@ -102,6 +103,11 @@ pub const DAG: [Task; 12] = [
 
 fn task(job: &str) -> Option<&'static Task> {
     DAG.iter().find(|t| t.job == job)
+}
+
+/// The parameters the DAG gives `job` over its defaults (before `[schedule.set]`).
+pub fn dag_set(job: &str) -> &'static [(&'static str, &'static str)] {
+    task(job).map(|t| t.set).unwrap_or_default()
 }
 
 /// Which tasks a backfill runs.
@@ -145,7 +151,7 @@ pub struct Options {
     /// Keep replaced output files (hidden) this long.
     pub retention: chrono::Duration,
     /// Job parameters over the DAG's own, per job (`NAME=VALUE` as for `pulse run --set`).
-    pub set: BTreeMap<String, Vec<(String, String)>>,
+    pub set: crate::outputs::Overrides,
     /// Told after each task: (tasks finished, tasks planned, what finished).
     pub progress: Option<Progress>,
 }

@@ -23,7 +23,7 @@ pub async fn scores_asof(ctx: &SessionContext, date: NaiveDate) -> Result<DataFr
 }
 
 /// Why a viewer is on the ban list.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct BotStatus {
     /// `detected` or `denied`.
     pub reason: String,
@@ -34,7 +34,7 @@ pub struct BotStatus {
 }
 
 /// One viewer's profile as of a date.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
 pub struct Profile {
     /// The viewer.
     pub viewer: String,

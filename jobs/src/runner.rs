@@ -184,6 +184,12 @@ pub async fn run(
     Ok(total)
 }
 
+/// Adds the parameters every job shares and the job's own derived ones (checking them).
+pub fn derive(job: &JobDef, p: &mut Params) -> Result<()> {
+    derive_shared(p)?;
+    (job.derive)(p)
+}
+
 async fn run_interval(
     lake: &Lake,
     ctx: &SessionContext,
@@ -191,8 +197,7 @@ async fn run_interval(
     mut params: Params,
     retention: Duration,
 ) -> Result<RunReport> {
-    derive_shared(&mut params)?;
-    (job.derive)(&mut params)?;
+    derive(job, &mut params)?;
     let suffix = (job.suffix)(&params);
     for (table, empty_sql) in job.previous {
         let table = table.replace("{suffix}", &suffix);

@@ -47,6 +47,8 @@ fn demo_runs_end_to_end_finds_planted_truth_and_reruns_identically() {
     let answers = |s: &str| s.split("3. answers").nth(1).unwrap().to_string();
     let second = p.ok(&args);
     assert_eq!(answers(&first), answers(&second));
+    // Every output of the nightly DAG exists on a new lake, empty, with the same columns.
+    assert!(super::outputs_exist_empty_on_a_new_lake(&p) >= 20);
 }
 
 /// Commands print results on stdout and, by default, nothing but warnings on stderr; `-v`

@@ -127,7 +127,7 @@ fn the_memgraph_csvs_become_the_graph() {
     }
     // The saved SQL also runs from `pulse sql` with bound parameters.
     let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../sql/graph/queries/streamers_by_language.sql");
+        .join("../sql/queries/graph/streamers_by_language.sql");
     let ko = p.ok(&[
         "sql",
         "-f",
@@ -334,4 +334,6 @@ fn centrality_views_and_audience_overlap_from_the_binary() {
         "csv",
     ]);
     assert!(none.lines().count() <= 1, "{none}");
+    // pagerank_file, betweenness_file and audience_overlap exist on a new lake, empty.
+    assert!(super::outputs_exist_empty_on_a_new_lake(&p) >= 7);
 }

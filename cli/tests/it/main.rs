@@ -18,6 +18,7 @@ mod shared_data;
 mod socket;
 mod sql;
 mod twitch;
+mod web;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -200,6 +201,31 @@ pub fn job_outputs(p: &Pulse) -> Vec<(String, Vec<Vec<String>>)> {
             (t[0].clone(), rows)
         })
         .collect()
+}
+
+/// Checks that every job output `p`'s lake holds (under `agg/`) is, on a new lake, already
+/// a table with no rows and the same columns and types; returns how many were compared.
+pub fn outputs_exist_empty_on_a_new_lake(p: &Pulse) -> usize {
+    let columns = |p: &Pulse, t: &str| {
+        p.sql(&format!(
+            "SELECT column_name, data_type FROM information_schema.columns \
+             WHERE table_name = '{t}' ORDER BY ordinal_position"
+        ))
+    };
+    let new = Pulse::new();
+    let tables = p.files_on_disk("agg");
+    let mut tables: Vec<&str> = tables
+        .iter()
+        .filter_map(|f| f.strip_prefix("agg/")?.split('/').next())
+        .collect();
+    tables.dedup();
+    for t in &tables {
+        let want = columns(p, t);
+        assert!(!want.is_empty(), "{t}");
+        assert_eq!(columns(&new, t), want, "{t} on a new lake");
+        assert_eq!(new.count(&format!("SELECT count(*) FROM {t}")), 0, "{t}");
+    }
+    tables.len()
 }
 
 /// A path in `../shared/data`, or `None` (with a message) when that folder is absent, as in

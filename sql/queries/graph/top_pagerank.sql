@@ -1,6 +1,6 @@
 -- The seed's PageRank view: the highest-ranked streams and users of the latest ranking of the
 -- Twitch graph (`pulse run pagerank --date D`).
--- params: limit:int=50
+-- params: limit:int[1..1000]=50
 SELECT n.label, n.name, p.rank
 FROM pagerank p JOIN graph_nodes n ON n.id = p.node AND n.dt = p.dt
 WHERE p.dt = (SELECT max(dt) FROM pagerank) AND n.label IN ('Stream', 'User')
