@@ -142,7 +142,7 @@ pub async fn record(lake: &Lake, r: &RunRecord) -> Result<()> {
 pub async fn load(lake: &Lake) -> Result<Vec<RunRecord>> {
     use arrow::array::{Array, AsArray};
     use arrow::datatypes::{Int64Type, TimestampMicrosecondType};
-    let ctx = pulse_lake::catalog::session(lake).await?;
+    let ctx = pulse_lake::catalog::history_session(lake).await?;
     if !ctx.table_exist("runs")? {
         return Ok(Vec::new());
     }

@@ -315,9 +315,11 @@ async fn run_pagerank(
         weighted: false,
         directed: true,
         personalize: Vec::new(),
+        native_edges: pagerank::NATIVE_EDGES,
     };
     for (k, v) in set {
         match k.as_str() {
+            "native_edges" => o.native_edges = v.parse().map_err(|_| bad(k, v))?,
             "damping" => o.damping = v.parse().map_err(|_| bad(k, v))?,
             "tol" => o.tol = v.parse().map_err(|_| bad(k, v))?,
             "max_iter" => o.max_iter = v.parse().map_err(|_| bad(k, v))?,
@@ -334,7 +336,7 @@ async fn run_pagerank(
             "edges" => o.edges = pagerank::Edges::File(v.clone()),
             _ => {
                 return Err(Error::Usage(format!(
-                    "pagerank has no parameter {k:?}: damping, tol, max_iter, checkpoint_every, weighted, directed, personalize, edges"
+                    "pagerank has no parameter {k:?}: damping, tol, max_iter, checkpoint_every, weighted, directed, personalize, edges, native_edges"
                 )));
             }
         }

@@ -4,6 +4,10 @@
 //! are written to Parquet in the lake after every iteration, which keeps plans short; every
 //! `checkpoint_every`-th is kept, so a killed run resumes from it instead of iteration 0.
 //!
+//! A graph of up to `native_edges` edges is ranked in memory instead, by the
+//! `pagerank_native` aggregate over a compressed sparse row layout (one plan, also on a
+//! cluster); the plan-per-iteration path serves larger graphs, with the same definition.
+//!
 //! Definition (NetworkX's, which Memgraph MAGE follows): directed; damping `d`; a node without
 //! out-edges spreads its rank like the restart distribution; ranks start uniform and sum to 1;
 //! stop when the L1 change of an iteration is below `N * tol`, or fail after `max_iter`
@@ -44,7 +48,13 @@ pub struct PageRankOptions {
     pub directed: bool,
     /// Restart only at these nodes (ids as in the edges), equally; empty: everywhere.
     pub personalize: Vec<String>,
+    /// Graphs with at most this many edges are ranked in memory by the `pagerank_native`
+    /// aggregate (one plan, no checkpoints); larger ones, or all with 0, iterate as plans.
+    pub native_edges: u64,
 }
+
+/// The default bound for ranking in memory: 20 M edges take about 1 GiB there.
+pub const NATIVE_EDGES: u64 = 20_000_000;
 
 /// What a run did.
 #[derive(Debug, Clone, Default)]
@@ -84,7 +94,6 @@ pub async fn run(
             "pagerank needs 0 <= damping < 1, tol > 0 and max_iter >= 1".into(),
         ));
     }
-    let every = o.checkpoint_every.max(1);
     // The scratch directory is named by everything that decides the ranks, so a rerun with
     // the same inputs (and any max_iter or tol) finds its checkpoints.
     let key = blake3::hash(
@@ -183,6 +192,131 @@ pub async fn run(
             )));
         }
     }
+    let m = first_i64(
+        &ctx.sql("SELECT count(*) FROM pagerank_edges")
+            .await?
+            .collect()
+            .await?,
+    )
+    .unwrap_or(0) as u64;
+    let mut report = PageRankReport {
+        nodes: n as u64,
+        ..Default::default()
+    };
+    let converged = if m <= o.native_edges {
+        native(lake, ctx, o, &base, n, &mut report).await?
+    } else {
+        iterate(lake, ctx, o, &base, n, &mut report).await?
+    };
+    if !converged {
+        return Err(Error::Usage(format!(
+            "pagerank did not converge in {} iterations (L1 change {:.3e}, needs < {:.3e}); \
+             rerun with a larger max_iter to continue from iteration {}",
+            o.max_iter,
+            report.l1,
+            n as f64 * o.tol,
+            report.iterations
+        )));
+    }
+    let df = ctx
+        .sql(&format!(
+            "SELECT '{}' AS dt, node, rank FROM pagerank_ranks",
+            o.date.replace('\'', "")
+        ))
+        .await?;
+    let table = o.edges.output_table("pagerank");
+    let rows =
+        crate::runner::write_day_output(lake, ctx, &table, &o.date, df, &base, retention).await?;
+    Ok((
+        RunReport {
+            outputs: vec![(table, rows, 1)],
+            rows_in: 0,
+            spilled_bytes: 0,
+        },
+        report,
+    ))
+}
+
+/// Ranks in memory with `pagerank_native`; registers `pagerank_ranks`. True when converged.
+async fn native(
+    lake: &Lake,
+    ctx: &datafusion::prelude::SessionContext,
+    o: &PageRankOptions,
+    base: &str,
+    n: i64,
+    report: &mut PageRankReport,
+) -> Result<bool> {
+    materialize(
+        lake,
+        ctx,
+        "SELECT node, restart, CAST(row_number() OVER (ORDER BY node) - 1 AS BIGINT) AS idx \
+         FROM pagerank_nodes",
+        &format!("{base}/ids"),
+        "pagerank_ids",
+    )
+    .await?;
+    materialize(
+        lake,
+        ctx,
+        &format!(
+            "WITH work AS (SELECT a.idx AS s, b.idx AS d, e.p FROM pagerank_edges e \
+                           JOIN pagerank_ids a ON a.node = e.src JOIN pagerank_ids b ON b.node = e.dst \
+                           UNION ALL SELECT idx, CAST(NULL AS BIGINT), restart FROM pagerank_ids) \
+             SELECT pagerank_native(s, d, p, {n}, {d:?}, {tol:?}, {max_iter}) AS r FROM work",
+            d = o.damping,
+            tol = o.tol,
+            max_iter = o.max_iter
+        ),
+        &format!("{base}/native"),
+        "pagerank_native_out",
+    )
+    .await?;
+    let stats = ctx
+        .sql("SELECT CAST(r['iterations'] AS BIGINT), CAST(r['l1'] AS DOUBLE) FROM pagerank_native_out")
+        .await?
+        .collect()
+        .await?;
+    report.iterations = first_i64(&stats).unwrap_or(0) as usize;
+    report.l1 = stats
+        .first()
+        .and_then(|b| {
+            b.column(1)
+                .as_any()
+                .downcast_ref::<arrow::array::Float64Array>()
+                .filter(|a| !a.is_empty())
+                .map(|a| a.value(0))
+        })
+        .unwrap_or(f64::INFINITY);
+    // Struct fields are flattened in their own projection before the join (docs/cluster.md).
+    let ranks = ctx
+        .sql(
+            "WITH x AS (SELECT unnest(r['ranks']) AS e FROM pagerank_native_out), \
+                  f AS (SELECT e['node'] AS idx, e['rank'] AS rank FROM x) \
+             SELECT i.node, f.rank FROM f JOIN pagerank_ids i ON i.idx = f.idx",
+        )
+        .await?
+        .into_view();
+    ctx.deregister_table("pagerank_ranks")?;
+    ctx.register_table("pagerank_ranks", ranks)?;
+    tracing::info!(
+        iterations = report.iterations,
+        l1 = report.l1,
+        "pagerank ranked in memory"
+    );
+    Ok(report.l1 < n as f64 * o.tol)
+}
+
+/// Iterates as one plan per step, from the newest checkpoint; registers `pagerank_ranks`.
+/// True when converged.
+async fn iterate(
+    lake: &Lake,
+    ctx: &datafusion::prelude::SessionContext,
+    o: &PageRankOptions,
+    base: &str,
+    n: i64,
+    report: &mut PageRankReport,
+) -> Result<bool> {
+    let every = o.checkpoint_every.max(1);
     // Resume from the newest checkpoint, if any.
     let mut last = 0usize;
     for (path, _) in pulse_lake::catalog::list_files(lake, &base).await? {
@@ -195,11 +329,7 @@ pub async fn run(
             last = last.max(i);
         }
     }
-    let mut report = PageRankReport {
-        nodes: n as u64,
-        resumed_from: (last > 0).then_some(last),
-        ..Default::default()
-    };
+    report.resumed_from = (last > 0).then_some(last);
     let register_ranks = |i: usize| {
         let rel = format!("{base}/iter-{i}");
         let schema = Arc::new(arrow::datatypes::Schema::new(vec![
@@ -273,30 +403,5 @@ pub async fn run(
             break;
         }
     }
-    if !converged {
-        return Err(Error::Usage(format!(
-            "pagerank did not converge in {} iterations (L1 change {:.3e}, needs < {:.3e}); \
-             rerun with a larger max_iter to continue from iteration {i}",
-            o.max_iter,
-            report.l1,
-            n as f64 * o.tol
-        )));
-    }
-    let df = ctx
-        .sql(&format!(
-            "SELECT '{}' AS dt, node, rank FROM pagerank_ranks",
-            o.date.replace('\'', "")
-        ))
-        .await?;
-    let table = o.edges.output_table("pagerank");
-    let rows =
-        crate::runner::write_day_output(lake, ctx, &table, &o.date, df, &base, retention).await?;
-    Ok((
-        RunReport {
-            outputs: vec![(table, rows, 1)],
-            rows_in: 0,
-            spilled_bytes: 0,
-        },
-        report,
-    ))
+    Ok(converged)
 }

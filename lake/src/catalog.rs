@@ -139,8 +139,29 @@ pub async fn register(ctx: &SessionContext, lake: &Lake) -> Result<()> {
             .file_extension(".csv");
         ctx.register_csv(name, url, opts).await?;
     }
-    // The history is append-only (a run's start and end are separate files, so a reader
-    // never races a rewrite); `runs` shows each run's latest state.
+    register_history(ctx, lake).await?;
+    let mut sources: Vec<String> = crate::schema::source::ALL.map(String::from).to_vec();
+    for source in list_dirs(lake, "quarantine").await? {
+        if !sources.contains(&source) {
+            sources.push(source);
+        }
+    }
+    for source in sources {
+        register_listing(
+            ctx,
+            lake,
+            &format!("quarantine_{source}"),
+            &format!("quarantine/{source}"),
+            quarantine_schema(),
+            vec![("dt".into(), DataType::Utf8)],
+        )?;
+    }
+    Ok(())
+}
+
+/// Registers the run history: `runs_log` (append-only: a run's start and end are separate
+/// files, so a reader never races a rewrite) and `runs`, each run's latest state.
+pub async fn register_history(ctx: &SessionContext, lake: &Lake) -> Result<()> {
     register_listing(
         ctx,
         lake,
@@ -162,36 +183,49 @@ pub async fn register(ctx: &SessionContext, lake: &Lake) -> Result<()> {
         ))
         .await?;
     ctx.register_table("runs", latest.into_view())?;
-    let mut sources: Vec<String> = crate::schema::source::ALL.map(String::from).to_vec();
-    for source in list_dirs(lake, "quarantine").await? {
-        if !sources.contains(&source) {
-            sources.push(source);
-        }
-    }
-    for source in sources {
-        register_listing(
-            ctx,
-            lake,
-            &format!("quarantine_{source}"),
-            &format!("quarantine/{source}"),
-            quarantine_schema(),
-            vec![("dt".into(), DataType::Utf8)],
-        )?;
-    }
     Ok(())
 }
 
+/// A session with only the run history registered (see [`register_history`]): cheaper than
+/// [`session`] for the runner's frequent looks at it.
+pub async fn history_session(lake: &Lake) -> Result<SessionContext> {
+    let ctx = SessionContext::new_with_config_rt(session_config(), runtime(lake, None, None)?);
+    register_history(&ctx, lake).await?;
+    Ok(ctx)
+}
+
 /// Registers the job output `agg/<table>/` (partitioned by `dt`), with the schema of its
-/// files. A table with no visible file is left unregistered.
+/// newest day's file: every file of an output is written with one schema, and when a job
+/// gains a column, older days read it as NULL. (Reading one footer, not every day's, keeps a
+/// session over a long history cheap.) A table with no visible file is left unregistered.
 pub async fn register_agg(ctx: &SessionContext, lake: &Lake, table: &str) -> Result<()> {
-    let url = ListingTableUrl::parse(lake.url(&format!("agg/{table}")))?;
-    let opts = ListingOptions::new(Arc::new(ParquetFormat::default()))
-        .with_file_extension(".parquet")
-        .with_table_partition_cols(vec![("dt".into(), DataType::Utf8)]);
-    let config = ListingTableConfig::new(url).with_listing_options(opts);
-    let config = match config.infer_schema(&ctx.state()).await {
-        Ok(c) => c,
-        Err(e) if crate::check::looks_like_bad_file(&e.to_string()) => {
+    use datafusion::datasource::file_format::FileFormat;
+    let rel = format!("agg/{table}");
+    let mut newest = None;
+    for day in list_dirs(lake, &rel).await?.into_iter().rev() {
+        let files = lake
+            .lake_store()
+            .visible_files(&lake.path(&format!("{rel}/{day}")))
+            .await?;
+        if let Some(f) = files
+            .into_iter()
+            .rfind(|f| f.location.as_ref().ends_with(".parquet"))
+        {
+            newest = Some(f);
+            break;
+        }
+    }
+    let Some(file) = newest else {
+        tracing::debug!(table, "no output files yet");
+        return Ok(());
+    };
+    let format = ParquetFormat::default();
+    let schema = match format
+        .infer_schema(&ctx.state(), &lake.store(), &[file])
+        .await
+    {
+        Ok(s) => s,
+        Err(e) => {
             tracing::warn!(
                 table,
                 error = %e,
@@ -199,13 +233,15 @@ pub async fn register_agg(ctx: &SessionContext, lake: &Lake, table: &str) -> Res
             );
             return Ok(());
         }
-        Err(e) => {
-            tracing::debug!(table, error = %e, "no output files yet");
-            return Ok(());
-        }
     };
-    ctx.register_table(table, Arc::new(ListingTable::try_new(config)?))?;
-    Ok(())
+    register_listing(
+        ctx,
+        lake,
+        table,
+        &rel,
+        schema,
+        vec![("dt".into(), DataType::Utf8)],
+    )
 }
 
 /// The names of the directories directly under `rel`.

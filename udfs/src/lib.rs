@@ -6,6 +6,7 @@ pub mod brandes;
 pub mod calendar;
 pub mod hashtags;
 pub mod pagerank;
+pub mod pagerank_native;
 
 use datafusion::execution::FunctionRegistry;
 
@@ -15,5 +16,6 @@ pub fn register_all(registry: &mut dyn FunctionRegistry) -> datafusion::error::R
     registry.register_udf(std::sync::Arc::new(calendar::udf()))?;
     registry.register_udf(std::sync::Arc::new(pagerank::udf()))?;
     registry.register_udaf(std::sync::Arc::new(brandes::udaf()))?;
+    registry.register_udaf(std::sync::Arc::new(pagerank_native::udaf()))?;
     Ok(())
 }

@@ -228,6 +228,28 @@ fn jobs_and_sql_give_the_same_rows_on_the_cluster_as_embedded() {
         .map(|l| l.split(',').map(str::to_string).collect())
         .collect();
     assert_eq!(local, remote);
+    // The web app over the cluster answers as over the embedded engine.
+    let (_a, over_cluster) = super::web::serve_with(&clustered, &["--cluster", &cluster.url], &[]);
+    let (_b, local) = super::web::serve_with(&embedded, &[], &[]);
+    for (path, cols) in [
+        (
+            "/api/channels/leaderboard?days=2",
+            &["channel_login", "hours_watched", "peak_viewers"][..],
+        ),
+        (
+            "/api/hashtags/top?k=3&from=2026-01-05&to=2026-01-06",
+            &["window_start", "tag", "n"][..],
+        ),
+        ("/api/graph/top-pagerank?limit=5", &["name", "rank"][..]),
+    ] {
+        let want = super::web::api_rows(&local, path, cols);
+        assert!(!want.is_empty(), "{path}");
+        assert_eq!(
+            super::web::api_rows(&over_cluster, path, cols),
+            want,
+            "{path}"
+        );
+    }
     // `pulse jobs` lists what ran, named, with status; cancelling an unknown job is an error.
     let jobs = clustered.ok(&["--cluster", &cluster.url, "jobs"]);
     for name in [

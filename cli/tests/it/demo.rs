@@ -44,6 +44,12 @@ fn demo_runs_end_to_end_finds_planted_truth_and_reruns_identically() {
         truth.contains(&format!("\"{tag}\"")),
         "trend {tag:?} is not a planted burst: {truth}"
     );
+    // It ends with the command that shows it all in a browser.
+    let last = first.lines().rev().find(|l| !l.trim().is_empty()).unwrap();
+    assert!(
+        last.contains("pulse --lake ") && last.contains(" serve"),
+        "{last}"
+    );
     let answers = |s: &str| s.split("3. answers").nth(1).unwrap().to_string();
     let second = p.ok(&args);
     assert_eq!(answers(&first), answers(&second));

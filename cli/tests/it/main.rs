@@ -187,18 +187,29 @@ impl Running {
     }
 }
 
-/// Every job output table of `p`'s lake with its rows, sorted: for comparing two lakes.
-pub fn job_outputs(p: &Pulse) -> Vec<(String, Vec<Vec<String>>)> {
-    let tables = p.sql(
-        "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' AND \
-         (table_name LIKE 'hashtag%' OR table_name LIKE 'category%' OR table_name LIKE 'channel\\_%' ESCAPE '\\') ORDER BY 1",
-    );
+/// The job output tables `p`'s lake holds files of (under `agg/`), sorted.
+pub fn written_tables(p: &Pulse) -> Vec<String> {
+    let files = p.files_on_disk("agg");
+    let mut tables: Vec<String> = files
+        .iter()
+        .filter_map(|f| Some(f.strip_prefix("agg/")?.split('/').next()?.to_string()))
+        .collect();
+    tables.dedup();
     tables
+}
+
+/// Every windowed job's output table that `p`'s lake holds, with its rows, sorted: for
+/// comparing two lakes.
+pub fn job_outputs(p: &Pulse) -> Vec<(String, Vec<Vec<String>>)> {
+    written_tables(p)
         .into_iter()
+        .filter(|t| {
+            t.starts_with("hashtag") || t.starts_with("category") || t.starts_with("channel_")
+        })
         .map(|t| {
-            let mut rows = p.sql(&format!("SELECT * FROM {}", t[0]));
+            let mut rows = p.sql(&format!("SELECT * FROM {t}"));
             rows.sort();
-            (t[0].clone(), rows)
+            (t, rows)
         })
         .collect()
 }
@@ -213,12 +224,7 @@ pub fn outputs_exist_empty_on_a_new_lake(p: &Pulse) -> usize {
         ))
     };
     let new = Pulse::new();
-    let tables = p.files_on_disk("agg");
-    let mut tables: Vec<&str> = tables
-        .iter()
-        .filter_map(|f| f.strip_prefix("agg/")?.split('/').next())
-        .collect();
-    tables.dedup();
+    let tables = written_tables(p);
     for t in &tables {
         let want = columns(p, t);
         assert!(!want.is_empty(), "{t}");

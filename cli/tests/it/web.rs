@@ -19,8 +19,15 @@ fn demo_lake() -> Pulse {
 
 /// `pulse serve` on a free loopback port; returns the process and its base URL.
 fn serve(p: &Pulse, extra: &[&str]) -> (Running, String) {
+    serve_with(p, &[], extra)
+}
+
+/// `pulse GLOBAL... serve --listen 127.0.0.1:0 EXTRA...`.
+pub fn serve_with(p: &Pulse, global: &[&str], extra: &[&str]) -> (Running, String) {
     let mut c = p.cmd();
-    c.args(["serve", "--listen", "127.0.0.1:0"]).args(extra);
+    c.args(global)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .args(extra);
     let mut s = spawn(c);
     let url = s.read_until("serving ");
     (s, url.trim_end_matches('/').to_string())
@@ -84,7 +91,7 @@ fn norm(s: &str) -> String {
 }
 
 /// The API's rows (an array of objects), as cells of `cols`.
-fn api_rows(base: &str, path: &str, cols: &[&str]) -> Vec<Vec<String>> {
+pub fn api_rows(base: &str, path: &str, cols: &[&str]) -> Vec<Vec<String>> {
     let r = get(&format!("{base}{path}"), &[]);
     assert_eq!(r.status, 200, "{path}: {}", r.text());
     let v = r.json();
@@ -877,6 +884,27 @@ fn every_page_works_in_headless_chromium() {
         b.screenshot(title);
         assert_eq!(b.console_errors(), Vec::<String>::new(), "{path}");
     }
+    // Readable on a phone: no page is wider than a 390 px screen.
+    b.call("POST", "/window/rect", json!({"width": 390, "height": 844}));
+    for (path, _) in [
+        ("/", ""),
+        ("/trending", ""),
+        ("/categories", ""),
+        ("/channel", ""),
+        ("/viewer", ""),
+        ("/network", ""),
+        ("/runs", ""),
+    ] {
+        b.goto(&format!("{base}{path}"));
+        let fits = b.js("return document.documentElement.scrollWidth <= window.innerWidth + 1;");
+        assert_eq!(fits, json!(true), "{path} is wider than a phone");
+    }
+    b.screenshot("Overview on a phone");
+    b.call(
+        "POST",
+        "/window/rect",
+        json!({"width": 1280, "height": 1000}),
+    );
     // Trending: the top-10 chart of the latest window holds the API's tags, in order; the
     // slider moves to the first window and the URL keeps it.
     let top = get(&format!("{base}/api/hashtags/top"), &[]).json();

@@ -294,6 +294,7 @@ async fn betweenness_and_pagerank_match_stored_networkx_values() {
                 weighted: false,
                 directed,
                 personalize: Vec::new(),
+                native_edges: pulse_jobs::pagerank::NATIVE_EDGES,
             };
             pulse_jobs::pagerank::run(&env.lake, &env.ctx, &o, chrono::Duration::zero())
                 .await

@@ -104,6 +104,7 @@ fn options(path: &str) -> PageRankOptions {
         weighted: false,
         directed: true,
         personalize: Vec::new(),
+        native_edges: pulse_jobs::pagerank::NATIVE_EDGES,
     }
 }
 
@@ -132,20 +133,30 @@ async fn pagerank_equals_power_iteration_on_random_graphs() {
             vec![(false, vec![])]
         };
         for (weighted, personal) in variants {
-            let mut o = options(&path);
-            o.weighted = weighted;
-            o.personalize = personal.iter().map(|s| s.to_string()).collect();
-            run(&env.lake, &env.ctx, &o, chrono::Duration::zero())
-                .await
-                .unwrap();
-            let got = ranks(&env).await;
-            let want = brute(&g, weighted, &personal, 0.85);
-            let err = l1(&got, &want);
-            assert!(
-                err < 1e-6,
-                "seed {seed} weighted {weighted} {personal:?}: L1 {err}"
-            );
-            assert!((got.values().sum::<f64>() - 1.0).abs() < 1e-9);
+            // In memory (the default for small graphs) and as a plan per iteration.
+            let mut both = Vec::new();
+            for native_edges in [pulse_jobs::pagerank::NATIVE_EDGES, 0] {
+                let mut o = options(&path);
+                o.weighted = weighted;
+                o.native_edges = native_edges;
+                o.personalize = personal.iter().map(|s| s.to_string()).collect();
+                let (_, report) = run(&env.lake, &env.ctx, &o, chrono::Duration::zero())
+                    .await
+                    .unwrap();
+                assert!(report.iterations > 5, "{report:?}");
+                let got = ranks(&env).await;
+                let want = brute(&g, weighted, &personal, 0.85);
+                let err = l1(&got, &want);
+                assert!(
+                    err < 1e-6,
+                    "seed {seed} weighted {weighted} {personal:?} native_edges {native_edges}: L1 {err}"
+                );
+                assert!((got.values().sum::<f64>() - 1.0).abs() < 1e-9);
+                both.push((got, report.iterations));
+            }
+            // The same iterations, so the same ranks up to the order of additions.
+            assert_eq!(both[0].1, both[1].1);
+            assert!(l1(&both[0].0, &both[1].0) < 1e-12);
         }
     }
 }
@@ -156,6 +167,8 @@ async fn a_stopped_run_resumes_from_its_checkpoint_to_the_same_ranks() {
     let g = random_graph(9, 30);
     let path = write_csv(&env, "g.csv", &g);
     let mut o = options(&path);
+    // Checkpoints are the plan-per-iteration path's.
+    o.native_edges = 0;
     run(&env.lake, &env.ctx, &o, chrono::Duration::zero())
         .await
         .unwrap();
