@@ -94,8 +94,8 @@ fn layout(title: &str, path: &str, body: Markup) -> Markup {
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 title { (title) " · Pulse" }
                 link rel="icon" href="data:,";
-                link rel="stylesheet" href="/static/app.css";
-                script src="/static/app.js" defer {}
+                link rel="stylesheet" href={"/static/app.css?v=" (*VERSION)};
+                script src={"/static/app.js?v=" (*VERSION)} defer {}
             }
             body {
                 header {
@@ -889,12 +889,25 @@ async fn runs(State(app): State<Arc<App>>, Query(q): Query<Q>) -> PageResult {
     respond("Runs", "/runs", body)
 }
 
+const APP_JS: &str = include_str!("../static/app.js");
+const APP_CSS: &str = include_str!("../static/app.css");
+
+/// A fingerprint of the static files for their URLs: browsers keep them an hour, and a new
+/// build's pages ask for the new ones.
+static VERSION: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in APP_JS.bytes().chain(APP_CSS.bytes()) {
+        h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("{h:016x}")
+});
+
 async fn app_js() -> Response {
-    static_file("text/javascript", include_str!("../static/app.js"))
+    static_file("text/javascript", APP_JS)
 }
 
 async fn app_css() -> Response {
-    static_file("text/css", include_str!("../static/app.css"))
+    static_file("text/css", APP_CSS)
 }
 
 fn static_file(kind: &'static str, body: &'static str) -> Response {
