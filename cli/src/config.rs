@@ -77,14 +77,18 @@ impl ClusterSection {
     /// The user and password, when a user is set; the password comes from
     /// `PULSE_CLUSTER_PASSWORD` only, never from a file or a flag.
     pub fn login(&self, user: Option<&str>) -> anyhow::Result<Option<(String, String)>> {
-        let Some(user) = user.or(self.user.as_deref()) else {
-            return Ok(None);
-        };
-        let password = std::env::var(PASSWORD_VAR).with_context(|| {
-            format!("cluster user {user:?} needs its password in {PASSWORD_VAR}")
-        })?;
-        Ok(Some((user.to_string(), password)))
+        login(user.or(self.user.as_deref()), "cluster", PASSWORD_VAR)
     }
+}
+
+/// `user` with its password from the environment variable `var` (never a file or a flag).
+fn login(user: Option<&str>, what: &str, var: &str) -> anyhow::Result<Option<(String, String)>> {
+    let Some(user) = user else {
+        return Ok(None);
+    };
+    let password = std::env::var(var)
+        .with_context(|| format!("{what} user {user:?} needs its password in {var}"))?;
+    Ok(Some((user.to_string(), password)))
 }
 
 /// The environment variable that holds the cluster password.
@@ -121,13 +125,7 @@ impl ServeSection {
     /// The viewer's user and password, when a user is set; the password comes from
     /// `PULSE_SERVE_PASSWORD` only.
     pub fn login(&self, user: Option<&str>) -> anyhow::Result<Option<(String, String)>> {
-        let Some(user) = user.or(self.user.as_deref()) else {
-            return Ok(None);
-        };
-        let password = std::env::var(SERVE_PASSWORD_VAR).with_context(|| {
-            format!("serve user {user:?} needs its password in {SERVE_PASSWORD_VAR}")
-        })?;
-        Ok(Some((user.to_string(), password)))
+        login(user.or(self.user.as_deref()), "serve", SERVE_PASSWORD_VAR)
     }
 }
 

@@ -85,8 +85,9 @@ async fn respond(
     let bound = catalog::bind(&spec, get, q.keys().map(String::as_str))?;
     let cur = app.current();
     let (body, truncated) = catalog::answer_json(&cur.ctx, ep, &bound).await?;
-    let mut r = axum::Json(body).into_response();
+    let mut r = body.into_response();
     let h = r.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static(CACHE));
     if truncated {
         h.insert("pulse-truncated", HeaderValue::from_static("true"));

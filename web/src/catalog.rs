@@ -449,17 +449,14 @@ pub fn graph_json(batches: &[RecordBatch]) -> Result<serde_json::Value> {
     }))
 }
 
-/// Rows as JSON objects (timestamps as RFC 3339 text).
-pub fn rows_json(batches: &[RecordBatch]) -> Result<serde_json::Value> {
+/// Rows as a JSON array of objects, keys in column order (timestamps as RFC 3339 text).
+pub fn rows_json(batches: &[RecordBatch]) -> Result<Vec<u8>> {
     let mut w = arrow::json::ArrayWriter::new(Vec::new());
     let refs: Vec<&RecordBatch> = batches.iter().collect();
     w.write_batches(&refs)?;
     w.finish()?;
     let bytes = w.into_inner();
-    if bytes.is_empty() {
-        return Ok(serde_json::Value::Array(Vec::new()));
-    }
-    Ok(serde_json::from_slice(&bytes)?)
+    Ok(if bytes.is_empty() { b"[]".to_vec() } else { bytes })
 }
 
 /// A viewer's profile (`None` when the lake knows nothing of them).
@@ -482,17 +479,13 @@ pub async fn profile(
     Ok(pulse_jobs::profile::read(ctx, &viewer, date).await?)
 }
 
-/// Answers an endpoint as JSON: (body, truncated).
-pub async fn answer_json(
-    ctx: &SessionContext,
-    ep: &Endpoint,
-    bound: &Bound,
-) -> Result<(serde_json::Value, bool)> {
+/// Answers an endpoint as JSON text: (body, truncated).
+pub async fn answer_json(ctx: &SessionContext, ep: &Endpoint, bound: &Bound) -> Result<(Vec<u8>, bool)> {
     match ep.shape {
-        Shape::Profile => Ok((serde_json::to_value(profile(ctx, bound).await?)?, false)),
+        Shape::Profile => Ok((serde_json::to_vec(&profile(ctx, bound).await?)?, false)),
         Shape::Graph => {
             let a = ask(ctx, ep, bound).await?;
-            Ok((graph_json(&a.batches)?, a.truncated))
+            Ok((serde_json::to_vec(&graph_json(&a.batches)?)?, a.truncated))
         }
         Shape::Rows => {
             let a = ask(ctx, ep, bound).await?;

@@ -553,6 +553,9 @@ fn every_endpoint_answers_what_sql_does_and_refuses_bad_parameters() {
         &["viewer_login"],
     );
     assert!(sneaky.is_empty());
+    // Keys come in the query's column order.
+    let raw = get(&format!("{base}/api/graph/top-games/1"), &[]).text();
+    assert!(raw.starts_with("[{\"game\":"), "{raw}");
     // Caching and compression.
     let r = get(
         &format!("{base}/api/pipeline/runs"),
