@@ -335,6 +335,62 @@ struct FlushArgs {
     flush_rows: Option<usize>,
 }
 
+/// Live hashtag windows kept while ingesting messages.
+#[derive(clap::Args, Debug, Clone)]
+struct LiveArgs {
+    /// Keep live sliding windows of the messages' hashtags, e.g. `size=20s,slide=10s,k=10`
+    /// (repeat for several); each window's top k is printed on stdout as a JSON line when the
+    /// watermark closes it.
+    #[arg(long = "live", value_parser = pulse_ingest::live::Spec::parse)]
+    specs: Vec<pulse_ingest::live::Spec>,
+    /// How far behind the latest event time a message may come and still count.
+    #[arg(long, default_value = "0s", value_parser = humantime::parse_duration)]
+    lateness: Duration,
+    /// The most distinct tags a pane of a live window keeps (the rarest go first).
+    #[arg(long, default_value_t = 100_000)]
+    live_cap: usize,
+}
+
+impl LiveArgs {
+    /// Adds the live windows to `w`, printing each closed one as a JSON line.
+    fn attach(&self, w: Worker) -> Worker {
+        if self.specs.is_empty() {
+            return w;
+        }
+        let lateness = self.lateness.as_micros().min(i64::MAX as u128) as i64;
+        let windows = self
+            .specs
+            .iter()
+            .map(|s| pulse_ingest::live::Windows::new(*s, lateness, self.live_cap))
+            .collect();
+        w.with_live(
+            windows,
+            pulse_ingest::worker::LiveSink(Box::new(|spec, top| {
+                println!("{}", live_json(spec, &top));
+            })),
+        )
+    }
+}
+
+/// A live window as one JSON line.
+fn live_json(spec: pulse_ingest::live::Spec, top: &pulse_ingest::live::Top) -> serde_json::Value {
+    let time = |us: i64| {
+        chrono::DateTime::from_timestamp_micros(us)
+            .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true))
+            .unwrap_or_default()
+    };
+    let dur = |us: i64| pulse_jobs::jobs::duration_text(Duration::from_micros(us.max(0) as u64));
+    serde_json::json!({
+        "live": format!("{}_{}", dur(spec.size_us), dur(spec.slide_us)),
+        "window_start": time(top.window_start),
+        "window_end": time(top.window_end),
+        "final": top.final_,
+        "top": top.tags,
+        "late": top.late,
+        "evicted_tags": top.evicted,
+    })
+}
+
 #[derive(Subcommand, Debug)]
 enum IngestCmd {
     /// Poll the Twitch Helix API (TWITCH_CLIENT_ID, TWITCH_CLIENT_SECRET).
@@ -376,6 +432,8 @@ enum IngestCmd {
         /// Largest frame in bytes [default: 1 MiB].
         #[arg(long, value_parser = parse_bytes)]
         max_frame: Option<u64>,
+        #[command(flatten)]
+        live: LiveArgs,
     },
     /// Replay files into raw tables.
     Replay {
@@ -393,6 +451,8 @@ enum IngestCmd {
         /// Observation time for files without their own (RFC 3339); default: file mtime.
         #[arg(long)]
         as_of: Option<String>,
+        #[command(flatten)]
+        live: LiveArgs,
     },
 }
 
@@ -1047,6 +1107,7 @@ async fn ingest(cfg: &Config, lake: Lake, cmd: IngestCmd) -> anyhow::Result<()> 
             connect,
             framing,
             max_frame,
+            live,
         } => {
             let mode = match (listen, connect) {
                 (Some(l), _) => pulse_ingest::socket::Mode::Listen(l),
@@ -1058,16 +1119,17 @@ async fn ingest(cfg: &Config, lake: Lake, cmd: IngestCmd) -> anyhow::Result<()> 
                 framing: framing.parse()?,
                 max_frame: max_frame.map_or(cfg.ingest.max_frame, |m| m as usize),
             };
-            let mut w = Worker::new(
+            let mut w = live.attach(Worker::new(
                 Lander::new(lake),
                 pulse_lake::schema::source::SOCKET,
                 policy(cfg, &flush),
-            );
+            ));
             let stats = pulse_ingest::socket::run(&mut w, &opts, shutdown, |addr| {
                 // Tests and scripts read the bound address from here (useful with port 0).
                 println!("listening on {addr}");
             })
             .await?;
+            w.end_live(false);
             print_stats("socket", &stats);
         }
         IngestCmd::Replay {
@@ -1076,6 +1138,7 @@ async fn ingest(cfg: &Config, lake: Lake, cmd: IngestCmd) -> anyhow::Result<()> 
             format,
             speed,
             as_of,
+            live,
         } => {
             let as_of = match as_of {
                 Some(s) => Some(
@@ -1089,14 +1152,17 @@ async fn ingest(cfg: &Config, lake: Lake, cmd: IngestCmd) -> anyhow::Result<()> 
                 speed,
                 as_of,
             };
-            let mut w = Worker::new(
+            let mut w = live.attach(Worker::new(
                 Lander::new(lake),
                 pulse_lake::schema::source::REPLAY,
                 policy(cfg, &flush),
-            );
+            ));
             let spin = spinner("replaying");
             let report = pulse_ingest::replay::replay(&mut w, &paths, &opts, &shutdown).await;
             spin.finish_and_clear();
+            // The input ended unless a signal stopped the replay.
+            let stopped = *shutdown.borrow();
+            w.end_live(!stopped);
             let report = report?;
             print_stats("replay", &report.stats);
             println!(

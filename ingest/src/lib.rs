@@ -6,6 +6,7 @@
 
 pub mod error;
 pub mod generate;
+pub mod live;
 pub mod parse;
 pub mod records;
 pub mod replay;

@@ -47,6 +47,15 @@ pub struct Stats {
     pub flushes: u64,
 }
 
+/// Where closed live windows go (see [`Worker::with_live`]).
+pub struct LiveSink(pub Box<dyn FnMut(crate::live::Spec, crate::live::Top) + Send>);
+
+impl std::fmt::Debug for LiveSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("LiveSink")
+    }
+}
+
 /// Buffers records of one source and lands them.
 #[derive(Debug)]
 pub struct Worker {
@@ -59,6 +68,8 @@ pub struct Worker {
     opened_at: Option<Duration>,
     stats: Stats,
     started: Instant,
+    live: Vec<crate::live::Windows>,
+    sink: Option<LiveSink>,
 }
 
 impl Worker {
@@ -73,6 +84,53 @@ impl Worker {
             opened_at: None,
             stats: Stats::default(),
             started: Instant::now(),
+            live: Vec::new(),
+            sink: None,
+        }
+    }
+
+    /// Keeps live hashtag windows over the messages pushed (before they land), handing each
+    /// window to `sink` once the watermark closes it.
+    pub fn with_live(mut self, windows: Vec<crate::live::Windows>, sink: LiveSink) -> Worker {
+        self.live = windows;
+        self.sink = Some(sink);
+        self
+    }
+
+    /// The live windows.
+    pub fn live(&self) -> &[crate::live::Windows] {
+        &self.live
+    }
+
+    fn feed_live(&mut self, record: &Record) {
+        let Record::Message(m) = record else {
+            return;
+        };
+        if self.live.is_empty() {
+            return;
+        }
+        let tags = pulse_udfs::hashtags::extract(&m.text);
+        for w in &mut self.live {
+            w.add(m.event_time, &tags);
+            let closed = w.close();
+            if let Some(sink) = self.sink.as_mut() {
+                for top in closed {
+                    (sink.0)(w.spec(), top);
+                }
+            }
+        }
+    }
+
+    /// Hands the live windows still open to the sink: as final when the input has ended
+    /// (a replay), else as they stand (a live source stopping).
+    pub fn end_live(&mut self, input_ended: bool) {
+        for w in &mut self.live {
+            let rest = if input_ended { w.close_all() } else { w.open() };
+            if let Some(sink) = self.sink.as_mut() {
+                for top in rest {
+                    (sink.0)(w.spec(), top);
+                }
+            }
         }
     }
 
@@ -92,6 +150,7 @@ impl Worker {
     /// sources, input time for replays).
     pub fn push(&mut self, key: impl FnOnce() -> String, clock: Duration, record: Record) {
         self.open(key, clock);
+        self.feed_live(&record);
         self.buf.push(record);
     }
 

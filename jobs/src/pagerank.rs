@@ -319,7 +319,7 @@ async fn iterate(
     let every = o.checkpoint_every.max(1);
     // Resume from the newest checkpoint, if any.
     let mut last = 0usize;
-    for (path, _) in pulse_lake::catalog::list_files(lake, &base).await? {
+    for (path, _) in pulse_lake::catalog::list_files(lake, base).await? {
         if let Some(i) = path
             .as_ref()
             .split('/')

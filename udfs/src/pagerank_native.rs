@@ -327,7 +327,7 @@ impl Accumulator for Acc {
             }
         }
         // Rows arrive in any order; sorting makes the sums the same on every run and cluster.
-        edges.sort_unstable_by(|a, b| (a.1, a.0).cmp(&(b.1, b.0)));
+        edges.sort_unstable_by_key(|e| (e.1, e.0));
         let r = power_iteration(
             nu as usize,
             &edges,

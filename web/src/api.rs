@@ -87,7 +87,10 @@ async fn respond(
     let (body, truncated) = catalog::answer_json(&cur.ctx, ep, &bound).await?;
     let mut r = body.into_response();
     let h = r.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static(CACHE));
     if truncated {
         h.insert("pulse-truncated", HeaderValue::from_static("true"));

@@ -456,7 +456,11 @@ pub fn rows_json(batches: &[RecordBatch]) -> Result<Vec<u8>> {
     w.write_batches(&refs)?;
     w.finish()?;
     let bytes = w.into_inner();
-    Ok(if bytes.is_empty() { b"[]".to_vec() } else { bytes })
+    Ok(if bytes.is_empty() {
+        b"[]".to_vec()
+    } else {
+        bytes
+    })
 }
 
 /// A viewer's profile (`None` when the lake knows nothing of them).
@@ -480,7 +484,11 @@ pub async fn profile(
 }
 
 /// Answers an endpoint as JSON text: (body, truncated).
-pub async fn answer_json(ctx: &SessionContext, ep: &Endpoint, bound: &Bound) -> Result<(Vec<u8>, bool)> {
+pub async fn answer_json(
+    ctx: &SessionContext,
+    ep: &Endpoint,
+    bound: &Bound,
+) -> Result<(Vec<u8>, bool)> {
     match ep.shape {
         Shape::Profile => Ok((serde_json::to_vec(&profile(ctx, bound).await?)?, false)),
         Shape::Graph => {

@@ -9,6 +9,7 @@ mod demo;
 mod graph;
 mod jobs;
 mod lake_check;
+mod live;
 mod nightly;
 mod profiles;
 mod replay;

@@ -1,0 +1,195 @@
+//! Live hashtag windows on the ingest path: a real tweet file replayed with live windows on
+//! gives, window for window, the batch `hashtags` job's top k over the landed data; a
+//! message sent after its windows closed counts as late there and is in the batch answer.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+
+use super::{Pulse, shared_data, spawn};
+
+type Tops = BTreeMap<(String, String), Vec<(String, u64)>>;
+
+/// The JSON lines of closed live windows in `out`: (window name, start) -> top.
+fn live_tops(out: &str) -> (Tops, BTreeMap<(String, String), u64>) {
+    let (mut tops, mut late) = (Tops::new(), BTreeMap::new());
+    for line in out.lines().filter(|l| l.starts_with('{')) {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        // A live source that stops prints its open windows too, not final.
+        if v["final"] != true {
+            continue;
+        }
+        let key = (
+            v["live"].as_str().unwrap().to_string(),
+            v["window_start"].as_str().unwrap().to_string(),
+        );
+        let top: Vec<(String, u64)> = v["top"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| (e[0].as_str().unwrap().to_string(), e[1].as_u64().unwrap()))
+            .collect();
+        // A closed window is reported again only when late messages came for it: its top
+        // stays, its late figure grows.
+        late.insert(key.clone(), v["late"].as_u64().unwrap());
+        if let Some(before) = tops.insert(key, top.clone()) {
+            assert_eq!(before, top, "a closed window changed: {line}");
+        }
+    }
+    (tops, late)
+}
+
+/// The batch job's top k per window, as the same map.
+fn batch_tops(p: &Pulse, name: &str) -> Tops {
+    let mut tops = Tops::new();
+    for r in p.sql(&format!(
+        "SELECT window_start, tag, n FROM hashtag_top_{name} ORDER BY window_start, rank"
+    )) {
+        tops.entry((name.to_string(), r[0].clone()))
+            .or_default()
+            .push((r[1].clone(), r[2].parse().unwrap()));
+    }
+    tops
+}
+
+#[test]
+fn live_windows_of_a_replayed_tweet_file_equal_the_batch_job() {
+    let Some(file) = shared_data("tweets/szymsta_spark_twitter_pipeline/covid19_tweets.csv") else {
+        return;
+    };
+    let p = Pulse::new();
+    let out = p.ok(&[
+        "ingest",
+        "replay",
+        file.to_str().unwrap(),
+        "--live",
+        "size=20s,slide=10s,k=10",
+        "--live",
+        "size=1h,slide=5m,k=10",
+        "--lateness",
+        "1d",
+    ]);
+    let (live, late) = live_tops(&out);
+    assert!(late.values().all(|n| *n == 0));
+    for (size, slide, name) in [("20s", "10s", "20s_10s"), ("1h", "5m", "1h_5m")] {
+        p.ok(&[
+            "run",
+            "hashtags",
+            "--from",
+            "2020-07-25",
+            "--to",
+            "2020-07-26",
+            "--set",
+            &format!("size={size}"),
+            "--set",
+            &format!("slide={slide}"),
+        ]);
+        let batch = batch_tops(&p, name);
+        let live: Tops = live
+            .iter()
+            .filter(|((n, _), _)| n == name)
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        assert!(batch.len() > 50, "{name}: {} windows", batch.len());
+        assert_eq!(live, batch, "{name}");
+    }
+}
+
+#[test]
+fn a_message_after_its_windows_closed_is_late_live_and_counted_by_the_batch_rerun() {
+    let p = Pulse::new();
+    let mut c = p.cmd();
+    c.args([
+        "ingest",
+        "socket",
+        "--listen",
+        "127.0.0.1:0",
+        "--live",
+        "size=20s,slide=10s,k=3",
+    ]);
+    let mut child = spawn(c);
+    use std::io::BufRead;
+    let mut out = std::io::BufReader::new(child.0.stdout.take().unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    let addr = line
+        .trim()
+        .strip_prefix("listening on")
+        .unwrap()
+        .trim()
+        .to_string();
+    let mut s = std::net::TcpStream::connect(&addr).unwrap();
+    let tweet = |secs: u32, text: &str| {
+        format!(
+            "{{\"created_at\":\"2026-01-05T00:{:02}:{:02}Z\",\"text\":\"{text}\"}}\n",
+            secs / 60,
+            secs % 60
+        )
+    };
+    for t in 0..100 {
+        s.write_all(tweet(t, if t % 3 == 0 { "#a #b" } else { "#a" }).as_bytes())
+            .unwrap();
+    }
+    // 5 s after the start, sent when the watermark is at 99 s: too late for [-10, 10) and
+    // [0, 20).
+    s.write_all(tweet(5, "#late").as_bytes()).unwrap();
+    s.write_all(tweet(130, "#a").as_bytes()).unwrap();
+    s.flush().unwrap();
+    drop(s);
+    // The last window with data, [90, 110), closes once 130 s arrives: read until it.
+    let mut got = String::new();
+    loop {
+        line.clear();
+        assert!(
+            out.read_line(&mut line).unwrap() > 0,
+            "pulse exited early:\n{got}"
+        );
+        got.push_str(&line);
+        if line.contains("\"window_start\":\"2026-01-05T00:01:30Z\"") {
+            break;
+        }
+    }
+    assert!(child.terminate().success());
+    let (live, late) = live_tops(&got);
+    let key = |start: &str| ("20s_10s".to_string(), format!("2026-01-05T00:00:{start}Z"));
+    assert_eq!(late[&key("00")], 1);
+    assert_eq!(late[&key("10")], 0);
+    // [0, 20) live: 20 x #a, 7 x #b; the late #late is not in it.
+    assert_eq!(
+        live[&key("00")],
+        vec![("a".to_string(), 20), ("b".to_string(), 7)]
+    );
+    // The batch job over the landed data has it.
+    p.ok(&[
+        "run",
+        "hashtags",
+        "--from",
+        "2026-01-05",
+        "--to",
+        "2026-01-06",
+        "--set",
+        "size=20s",
+        "--set",
+        "slide=10s",
+        "--set",
+        "k=3",
+    ]);
+    let batch = batch_tops(&p, "20s_10s");
+    assert_eq!(
+        batch[&key("00")],
+        vec![
+            ("a".to_string(), 20),
+            ("b".to_string(), 7),
+            ("late".to_string(), 1)
+        ]
+    );
+    // Every other window is the same live and in batch (the batch interval starts at
+    // midnight, so [-10 s, 10 s) is not in it).
+    let others: Vec<_> = live
+        .iter()
+        .filter(|(k, _)| k.1.as_str() > key("00").1.as_str())
+        .collect();
+    assert_eq!(others.len(), 9);
+    for (k, v) in others {
+        assert_eq!(batch.get(k), Some(v), "{k:?}");
+    }
+}
