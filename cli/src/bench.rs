@@ -172,6 +172,7 @@ async fn bench_serve(sessions: pulse_web::Sessions, loads: usize) -> anyhow::Res
         credentials: None,
         insecure: false,
         refresh: Duration::from_secs(3600),
+        live: None,
     };
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(pulse_web::serve(o, sessions, async move {

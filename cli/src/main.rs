@@ -112,6 +112,24 @@ enum Cmd {
         #[arg(long)]
         insecure: bool,
     },
+    /// The streaming seeds in one process: a TCP socket ingest with live hashtag windows,
+    /// landing to the lake, and the web app whose Trending page charts the windows live.
+    Live {
+        #[command(flatten)]
+        flush: FlushArgs,
+        /// Listen for frames on this address.
+        #[arg(long, default_value = "127.0.0.1:5555")]
+        listen: String,
+        /// Framing: line or len5.
+        #[arg(long, default_value = "line")]
+        framing: String,
+        /// The web app's address.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        serve: String,
+        /// Live windows (default size=20s,slide=10s,k=10), lateness and cap.
+        #[command(flatten)]
+        live: LiveArgs,
+    },
     /// Run a windowed job over the logical interval [--from, --to) (whole UTC days).
     Run {
         #[command(flatten)]
@@ -357,18 +375,52 @@ impl LiveArgs {
         if self.specs.is_empty() {
             return w;
         }
+        let (windows, sink) = (self.windows(), Box::new(PrintClosed));
+        w.with_live(windows, sink)
+    }
+
+    /// The live windows these arguments ask for (a default 20 s / 10 s one when none).
+    fn windows(&self) -> Vec<pulse_ingest::live::Windows> {
         let lateness = self.lateness.as_micros().min(i64::MAX as u128) as i64;
-        let windows = self
-            .specs
+        let default = pulse_ingest::live::Spec {
+            size_us: 20_000_000,
+            slide_us: 10_000_000,
+            k: 10,
+        };
+        let specs = if self.specs.is_empty() {
+            vec![default]
+        } else {
+            self.specs.clone()
+        };
+        specs
             .iter()
             .map(|s| pulse_ingest::live::Windows::new(*s, lateness, self.live_cap))
-            .collect();
-        w.with_live(
-            windows,
-            pulse_ingest::worker::LiveSink(Box::new(|spec, top| {
-                println!("{}", live_json(spec, &top));
-            })),
-        )
+            .collect()
+    }
+}
+
+/// Prints each closed live window as a JSON line on stdout.
+struct PrintClosed;
+
+impl pulse_ingest::worker::LiveSink for PrintClosed {
+    fn window(&mut self, spec: pulse_ingest::live::Spec, top: pulse_ingest::live::Top) {
+        if top.final_ {
+            println!("{}", live_json(spec, &top));
+        }
+    }
+}
+
+/// Hands every live window to the web app's hub; publishes at each tick.
+struct ToHub(std::sync::Arc<pulse_web::live::Hub>);
+
+impl pulse_ingest::worker::LiveSink for ToHub {
+    fn window(&mut self, spec: pulse_ingest::live::Spec, top: pulse_ingest::live::Top) {
+        let v = live_json(spec, &top);
+        let name = v["live"].as_str().unwrap_or_default().to_string();
+        self.0.update(&name, top.window_start, v);
+    }
+    fn tick(&mut self) {
+        self.0.publish();
     }
 }
 
@@ -784,6 +836,48 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             profile::print(&ctx, &viewer, date.as_deref()).await?;
         }
         Cmd::Demo(d) => demo::run(&cfg, d).await?,
+        Cmd::Live {
+            flush,
+            listen,
+            framing,
+            serve,
+            live,
+        } => {
+            let lake = open(&cfg)?;
+            let hub = pulse_web::live::Hub::new();
+            let o = pulse_web::Options {
+                listen: serve,
+                credentials: None,
+                insecure: false,
+                refresh: cfg.serve.refresh,
+                live: Some(hub.clone()),
+            };
+            let sessions = web_sessions(&lake, cluster.clone(), &cfg.schedule);
+            let shutdown = pulse_ingest::worker::shutdown_signal();
+            let mut stop = shutdown.clone();
+            let web = tokio::spawn(pulse_web::serve(o, sessions, async move {
+                let _ = stop.wait_for(|s| *s).await;
+            }));
+            let opts = pulse_ingest::socket::SocketOptions {
+                mode: pulse_ingest::socket::Mode::Listen(listen),
+                framing: framing.parse()?,
+                max_frame: cfg.ingest.max_frame,
+            };
+            let mut w = Worker::new(
+                Lander::new(lake),
+                pulse_lake::schema::source::SOCKET,
+                policy(&cfg, &flush),
+            )
+            .with_live(live.windows(), Box::new(ToHub(hub)));
+            let ingest = pulse_ingest::socket::run(&mut w, &opts, shutdown, |addr| {
+                println!("listening on {addr}");
+            })
+            .await;
+            w.end_live(false);
+            let stats = ingest?;
+            print_stats("socket", &stats);
+            web.await??;
+        }
         Cmd::Serve {
             listen,
             user,
@@ -799,6 +893,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 credentials,
                 insecure: insecure || cfg.serve.insecure,
                 refresh: cfg.serve.refresh,
+                live: None,
             };
             let sessions = web_sessions(&lake, cluster.clone(), &cfg.schedule);
             let mut stop = pulse_ingest::worker::shutdown_signal();

@@ -381,7 +381,10 @@ pub async fn run(
                 accept(worker, frame, clock);
                 worker.maybe_flush(clock).await?;
             }
-            _ = ticker.tick() => worker.maybe_flush(start.elapsed()).await?,
+            _ = ticker.tick() => {
+                worker.publish_live();
+                worker.maybe_flush(start.elapsed()).await?
+            }
             _ = shutdown.changed() => break,
         }
     }

@@ -47,10 +47,17 @@ pub struct Stats {
     pub flushes: u64,
 }
 
-/// Where closed live windows go (see [`Worker::with_live`]).
-pub struct LiveSink(pub Box<dyn FnMut(crate::live::Spec, crate::live::Top) + Send>);
+/// Where live windows go (see [`Worker::with_live`]).
+pub trait LiveSink: Send {
+    /// A window that closed (final), or, from [`Worker::publish_live`], one still open.
+    fn window(&mut self, spec: crate::live::Spec, top: crate::live::Top);
+    /// Called after each [`Worker::publish_live`] round.
+    fn tick(&mut self) {}
+}
 
-impl std::fmt::Debug for LiveSink {
+struct Sink(Box<dyn LiveSink>);
+
+impl std::fmt::Debug for Sink {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("LiveSink")
     }
@@ -69,7 +76,7 @@ pub struct Worker {
     stats: Stats,
     started: Instant,
     live: Vec<crate::live::Windows>,
-    sink: Option<LiveSink>,
+    sink: Option<Sink>,
 }
 
 impl Worker {
@@ -91,10 +98,27 @@ impl Worker {
 
     /// Keeps live hashtag windows over the messages pushed (before they land), handing each
     /// window to `sink` once the watermark closes it.
-    pub fn with_live(mut self, windows: Vec<crate::live::Windows>, sink: LiveSink) -> Worker {
+    pub fn with_live(
+        mut self,
+        windows: Vec<crate::live::Windows>,
+        sink: Box<dyn LiveSink>,
+    ) -> Worker {
         self.live = windows;
-        self.sink = Some(sink);
+        self.sink = Some(Sink(sink));
         self
+    }
+
+    /// Hands every open live window, as it stands, to the sink (a live chart's refresh).
+    pub fn publish_live(&mut self) {
+        let Some(sink) = self.sink.as_mut() else {
+            return;
+        };
+        for w in &self.live {
+            for top in w.open() {
+                sink.0.window(w.spec(), top);
+            }
+        }
+        sink.0.tick();
     }
 
     /// The live windows.
@@ -115,7 +139,7 @@ impl Worker {
             let closed = w.close();
             if let Some(sink) = self.sink.as_mut() {
                 for top in closed {
-                    (sink.0)(w.spec(), top);
+                    sink.0.window(w.spec(), top);
                 }
             }
         }
@@ -128,8 +152,9 @@ impl Worker {
             let rest = if input_ended { w.close_all() } else { w.open() };
             if let Some(sink) = self.sink.as_mut() {
                 for top in rest {
-                    (sink.0)(w.spec(), top);
+                    sink.0.window(w.spec(), top);
                 }
+                sink.0.tick();
             }
         }
     }

@@ -22,6 +22,7 @@ pub const CACHE: &str = "public, max-age=30";
 pub fn routes() -> axum::Router<Arc<App>> {
     axum::Router::new()
         .route("/api/openapi.json", get(openapi))
+        .route("/api/live", get(live))
         .route("/api/{group}/{name}", get(answer))
         .route("/api/{group}/{name}/{*rest}", get(answer_path))
 }
@@ -171,6 +172,20 @@ pub fn openapi_document() -> Result<Value, Error> {
             }),
         );
     }
+    paths.insert(
+        "/api/live".into(),
+        json!({
+            "get": {
+                "operationId": "live",
+                "tags": ["hashtags"],
+                "summary": "The live hashtag windows of the ingest worker in this process (`pulse live`), as Server-Sent Events: each event's data is {\"windows\": [...]}, the latest windows of every shape, at least once a second.",
+                "responses": {
+                    "200": {"description": "an event stream", "content": {"text/event-stream": {"schema": {"type": "string"}}}},
+                    "404": {"$ref": "#/components/responses/Error"},
+                },
+            }
+        }),
+    );
     Ok(json!({
         "openapi": "3.1.0",
         "info": {
@@ -195,6 +210,13 @@ pub fn openapi_document() -> Result<Value, Error> {
             }
         },
     }))
+}
+
+async fn live(State(app): State<Arc<App>>) -> Result<Response, Error> {
+    let hub = app.live().ok_or_else(|| {
+        Error::NotFound("no live windows here: `pulse live` serves them while it ingests".into())
+    })?;
+    Ok(crate::live::events(hub).into_response())
 }
 
 async fn openapi() -> Result<Response, Error> {

@@ -11,6 +11,7 @@
 pub mod api;
 pub mod catalog;
 pub mod layout;
+pub mod live;
 pub mod pages;
 pub mod svg;
 
@@ -85,11 +86,15 @@ pub struct Options {
     pub insecure: bool,
     /// How often the session is rebuilt to see new tables.
     pub refresh: Duration,
+    /// The live windows of an ingest worker in this process (`pulse live`), if any.
+    pub live: Option<Arc<live::Hub>>,
 }
 
-/// What every request reads: the current session and which job writes which table.
+/// What every request reads: the current session and which job writes which table, and
+/// the live windows when an ingest worker runs in this process.
 pub struct App {
     current: RwLock<Arc<Current>>,
+    live: Option<Arc<live::Hub>>,
 }
 
 /// One refresh's session.
@@ -101,6 +106,11 @@ pub struct Current {
 }
 
 impl App {
+    /// The live windows, when this process ingests.
+    pub fn live(&self) -> Option<&Arc<live::Hub>> {
+        self.live.as_ref()
+    }
+
     /// The latest session.
     pub fn current(&self) -> Arc<Current> {
         match self.current.read() {
@@ -197,6 +207,7 @@ pub async fn serve(
     let (ctx, outputs) = sessions().await?;
     let app = Arc::new(App {
         current: RwLock::new(Arc::new(Current { ctx, outputs })),
+        live: o.live.clone(),
     });
     let listener = tokio::net::TcpListener::bind(&o.listen)
         .await
@@ -225,13 +236,27 @@ pub async fn serve(
         })
     };
     let r = router(app, o.credentials.clone());
-    let served = axum::serve(listener, r)
-        .with_graceful_shutdown(shutdown)
-        .await
-        .map_err(|source| Error::Io {
+    // Requests running at shutdown get a moment to finish; open event streams (a live page)
+    // would keep a graceful shutdown waiting for ever, so they are cut after it.
+    let (stopping, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = axum::serve(listener, r).with_graceful_shutdown(async move {
+        shutdown.await;
+        let _ = stopping.send(());
+    });
+    let grace = async move {
+        if stopped.await.is_ok() {
+            tokio::time::sleep(Duration::from_secs(2)).await;
+        } else {
+            std::future::pending::<()>().await;
+        }
+    };
+    let served = tokio::select! {
+        r = server => r.map_err(|source| Error::Io {
             what: "serving".into(),
             source,
-        });
+        }),
+        () = grace => Ok(()),
+    };
     refresher.abort();
     served
 }

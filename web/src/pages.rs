@@ -347,10 +347,16 @@ async fn trending(State(app): State<Arc<App>>, Query(q): Query<Q>) -> PageResult
     let date = p(&q, "date");
     let k = p(&q, "k").unwrap_or("10");
     let span = [("size", Some(size)), ("slide", Some(slide)), ("from", date)];
+    let live = app.live().map(|hub| live_section(&hub.latest()));
     let (windows, b, ep) = ask(&cur, "hashtags", "windows", &span).await?;
     let starts = micros(&windows, "window_start");
     if starts.is_empty() {
-        return respond("Trending", "/trending", empty(&cur, ep, &b).await);
+        let body = html! {
+            @if let Some(l) = &live { (l) }
+            h2 { "From the lake" }
+            (empty(&cur, ep, &b).await)
+        };
+        return respond("Trending", "/trending", body);
     }
     let w: usize = match p(&q, "w") {
         Some(v) => v.parse().map_err(|_| Error::BadParam {
@@ -420,6 +426,7 @@ async fn trending(State(app): State<Arc<App>>, Query(q): Query<Q>) -> PageResult
     };
     let labels: Vec<String> = starts.iter().map(|s| time_text(*s)).collect();
     let body = html! {
+        @if let Some(l) = &live { (l) h2 { "From the lake" } }
         form.controls.autosubmit method="get" action="/trending" {
             input type="hidden" name="size" value=(size);
             input type="hidden" name="slide" value=(slide);
@@ -434,6 +441,45 @@ async fn trending(State(app): State<Arc<App>>, Query(q): Query<Q>) -> PageResult
         (table(&trends, &|c, v| (c == "tag").then(|| format!("/trending?size={size}&slide={slide}&tag={}", enc(v)))))
     };
     respond("Trending", "/trending", body)
+}
+
+/// The live top of the newest window of the first live shape, as the page first shows it;
+/// `/static/app.js` redraws it from `/api/live` as the counts change.
+fn live_section(snapshot: &serde_json::Value) -> Markup {
+    let windows = snapshot["windows"].as_array().cloned().unwrap_or_default();
+    let shape = windows
+        .first()
+        .and_then(|w| w["live"].as_str())
+        .unwrap_or_default()
+        .to_string();
+    let newest = windows
+        .iter()
+        .filter(|w| w["live"] == shape.as_str())
+        .max_by_key(|w| w["window_start"].as_str().map(str::to_string));
+    let bars: Vec<Bar> = newest
+        .and_then(|w| w["top"].as_array())
+        .into_iter()
+        .flatten()
+        .map(|e| Bar {
+            label: e[0].as_str().unwrap_or_default().to_string(),
+            value: e[1].as_f64().unwrap_or(0.0),
+            href: None,
+        })
+        .collect();
+    let title = match newest {
+        Some(w) => format!(
+            "Live: top hashtags, {} to {}",
+            w["window_start"].as_str().unwrap_or_default(),
+            w["window_end"].as_str().unwrap_or_default()
+        ),
+        None => "Live: waiting for the first messages".to_string(),
+    };
+    html! {
+        section id="live" data-source="/api/live" data-shape=(shape) {
+            p { span id="live-status" class="stale" { "connecting…" } }
+            (svg::bars("live-chart", &title, &bars, "messages"))
+        }
+    }
 }
 
 fn window_len(windows: &Answer, w: usize) -> i64 {

@@ -13,6 +13,59 @@
     });
   });
 
+  // The live top of the Trending page, redrawn from the server's event stream.
+  var live = document.getElementById("live");
+  if (live && window.EventSource) {
+    var status = document.getElementById("live-status");
+    var chart = document.getElementById("live-chart");
+    var caption = chart.parentNode.querySelector("figcaption");
+    var last = 0;
+    var ns = "http://www.w3.org/2000/svg";
+    var el = function (name, attrs, text) {
+      var e = document.createElementNS(ns, name);
+      Object.keys(attrs).forEach(function (k) { e.setAttribute(k, attrs[k]); });
+      if (text !== undefined) { e.textContent = text; }
+      return e;
+    };
+    var draw = function (w) {
+      var top = w.top || [];
+      var row = 24, labelW = 170, valueW = 90, width = 640;
+      var max = top.reduce(function (m, e) { return Math.max(m, e[1]); }, 0);
+      var scale = max > 0 ? (width - labelW - valueW) / max : 0;
+      chart.setAttribute("viewBox", "0 0 " + width + " " + (row * top.length + 8));
+      while (chart.firstChild) { chart.removeChild(chart.firstChild); }
+      top.forEach(function (e, i) {
+        var y = 4 + row * i, len = Math.max(e[1] * scale, 1);
+        var g = el("g", { "class": "bar", "data-label": e[0], "data-value": e[1] });
+        g.appendChild(el("title", {}, e[0] + ": " + e[1] + " messages"));
+        g.appendChild(el("text", { x: labelW - 6, y: y + 16, "text-anchor": "end" }, e[0]));
+        g.appendChild(el("rect", { x: labelW, y: y + 3, width: len.toFixed(1), height: row - 6, fill: "#0072B2" }));
+        g.appendChild(el("text", { "class": "value", x: labelW + len + 4, y: y + 16 }, String(e[1])));
+        chart.appendChild(g);
+      });
+      caption.textContent = "Live: top hashtags, " + w.window_start + " to " + w.window_end + (w.final ? " (final)" : "");
+    };
+    var source = new EventSource(live.dataset.source);
+    source.onmessage = function (ev) {
+      var snap = JSON.parse(ev.data);
+      last = Date.now();
+      status.textContent = "live";
+      status.className = "live";
+      var shape = live.dataset.shape || (snap.windows[0] && snap.windows[0].live);
+      var mine = snap.windows.filter(function (w) { return w.live === shape; });
+      if (mine.length) {
+        live.dataset.shape = shape;
+        draw(mine.reduce(function (a, b) { return a.window_start > b.window_start ? a : b; }));
+      }
+    };
+    setInterval(function () {
+      if (last && Date.now() - last > 3000) {
+        status.textContent = "stale since " + new Date(last).toLocaleTimeString();
+        status.className = "stale";
+      }
+    }, 1000);
+  }
+
   document.querySelectorAll("svg.network").forEach(function (svg) {
     var links = Array.prototype.slice.call(svg.querySelectorAll("line.link"));
     var dragging = null;

@@ -489,6 +489,12 @@ fn every_endpoint_answers_what_sql_does_and_refuses_bad_parameters() {
          GROUP BY s.dt, v.status ORDER BY s.dt DESC",
     );
 
+    // Live windows come from an ingest worker in the same process (`pulse live`, tested
+    // below); a plain `pulse serve` says so.
+    let r = get(&format!("{base}/api/live"), &[]);
+    assert_eq!(r.status, 404);
+    assert!(r.json()["error"].as_str().unwrap().contains("pulse live"));
+    tested.borrow_mut().insert("/api/live".into());
     // The OpenAPI document covers every route, and every route above was checked.
     let doc = get(&format!("{base}/api/openapi.json"), &[]).json();
     let paths: BTreeSet<String> = doc["paths"].as_object().unwrap().keys().cloned().collect();
@@ -1024,4 +1030,87 @@ fn every_page_works_in_headless_chromium() {
     assert_eq!(after[2], after[4], "its link did not follow");
     b.screenshot("Network dragged");
     assert_eq!(b.console_errors(), Vec::<String>::new());
+}
+
+#[test]
+fn the_trending_page_charts_live_windows_as_frames_arrive() {
+    use std::io::{BufRead, Write};
+    let p = Pulse::new();
+    let profile = tempfile::tempdir().unwrap();
+    let Some(b) = Browser::start(profile.path()) else {
+        return;
+    };
+    let mut c = p.cmd();
+    c.args([
+        "live",
+        "--listen",
+        "127.0.0.1:0",
+        "--serve",
+        "127.0.0.1:0",
+        "--live",
+        "size=20s,slide=10s,k=5",
+        "--flush-interval",
+        "1s",
+    ]);
+    let mut child = spawn(c);
+    let mut out = std::io::BufReader::new(child.0.stdout.take().unwrap());
+    let (mut socket, mut base) = (String::new(), String::new());
+    while socket.is_empty() || base.is_empty() {
+        let mut line = String::new();
+        assert!(out.read_line(&mut line).unwrap() > 0, "pulse live exited");
+        if let Some(a) = line.trim().strip_prefix("listening on ") {
+            socket = a.to_string();
+        }
+        if let Some(u) = line.trim().strip_prefix("serving ") {
+            base = u.trim_end_matches('/').to_string();
+        }
+    }
+    let mut s = std::net::TcpStream::connect(&socket).unwrap();
+    for i in 0..30 {
+        writeln!(s, "warming up #steady #t{}", i % 4).unwrap();
+    }
+    s.flush().unwrap();
+    b.goto(&format!("{base}/trending"));
+    let first_bar = || {
+        b.js("const g = document.querySelector('#live-chart g.bar'); return g ? g.dataset.label : null;")
+    };
+    let wait_for = |want: &str, within: Duration| {
+        let deadline = std::time::Instant::now() + within;
+        loop {
+            if first_bar() == json!(want) {
+                return true;
+            }
+            if std::time::Instant::now() > deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    assert!(
+        wait_for("steady", Duration::from_secs(10)),
+        "{:?}",
+        first_bar()
+    );
+    assert_eq!(
+        b.js("return document.getElementById('live-status').textContent;"),
+        json!("live")
+    );
+    // A burst: the chart shows it on top within 2 s of sending.
+    let sent = std::time::Instant::now();
+    for _ in 0..100 {
+        writeln!(s, "look #planted").unwrap();
+    }
+    s.flush().unwrap();
+    assert!(
+        wait_for("planted", Duration::from_secs(2)),
+        "the live chart still shows {:?} {:?} after sending",
+        first_bar(),
+        sent.elapsed()
+    );
+    b.screenshot("Trending live");
+    assert_eq!(b.console_errors(), Vec::<String>::new());
+    drop(s);
+    assert!(child.terminate().success());
+    // What came in landed as usual.
+    assert_eq!(p.count("SELECT count(*) FROM messages"), 130);
 }
