@@ -1080,6 +1080,16 @@ pub fn web_sessions(
                 .await?
                 .clone();
             pulse_jobs::outputs::register(&ctx, &lake, &outputs)?;
+            if cluster.is_none() {
+                // The run history is many small files (one per run start and end): read once
+                // per refresh, not per request. (A cluster cannot be sent in-memory tables.)
+                let runs = ctx.table("runs").await?;
+                let schema = std::sync::Arc::new(runs.schema().as_arrow().clone());
+                let batches = runs.collect().await?;
+                let mem = datafusion::datasource::MemTable::try_new(schema, vec![batches])?;
+                ctx.deregister_table("runs")?;
+                ctx.register_table("runs", std::sync::Arc::new(mem))?;
+            }
             Ok((ctx, outputs))
         })
     })

@@ -851,7 +851,9 @@ async fn network(State(app): State<Arc<App>>, Query(q): Query<Q>) -> PageResult 
         })
         .unwrap_or_default();
     let pairs: Vec<(usize, usize)> = edges.iter().map(|(a, b, _)| (*a, *b)).collect();
-    let pos = crate::layout::layout(ids.len(), &pairs, 300);
+    // The layout is quadratic in the nodes per round: fewer rounds for a big neighbourhood.
+    let rounds = (3_000_000 / ids.len().max(1).pow(2)).clamp(30, 300);
+    let pos = crate::layout::layout(ids.len(), &pairs, rounds);
     let nodes: Vec<svg::Node> = g["nodes"]
         .as_array()
         .into_iter()
