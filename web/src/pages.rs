@@ -801,6 +801,9 @@ async fn viewer(State(app): State<Arc<App>>, Query(q): Query<Q>) -> PageResult {
     respond(&format!("Viewer {name}"), "/viewer", body)
 }
 
+/// The most links the network page draws.
+const MAX_LINKS: usize = 150;
+
 async fn network(State(app): State<Arc<App>>, Query(q): Query<Q>) -> PageResult {
     let cur = app.current();
     let streamer = match p(&q, "streamer") {
@@ -826,7 +829,33 @@ async fn network(State(app): State<Arc<App>>, Query(q): Query<Q>) -> PageResult 
         &[("streamer", Some(&streamer))],
     )
     .await?;
-    let g = catalog::graph_json(&links.batches)?;
+    let mut g = catalog::graph_json(&links.batches)?;
+    // Hundreds of neighbours make an unreadable drawing and a slow page: draw the strongest.
+    let total = g["links"].as_array().map_or(0, Vec::len);
+    if total > MAX_LINKS {
+        let mut kept = g["links"].as_array().cloned().unwrap_or_default();
+        kept.sort_by(|a, b| {
+            let w = |l: &serde_json::Value| l["weight"].as_f64().unwrap_or(0.0);
+            w(b).total_cmp(&w(a))
+                .then_with(|| a["source"].as_str().cmp(&b["source"].as_str()))
+                .then_with(|| a["target"].as_str().cmp(&b["target"].as_str()))
+        });
+        kept.truncate(MAX_LINKS);
+        let ends: std::collections::BTreeSet<String> = kept
+            .iter()
+            .flat_map(|l| [l["source"].as_str(), l["target"].as_str()])
+            .flatten()
+            .map(str::to_string)
+            .collect();
+        let nodes: Vec<serde_json::Value> = g["nodes"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|n| n["id"].as_str().is_some_and(|id| ends.contains(id)))
+            .cloned()
+            .collect();
+        g = serde_json::json!({"nodes": nodes, "links": kept});
+    }
     let ids: Vec<String> = g["nodes"]
         .as_array()
         .map(|a| {
@@ -887,7 +916,8 @@ async fn network(State(app): State<Arc<App>>, Query(q): Query<Q>) -> PageResult 
         @if nodes.is_empty() {
             p { "No links for " strong { (streamer) } " in the latest graph." }
         } @else {
-            (svg::network("network", &format!("{streamer}'s neighbourhood ({} nodes, {} links)", nodes.len(), edges.len()), &nodes, &edges))
+            @let shown = if total > edges.len() { format!("the {} strongest of {total} links", edges.len()) } else { format!("{} links", edges.len()) };
+            (svg::network("network", &format!("{streamer}'s neighbourhood ({} nodes, {shown})", nodes.len()), &nodes, &edges))
         }
         div.grid {
             div { h2 { "Top PageRank" } (table(&pr, &to_network)) }
