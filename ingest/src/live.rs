@@ -75,6 +75,11 @@ impl Spec {
         gcd(self.size_us, self.slide_us)
     }
 
+    /// The start of the earliest window that covers time `t`.
+    fn first_window_over(&self, t: i64) -> i64 {
+        (t - self.size_us).div_euclid(self.slide_us) * self.slide_us + self.slide_us
+    }
+
     /// The starts of the windows covering time `t`, oldest first.
     pub fn windows_of(&self, t: i64) -> impl Iterator<Item = i64> + '_ {
         let last = t.div_euclid(self.slide_us) * self.slide_us;
@@ -84,6 +89,11 @@ impl Spec {
             .map(move |i| last - i * self.slide_us)
             .filter(move |ws| t < ws + self.size_us)
     }
+}
+
+/// Largest count first, ties by tag: the batch job's `ORDER BY n DESC, tag`.
+fn rank(tags: &mut [(String, u64)]) {
+    tags.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
 }
 
 fn gcd(a: i64, b: i64) -> i64 {
@@ -200,7 +210,7 @@ impl Windows {
         }
         let mut tags: Vec<(String, u64)> =
             sum.into_iter().map(|(t, n)| (t.to_string(), n)).collect();
-        tags.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        rank(&mut tags);
         tags.truncate(self.spec.k);
         Top {
             window_start: ws,
@@ -219,7 +229,7 @@ impl Windows {
             return Vec::new();
         };
         let slide = self.spec.slide_us;
-        let mut ws = (first - self.spec.size_us).div_euclid(slide) * slide + slide;
+        let mut ws = self.spec.first_window_over(*first);
         let mut out = Vec::new();
         while ws <= *last {
             if !self.is_closed(ws)
@@ -244,14 +254,17 @@ impl Windows {
             return Vec::new();
         };
         let slide = self.spec.slide_us;
-        // Windows with ws + size <= wm are closed: ws <= wm - size.
-        let limit = (wm - self.spec.size_us).div_euclid(slide) * slide + slide;
-        let from = match (self.closed_before, self.panes.keys().next()) {
-            (Some(c), Some(first)) => {
-                c.max((first - self.spec.size_us).div_euclid(slide) * slide + slide)
-            }
+        // Windows with ws + size <= wm are closed: the first open one is the first over wm.
+        let limit = self.spec.first_window_over(wm);
+        let first = self
+            .panes
+            .keys()
+            .next()
+            .map(|p| self.spec.first_window_over(*p));
+        let from = match (self.closed_before, first) {
+            (Some(c), Some(f)) => c.max(f),
             (Some(c), None) => c,
-            (None, Some(first)) => (first - self.spec.size_us).div_euclid(slide) * slide + slide,
+            (None, Some(f)) => f,
             (None, None) => limit,
         };
         let mut out = Vec::new();
@@ -312,7 +325,7 @@ fn evict(counts: &mut HashMap<String, u64>, cap: usize) -> u64 {
     // Evict down to 90% of the cap, so a flood does not evict on every message.
     let keep = (cap * 9 / 10).max(1);
     let mut all: Vec<(String, u64)> = counts.drain().collect();
-    all.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    rank(&mut all);
     let dropped = all.len().saturating_sub(keep) as u64;
     counts.extend(all.into_iter().take(keep));
     dropped
@@ -337,6 +350,7 @@ mod tests {
         w.into_iter()
             .map(|(ws, c)| {
                 let mut v: Vec<(String, u64)> = c.into_iter().collect();
+                // Ranked here as the batch job's SQL says, not with the code under test.
                 v.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
                 v.truncate(spec.k);
                 (ws, v)
@@ -345,21 +359,13 @@ mod tests {
     }
 
     fn stream(seed: u64, n: usize) -> Vec<(i64, Vec<String>)> {
-        let mut x = seed
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        let mut next = move || {
-            x = x
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            x >> 33
-        };
+        let mut r = crate::rng::Rng::new(seed);
         let mut t = 1_767_571_200 * S;
         (0..n)
             .map(|_| {
-                t += (next() % 3) as i64 * S / 2;
-                let tags = (0..1 + next() % 3)
-                    .map(|_| format!("t{}", next() % 12))
+                t += r.below(3) as i64 * S / 2;
+                let tags = (0..1 + r.below(3))
+                    .map(|_| format!("t{}", r.below(12)))
                     .collect();
                 (t, tags)
             })

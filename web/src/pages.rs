@@ -161,56 +161,44 @@ async fn empty(cur: &Current, ep: &catalog::Endpoint, bound: &Bound) -> Markup {
     }
 }
 
-fn column<'a>(a: &'a Answer, name: &str) -> Vec<Option<&'a dyn Array>> {
+/// A column of every batch, cast to `to` (a batch without it, or that cannot cast, adds
+/// nothing).
+fn cast_column(a: &Answer, name: &str, to: &DataType) -> Vec<arrow::array::ArrayRef> {
     a.batches
         .iter()
-        .map(|b| b.column_by_name(name).map(|c| c.as_ref()))
+        .filter_map(|b| b.column_by_name(name))
+        .filter_map(|c| arrow::compute::cast(c, to).ok())
         .collect()
 }
 
 /// A column as text ("" for NULL).
 fn strings(a: &Answer, name: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    for c in column(a, name).into_iter().flatten() {
-        let Ok(s) = arrow::compute::cast(c, &DataType::Utf8) else {
-            continue;
-        };
-        let s = s.as_string::<i32>();
-        out.extend((0..s.len()).map(|i| {
-            if s.is_null(i) {
-                String::new()
-            } else {
-                s.value(i).to_string()
-            }
-        }));
-    }
-    out
+    let cols = cast_column(a, name, &DataType::Utf8);
+    cols.iter()
+        .flat_map(|c| {
+            let s = c.as_string::<i32>();
+            (0..s.len()).map(move |i| if s.is_null(i) { "" } else { s.value(i) }.to_string())
+        })
+        .collect()
 }
 
 /// A column as numbers (NaN for NULL).
 fn floats(a: &Answer, name: &str) -> Vec<f64> {
-    let mut out = Vec::new();
-    for c in column(a, name).into_iter().flatten() {
-        let Ok(s) = arrow::compute::cast(c, &DataType::Float64) else {
-            continue;
-        };
-        let s = s.as_primitive::<Float64Type>();
-        out.extend((0..s.len()).map(|i| if s.is_null(i) { f64::NAN } else { s.value(i) }));
-    }
-    out
+    let cols = cast_column(a, name, &DataType::Float64);
+    cols.iter()
+        .flat_map(|c| {
+            let s = c.as_primitive::<Float64Type>();
+            (0..s.len()).map(move |i| if s.is_null(i) { f64::NAN } else { s.value(i) })
+        })
+        .collect()
 }
 
 /// A timestamp column as microseconds since the epoch.
 fn micros(a: &Answer, name: &str) -> Vec<i64> {
-    let mut out = Vec::new();
-    for c in column(a, name).into_iter().flatten() {
-        let Ok(s) = arrow::compute::cast(c, &DataType::Int64) else {
-            continue;
-        };
-        let s = s.as_primitive::<Int64Type>();
-        out.extend((0..s.len()).map(|i| s.value(i)));
-    }
-    out
+    let cols = cast_column(a, name, &DataType::Int64);
+    cols.iter()
+        .flat_map(|c| c.as_primitive::<Int64Type>().values().to_vec())
+        .collect()
 }
 
 fn time_text(us: i64) -> String {
