@@ -592,6 +592,9 @@ fn init_tracing(verbose: u8) {
         .init();
 }
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     init_tracing(cli.verbose);
@@ -1066,14 +1069,18 @@ pub fn web_sessions(
     let (lake, schedule) = (lake.clone(), schedule.clone());
     // The outputs' shapes are planned once; every refresh registers them.
     let shapes = std::sync::Arc::new(tokio::sync::OnceCell::new());
+    let caches = pulse_lake::catalog::ReaderCaches::default();
     std::sync::Arc::new(move || {
         let (lake, cluster, schedule) = (lake.clone(), cluster.clone(), schedule.clone());
-        let shapes = shapes.clone();
+        let (shapes, caches) = (shapes.clone(), caches.clone());
         Box::pin(async move {
             let failed = |e: anyhow::Error| pulse_web::Error::Session(format!("{e:#}"));
-            let ctx = session_with(&lake, cluster.as_ref(), None)
-                .await
-                .map_err(failed)?;
+            let ctx = match &cluster {
+                Some(c) => session_with(&lake, Some(c), None).await.map_err(failed)?,
+                None => pulse_lake::catalog::reader_session(&lake, &caches)
+                    .await
+                    .map_err(|e| failed(e.into()))?,
+            };
             let set = nightly::overrides(&schedule).map_err(failed)?;
             let outputs = shapes
                 .get_or_try_init(|| pulse_jobs::outputs::shapes(&ctx, &set))
@@ -1089,6 +1096,11 @@ pub fn web_sessions(
                 let mem = datafusion::datasource::MemTable::try_new(schema, vec![batches])?;
                 ctx.deregister_table("runs")?;
                 ctx.register_table("runs", std::sync::Arc::new(mem))?;
+                // Listings and footers are read here, in the background, not by a request.
+                let tables = pulse_lake::catalog::warm(&ctx)
+                    .await
+                    .map_err(|e| failed(e.into()))?;
+                tracing::debug!(tables, "web session warmed");
             }
             Ok((ctx, outputs))
         })

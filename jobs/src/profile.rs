@@ -11,15 +11,41 @@ use datafusion::scalar::ScalarValue;
 
 use crate::Result;
 
-/// The profiles-as-of view; `$1` is the date (`'YYYY-MM-DD'`).
+/// The profiles-as-of view; `$1` is the date (`'YYYY-MM-DD'`), `$2` its [`ban_day`].
 pub const PROFILES_ASOF: &str = include_str!("../../sql/views/profiles_asof.sql");
 
 /// Every viewer's scores as of `date`: viewer_login, kind, item, score, last_seen.
 pub async fn scores_asof(ctx: &SessionContext, date: NaiveDate) -> Result<DataFrame> {
-    Ok(ctx
-        .sql(PROFILES_ASOF)
+    let bans = ban_day(ctx, date).await?;
+    Ok(ctx.sql(PROFILES_ASOF).await?.with_param_values(vec![
+        ScalarValue::Utf8(Some(date.to_string())),
+        ScalarValue::Utf8(bans),
+    ])?)
+}
+
+/// The day of the ban list in force on `date`: the latest `bot_list` day up to it (`None`
+/// when there is none). Given as a constant, a query reads that day's file alone; the
+/// session's newest day (`latest_dt`) answers without opening a file when `date` is past it.
+pub async fn ban_day(ctx: &SessionContext, date: NaiveDate) -> Result<Option<String>> {
+    if !ctx.table_exist("bot_list")? {
+        return Ok(None);
+    }
+    let day = date.to_string();
+    let newest = ctx
+        .sql("SELECT latest_dt('bot_list')")
         .await?
-        .with_param_values(vec![ScalarValue::Utf8(Some(date.to_string()))])?)
+        .collect()
+        .await?;
+    if let Some(newest) = crate::scalar::first_string(&newest).filter(|n| *n <= day) {
+        return Ok(Some(newest));
+    }
+    let b = ctx
+        .sql("SELECT max(dt) FROM bot_list WHERE dt <= $1")
+        .await?
+        .with_param_values(vec![ScalarValue::Utf8(Some(day))])?
+        .collect()
+        .await?;
+    Ok(crate::scalar::first_string(&b))
 }
 
 /// Why a viewer is on the ban list.
@@ -63,8 +89,9 @@ pub async fn latest_date(ctx: &SessionContext) -> Result<Option<NaiveDate>> {
     if !ctx.table_exist("profile_scores")? {
         return Ok(None);
     }
+    // The day the session registered (see `pulse_lake::latest`): no file is opened.
     let b = ctx
-        .sql("SELECT max(dt) FROM profile_scores")
+        .sql("SELECT latest_dt('profile_scores')")
         .await?
         .collect()
         .await?;
@@ -76,46 +103,54 @@ pub async fn latest_date(ctx: &SessionContext) -> Result<Option<NaiveDate>> {
 
 /// `viewer`'s profile as of `date`; `None` when the lake knows nothing of the viewer.
 pub async fn read(ctx: &SessionContext, viewer: &str, date: NaiveDate) -> Result<Option<Profile>> {
-    let mut p = Profile {
-        viewer: viewer.to_string(),
-        as_of: date.to_string(),
-        ..Default::default()
-    };
-    if ctx.table_exist("bot_list")? {
+    // The ban list and the scores are independent questions: asked at once.
+    let bot = async {
+        let Some(day) = ban_day(ctx, date).await? else {
+            return Ok::<_, crate::Error>(None);
+        };
         let b = ctx
             .sql(
                 "SELECT reason, first_detected, max_channels FROM bot_list \
-                 WHERE viewer_login = $1 AND dt = (SELECT max(dt) FROM bot_list WHERE dt <= $2)",
+                 WHERE viewer_login = $1 AND dt = $2",
             )
             .await?
             .with_param_values(vec![
                 ScalarValue::Utf8(Some(viewer.to_string())),
-                ScalarValue::Utf8(Some(date.to_string())),
+                ScalarValue::Utf8(Some(day)),
             ])?
             .collect()
             .await?;
-        if let Some(b) = b.iter().find(|b| b.num_rows() > 0) {
+        Ok(b.iter().find(|b| b.num_rows() > 0).map(|b| {
             let s = |i: usize| -> Option<String> {
                 let a = arrow::compute::cast(b.column(i), &DataType::Utf8).ok()?;
                 let a = a.as_string::<i32>();
                 (!a.is_null(0)).then(|| a.value(0).to_string())
             };
-            p.bot = Some(BotStatus {
+            BotStatus {
                 reason: s(0).unwrap_or_default(),
                 first_detected: s(1),
                 max_channels: s(2).and_then(|v| v.parse().ok()),
-            });
+            }
+        }))
+    };
+    let scores = async {
+        if !ctx.table_exist("profile_scores")? {
+            return Ok::<_, crate::Error>(Vec::new());
         }
-    }
-    if !ctx.table_exist("profile_scores")? {
-        return Ok(p.bot.is_some().then_some(p));
-    }
-    let rows = scores_asof(ctx, date)
-        .await?
-        .filter(datafusion::prelude::col("viewer_login").eq(datafusion::prelude::lit(viewer)))?
-        .select_columns(&["kind", "item", "score", "last_seen"])?
-        .collect()
-        .await?;
+        Ok(scores_asof(ctx, date)
+            .await?
+            .filter(datafusion::prelude::col("viewer_login").eq(datafusion::prelude::lit(viewer)))?
+            .select_columns(&["kind", "item", "score", "last_seen"])?
+            .collect()
+            .await?)
+    };
+    let (bot, rows) = futures::try_join!(bot, scores)?;
+    let mut p = Profile {
+        viewer: viewer.to_string(),
+        as_of: date.to_string(),
+        bot,
+        ..Default::default()
+    };
     let mut any = false;
     for b in &rows {
         let kind = arrow::compute::cast(b.column(0), &DataType::Utf8)?;

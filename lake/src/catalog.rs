@@ -12,7 +12,10 @@ use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{
     ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
 };
-use datafusion::execution::cache::cache_manager::CacheManagerConfig;
+use datafusion::execution::cache::cache_manager::{
+    CacheManagerConfig, FileMetadataCache, FileStatisticsCache,
+};
+use datafusion::execution::cache::default_cache::DefaultCache;
 use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use datafusion::prelude::{SessionConfig, SessionContext};
 use futures::TryStreamExt;
@@ -105,6 +108,84 @@ pub fn runtime(
     Ok(rt)
 }
 
+/// Parquet footers and file statistics shared by a long-lived reader's successive sessions
+/// (see [`reader_session`]). Entries are checked against a file's size and modification time,
+/// so a rewritten file is read again.
+#[derive(Clone)]
+pub struct ReaderCaches {
+    footers: Arc<FileMetadataCache>,
+    statistics: Arc<FileStatisticsCache>,
+}
+
+impl Default for ReaderCaches {
+    fn default() -> Self {
+        Self {
+            footers: Arc::new(DefaultCache::new(READER_FOOTER_BYTES).with_name("pulse footers")),
+            statistics: Arc::new(
+                DefaultCache::new(READER_STATISTICS_BYTES).with_name("pulse file statistics"),
+            ),
+        }
+    }
+}
+
+/// A session for a long-lived reader that replaces it every few seconds (the web app): unlike
+/// [`session`], it lists each table once, which is safe because the session is replaced well
+/// before that listing is stale, and it keeps footers and statistics in `caches`.
+pub async fn reader_session(lake: &Lake, caches: &ReaderCaches) -> Result<SessionContext> {
+    let config = CacheManagerConfig::default()
+        .with_list_files_cache_limit(READER_LISTING_BYTES)
+        .with_metadata_cache_limit(READER_FOOTER_BYTES)
+        .with_file_metadata_cache(Some(caches.footers.clone()))
+        .with_file_statistics_cache_limit(READER_STATISTICS_BYTES)
+        .with_file_statistics_cache(Some(caches.statistics.clone()));
+    let rt = RuntimeEnvBuilder::new()
+        .with_cache_manager(config)
+        .build_arc()?;
+    rt.register_object_store(lake.store_url(), lake.store());
+    let mut config = session_config();
+    // Filters run inside the Parquet reader: a page's other columns are decoded only for the
+    // rows that pass (a viewer's profile is a few hundred rows of each day's file).
+    config.options_mut().execution.parquet.pushdown_filters = true;
+    config.options_mut().execution.parquet.reorder_filters = true;
+    let ctx = SessionContext::new_with_config_rt(config, rt);
+    register(&ctx, lake).await?;
+    Ok(ctx)
+}
+
+/// How much of a reader session's memory its file listings may take: a year of hourly raw
+/// files is well under it.
+const READER_LISTING_BYTES: usize = 64 << 20;
+
+/// How much memory parquet footers kept across a reader's sessions may take.
+const READER_FOOTER_BYTES: usize = 128 << 20;
+
+/// How much memory file statistics kept across a reader's sessions may take.
+const READER_STATISTICS_BYTES: usize = 32 << 20;
+
+/// Plans a scan of every table of `ctx`'s default schema without running it, so the listings
+/// and footers a [`reader_session`] caches are read before the first request needs them.
+/// Views are skipped (they scan their tables); returns how many tables were planned.
+pub async fn warm(ctx: &SessionContext) -> Result<usize> {
+    let Some(schema) = ctx.catalog("datafusion").and_then(|c| c.schema("public")) else {
+        return Ok(0);
+    };
+    let mut n = 0;
+    for name in schema.table_names() {
+        let Some(t) = schema.table(&name).await? else {
+            continue;
+        };
+        if t.table_type() != datafusion::datasource::TableType::Base {
+            continue;
+        }
+        ctx.table(name.as_str())
+            .await?
+            .create_physical_plan()
+            .await?;
+        n += 1;
+    }
+    Ok(n)
+}
+
 /// Registers the lake in an existing session (see [`session`]).
 pub async fn register(ctx: &SessionContext, lake: &Lake) -> Result<()> {
     ctx.register_object_store(lake.store_url(), lake.store());
@@ -113,6 +194,7 @@ pub async fn register(ctx: &SessionContext, lake: &Lake) -> Result<()> {
         let mut state = state.write();
         pulse_udfs::register_all(&mut *state)?;
     }
+    crate::latest::install(ctx);
     for t in RawTable::ALL {
         register_listing(ctx, lake, t.name(), &t.dir(), t.schema(), raw_partitions())?;
     }
@@ -198,6 +280,7 @@ pub async fn history_session(lake: &Lake) -> Result<SessionContext> {
 /// newest day's file: every file of an output is written with one schema, and when a job
 /// gains a column, older days read it as NULL. (Reading one footer, not every day's, keeps a
 /// session over a long history cheap.) A table with no visible file is left unregistered.
+/// The newest day is also what [`latest_dt`](crate::latest) answers for the table.
 pub async fn register_agg(ctx: &SessionContext, lake: &Lake, table: &str) -> Result<()> {
     use datafusion::datasource::file_format::FileFormat;
     let rel = format!("agg/{table}");
@@ -211,12 +294,13 @@ pub async fn register_agg(ctx: &SessionContext, lake: &Lake, table: &str) -> Res
             .into_iter()
             .rfind(|f| f.location.as_ref().ends_with(".parquet"))
         {
-            newest = Some(f);
+            newest = Some((day, f));
             break;
         }
     }
-    let Some(file) = newest else {
+    let Some((day, file)) = newest else {
         tracing::debug!(table, "no output files yet");
+        crate::latest::record(ctx, table, None);
         return Ok(());
     };
     let format = ParquetFormat::default();
@@ -231,6 +315,7 @@ pub async fn register_agg(ctx: &SessionContext, lake: &Lake, table: &str) -> Res
                 error = %e,
                 "table left out: a file cannot be read (`pulse lake check` names it)"
             );
+            crate::latest::record(ctx, table, None);
             return Ok(());
         }
     };
@@ -241,7 +326,10 @@ pub async fn register_agg(ctx: &SessionContext, lake: &Lake, table: &str) -> Res
         &rel,
         schema,
         vec![("dt".into(), DataType::Utf8)],
-    )
+    )?;
+    let day = day.strip_prefix("dt=").map(str::to_string);
+    crate::latest::record(ctx, table, day);
+    Ok(())
 }
 
 /// The names of the directories directly under `rel`.

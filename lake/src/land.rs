@@ -33,11 +33,14 @@ pub struct Landed {
 }
 
 /// The writer properties of every Parquet file Pulse writes: zstd, the schema version in the
-/// key-value metadata, and row groups of about a million rows.
+/// key-value metadata, row groups of about a million rows and pages of 4096.
 pub fn writer_properties() -> WriterProperties {
     WriterProperties::builder()
         .set_compression(Compression::ZSTD(ZstdLevel::try_new(3).unwrap_or_default()))
         .set_max_row_group_row_count(Some(1 << 20))
+        // Pages of a few thousand rows: a reader after one key of a sorted file (a viewer's
+        // profile) decodes one page of it, not tens of thousands of rows.
+        .set_data_page_row_count_limit(4096)
         // Logins are many and long: a 1 MiB dictionary page would overflow into plain encoding.
         .set_dictionary_page_size_limit(16 << 20)
         .set_key_value_metadata(Some(vec![KeyValue::new(

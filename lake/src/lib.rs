@@ -19,6 +19,7 @@ pub mod catalog;
 pub mod check;
 pub mod error;
 pub mod land;
+pub mod latest;
 pub mod location;
 pub mod readonly;
 pub mod schema;

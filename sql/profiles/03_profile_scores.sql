@@ -28,3 +28,5 @@ SELECT {{last_date}} AS dt,
 FROM decayed d
 FULL JOIN today t ON t.viewer_login = d.viewer_login AND t.kind = d.kind AND t.item = d.item
 JOIN profile_kinds k ON k.kind = COALESCE(d.kind, t.kind)
+-- Sorted by viewer: a reader after one viewer skips the other pages of each day's file.
+ORDER BY viewer_login, kind, item

@@ -12,3 +12,5 @@ SELECT {{last_date}} AS dt, o.viewer_login, o.kind, o.item,
 FROM profile_kinds k
 JOIN profile_observed o ON o.kind = k.kind
 GROUP BY o.viewer_login, o.kind, o.item
+-- Sorted by viewer: a reader after one viewer skips the other pages of each day's file.
+ORDER BY viewer_login, kind, item

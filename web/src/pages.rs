@@ -279,10 +279,12 @@ fn p<'a>(q: &'a Q, k: &str) -> Option<&'a str> {
 
 async fn overview(State(app): State<Arc<App>>) -> PageResult {
     let cur = app.current();
-    let (days, b, ep) = ask(&cur, "pipeline", "days", &[("limit", Some("30"))]).await?;
-    let (durations, ..) = ask(&cur, "pipeline", "durations", &[]).await?;
-    let (failures, ..) = ask(&cur, "pipeline", "failures", &[("limit", Some("5"))]).await?;
-    let (nodes, ..) = ask(&cur, "graph", "node_count", &[]).await?;
+    let ((days, b, ep), (durations, ..), (failures, ..), (nodes, ..)) = futures::try_join!(
+        ask(&cur, "pipeline", "days", &[("limit", Some("30"))]),
+        ask(&cur, "pipeline", "durations", &[]),
+        ask(&cur, "pipeline", "failures", &[("limit", Some("5"))]),
+        ask(&cur, "graph", "node_count", &[]),
+    )?;
     let dts = strings(&days, "dt");
     let tracked = floats(&days, "viewers_tracked");
     let status = strings(&days, "verification");
@@ -627,7 +629,13 @@ async fn channel(State(app): State<Arc<App>>, Query(q): Query<Q>) -> PageResult 
         ("to", to),
         ("days", Some(days)),
     ];
-    let (summary, b, ep) = ask(&cur, "channels", "summary", &span).await?;
+    // The page's questions are independent: asked at once, the page takes the longest one.
+    let ((summary, b, ep), (daily, ..), (games, ..), (schedule, ..)) = futures::try_join!(
+        ask(&cur, "channels", "summary", &span),
+        ask(&cur, "channels", "daily", &span),
+        ask(&cur, "channels", "games", &span),
+        ask(&cur, "channels", "schedule", &span),
+    )?;
     if summary.rows() == 0 {
         let body = html! {
             p { "No figures for " strong { (name) } " in this span." }
@@ -635,9 +643,6 @@ async fn channel(State(app): State<Arc<App>>, Query(q): Query<Q>) -> PageResult 
         };
         return respond(&format!("Channel {name}"), "/channel", body);
     }
-    let (daily, ..) = ask(&cur, "channels", "daily", &span).await?;
-    let (games, ..) = ask(&cur, "channels", "games", &span).await?;
-    let (schedule, ..) = ask(&cur, "channels", "schedule", &span).await?;
     let dates: Vec<f64> = strings(&daily, "dt")
         .iter()
         .map(|d| {
@@ -731,15 +736,13 @@ async fn viewer(State(app): State<Arc<App>>, Query(q): Query<Q>) -> PageResult {
         },
         std::iter::empty(),
     )?;
-    let profile = catalog::profile(&cur.ctx, &bound).await?;
-    let (heat, ..) = ask(&cur, "viewers", "heatmap", &[("viewer", Some(name))]).await?;
-    let (day, ..) = ask(
-        &cur,
-        "viewers",
-        "day",
-        &[("viewer", Some(name)), ("date", date)],
-    )
-    .await?;
+    let one = [("viewer", Some(name))];
+    let day_params = [("viewer", Some(name)), ("date", date)];
+    let (profile, (heat, ..), (day, ..)) = futures::try_join!(
+        catalog::profile(&cur.ctx, &bound),
+        ask(&cur, "viewers", "heatmap", &one),
+        ask(&cur, "viewers", "day", &day_params),
+    )?;
     let cells: Vec<(i64, i64, f64)> = floats(&heat, "weekday")
         .into_iter()
         .zip(floats(&heat, "hour"))
@@ -810,13 +813,15 @@ async fn network(State(app): State<Arc<App>>, Query(q): Query<Q>) -> PageResult 
             }
         }
     };
-    let (links, ..) = ask(
-        &cur,
-        "graph",
-        "neighbourhood",
-        &[("streamer", Some(&streamer))],
-    )
-    .await?;
+    let one = [("streamer", Some(streamer.as_str()))];
+    let ten = [("limit", Some("10"))];
+    let overlap_params = [("streamer", Some(streamer.as_str())), ("limit", Some("10"))];
+    let ((links, ..), (pr, ..), (bc, ..), (overlap, ..)) = futures::try_join!(
+        ask(&cur, "graph", "neighbourhood", &one),
+        ask(&cur, "graph", "top_pagerank", &ten),
+        ask(&cur, "graph", "top_betweenness", &ten),
+        ask(&cur, "graph", "audience_overlap", &overlap_params),
+    )?;
     let mut g = catalog::graph_json(&links.batches)?;
     // Hundreds of neighbours make an unreadable drawing and a slow page: draw the strongest.
     let total = g["links"].as_array().map_or(0, Vec::len);
@@ -884,15 +889,6 @@ async fn network(State(app): State<Arc<App>>, Query(q): Query<Q>) -> PageResult 
             y,
         })
         .collect();
-    let (pr, ..) = ask(&cur, "graph", "top_pagerank", &[("limit", Some("10"))]).await?;
-    let (bc, ..) = ask(&cur, "graph", "top_betweenness", &[("limit", Some("10"))]).await?;
-    let (overlap, ..) = ask(
-        &cur,
-        "graph",
-        "audience_overlap",
-        &[("streamer", Some(&streamer)), ("limit", Some("10"))],
-    )
-    .await?;
     let to_network = |c: &str, v: &str| {
         (c == "name" || c == "channel").then(|| format!("/network?streamer={}", enc(v)))
     };

@@ -371,6 +371,15 @@ fn every_endpoint_answers_what_sql_does_and_refuses_bad_parameters() {
              sum(follower_change), sum(streams) FROM channel_daily WHERE channel_login = '{channel}' AND {span}"
         ),
     );
+    // An explicit span is that span, whatever `days` is (it once started `days` before `from`).
+    check(
+        &format!("/api/channels/summary?channel={channel}&from={last}&to={last}"),
+        &["from_date", "to_date", "hours_watched", "streams"],
+        &format!(
+            "SELECT '{last}' AS f, '{last}' AS t, sum(hours_watched), sum(streams) FROM channel_daily \
+             WHERE channel_login = '{channel}' AND dt = '{last}'"
+        ),
+    );
     check(
         &format!("/api/channels/daily?channel={channel}"),
         &["dt", "hours_watched", "peak_viewers"],

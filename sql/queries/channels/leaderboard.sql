@@ -2,26 +2,25 @@
 -- `to` (default the latest day); only those streaming in `language` (their latest profile)
 -- or having played `category` in the span, when given.
 -- params: language:text=, category:text=, from:date=, to:date=, days:int[1..3650]=30, limit:int[1..1000]=50
-WITH last AS (SELECT max(dt) AS d FROM channel_daily),
-     span AS (
-       SELECT to_char(CAST(coalesce($3, $4, last.d) AS DATE) - CAST(($5 - 1) || ' days' AS INTERVAL), '%Y-%m-%d') AS from_dt,
-              coalesce($4, last.d) AS to_dt
-       FROM last
-     ),
-     lang AS (
-       SELECT login, last_value(language ORDER BY observed_at) AS language FROM channels GROUP BY login
-     ),
-     played AS (
-       SELECT DISTINCT c.channel_login FROM channel_categories c, span
-       WHERE c.category_name = $2 AND c.dt >= span.from_dt AND c.dt <= span.to_dt
-     ),
-     d AS (
-       SELECT c.channel_login, sum(c.hours_watched) AS hours_watched, sum(c.airtime_hours) AS hours_streamed,
-              max(c.peak_viewers) AS peak_viewers, sum(c.follower_change) AS followers_gained
-       FROM channel_daily c, span
-       WHERE c.dt >= span.from_dt AND c.dt <= span.to_dt
-       GROUP BY c.channel_login
-     )
+WITH lang AS (
+  SELECT login, last_value(language ORDER BY observed_at) AS language FROM channels GROUP BY login
+),
+played AS (
+  SELECT DISTINCT c.channel_login FROM channel_categories c
+  WHERE c.category_name = $2
+    AND c.dt >= coalesce($3, to_char(CAST(coalesce($4, latest_dt('channel_daily')) AS DATE)
+                                     - CAST(($5 - 1) || ' days' AS INTERVAL), '%Y-%m-%d'))
+    AND c.dt <= coalesce($4, latest_dt('channel_daily'))
+),
+d AS (
+  SELECT c.channel_login, sum(c.hours_watched) AS hours_watched, sum(c.airtime_hours) AS hours_streamed,
+         max(c.peak_viewers) AS peak_viewers, sum(c.follower_change) AS followers_gained
+  FROM channel_daily c
+  WHERE c.dt >= coalesce($3, to_char(CAST(coalesce($4, latest_dt('channel_daily')) AS DATE)
+                                     - CAST(($5 - 1) || ' days' AS INTERVAL), '%Y-%m-%d'))
+    AND c.dt <= coalesce($4, latest_dt('channel_daily'))
+  GROUP BY c.channel_login
+)
 SELECT d.channel_login, lang.language, d.hours_watched, d.hours_streamed,
        CASE WHEN d.hours_streamed > 0 THEN d.hours_watched / d.hours_streamed END AS avg_viewers,
        d.peak_viewers, d.followers_gained

@@ -3,5 +3,5 @@
 -- params: limit:int[1..1000]=50
 SELECT n.label, n.name, b.score
 FROM betweenness b JOIN graph_nodes n ON n.id = b.node AND n.dt = b.dt
-WHERE b.dt = (SELECT max(dt) FROM betweenness) AND n.label IN ('Stream', 'User')
+WHERE b.dt = latest_dt('betweenness') AND n.label IN ('Stream', 'User')
 ORDER BY b.score DESC, n.name LIMIT $1

@@ -3,5 +3,5 @@
 -- params: limit:int[1..1000]=50
 SELECT n.label, n.name, p.rank
 FROM pagerank p JOIN graph_nodes n ON n.id = p.node AND n.dt = p.dt
-WHERE p.dt = (SELECT max(dt) FROM pagerank) AND n.label IN ('Stream', 'User')
+WHERE p.dt = latest_dt('pagerank') AND n.label IN ('Stream', 'User')
 ORDER BY p.rank DESC, n.name LIMIT $1

@@ -1,5 +1,5 @@
 -- Users by the number of channels that gave them the VIP badge.
 -- params: limit:int[1..1000]=10
 SELECT substr(src, 6) AS "user", count(DISTINCT dst) AS channels
-FROM graph_edges WHERE dt = (SELECT max(dt) FROM graph_edges) AND type = 'VIP'
+FROM graph_edges WHERE dt = latest_dt('graph_edges') AND type = 'VIP'
 GROUP BY src ORDER BY channels DESC, "user" LIMIT $1
