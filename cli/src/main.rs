@@ -1096,8 +1096,10 @@ pub fn web_sessions(
                 let mem = datafusion::datasource::MemTable::try_new(schema, vec![batches])?;
                 ctx.deregister_table("runs")?;
                 ctx.register_table("runs", std::sync::Arc::new(mem))?;
-                // Listings and footers are read here, in the background, not by a request.
-                let tables = pulse_lake::catalog::warm(&ctx)
+                // The job outputs' listings and footers (what the pages read) are read here,
+                // in the background, not by a request; raw tables are listed when asked.
+                let names: Vec<&str> = outputs.iter().map(|o| o.table.as_str()).collect();
+                let tables = pulse_lake::catalog::warm(&ctx, &names)
                     .await
                     .map_err(|e| failed(e.into()))?;
                 tracing::debug!(tables, "web session warmed");

@@ -162,25 +162,19 @@ const READER_FOOTER_BYTES: usize = 128 << 20;
 /// How much memory file statistics kept across a reader's sessions may take.
 const READER_STATISTICS_BYTES: usize = 32 << 20;
 
-/// Plans a scan of every table of `ctx`'s default schema without running it, so the listings
-/// and footers a [`reader_session`] caches are read before the first request needs them.
-/// Views are skipped (they scan their tables); returns how many tables were planned.
-pub async fn warm(ctx: &SessionContext) -> Result<usize> {
-    let Some(schema) = ctx.catalog("datafusion").and_then(|c| c.schema("public")) else {
-        return Ok(0);
-    };
+/// Plans a scan of each of `tables` without running it, so the listings and footers a
+/// [`reader_session`] caches are read before the first request needs them. Names the session
+/// lacks, and views (they scan their tables), are skipped; returns how many were planned.
+pub async fn warm(ctx: &SessionContext, tables: &[&str]) -> Result<usize> {
     let mut n = 0;
-    for name in schema.table_names() {
-        let Some(t) = schema.table(&name).await? else {
+    for &name in tables {
+        let Ok(t) = ctx.table_provider(name).await else {
             continue;
         };
         if t.table_type() != datafusion::datasource::TableType::Base {
             continue;
         }
-        ctx.table(name.as_str())
-            .await?
-            .create_physical_plan()
-            .await?;
+        ctx.table(name).await?.create_physical_plan().await?;
         n += 1;
     }
     Ok(n)
