@@ -167,6 +167,14 @@ impl Windows {
         self.closed_before.is_some_and(|c| ws < c)
     }
 
+    /// Whether the window starting at `ws` has a pane with data.
+    fn holds_data(&self, ws: i64) -> bool {
+        self.panes
+            .range(ws..ws + self.spec.size_us)
+            .next()
+            .is_some()
+    }
+
     /// Counts a message at event time `t` with its tags.
     pub fn add(&mut self, t: i64, tags: &[String]) {
         if tags.is_empty() {
@@ -232,13 +240,7 @@ impl Windows {
         let mut ws = self.spec.first_window_over(*first);
         let mut out = Vec::new();
         while ws <= *last {
-            if !self.is_closed(ws)
-                && self
-                    .panes
-                    .range(ws..ws + self.spec.size_us)
-                    .next()
-                    .is_some()
-            {
+            if !self.is_closed(ws) && self.holds_data(ws) {
                 out.push(self.top(ws, false));
             }
             ws += slide;
@@ -270,12 +272,7 @@ impl Windows {
         let mut out = Vec::new();
         let mut ws = from;
         while ws < limit {
-            if self
-                .panes
-                .range(ws..ws + self.spec.size_us)
-                .next()
-                .is_some()
-            {
+            if self.holds_data(ws) {
                 out.push(self.top(ws, true));
             }
             ws += slide;
@@ -285,8 +282,7 @@ impl Windows {
         }
         // A pane is needed while a window over it is open: the latest such starts at or
         // before the pane, so panes before `limit` (the first open window) can go.
-        let keep = self.panes.split_off(&limit);
-        self.panes = keep;
+        self.panes = self.panes.split_off(&limit);
         self.evicted = self.evicted.split_off(&limit);
         // Late figures are kept for a while for the closed windows' updates.
         let horizon = limit - 64 * self.spec.size_us.max(slide);
@@ -396,13 +392,15 @@ mod tests {
             // Every window the watermark passed, exactly once, equal to the recount.
             let wm = w.watermark().unwrap();
             let closed: BTreeMap<i64, Vec<(String, u64)>> = want
-                .into_iter()
-                .filter(|(ws, _)| ws + spec.size_us <= wm)
+                .iter()
+                .filter(|(ws, _)| *ws + spec.size_us <= wm)
+                .map(|(ws, v)| (*ws, v.clone()))
                 .collect();
             assert_eq!(got, closed, "{size}s/{slide}s");
             // The open ones are the recount so far too.
             for top in w.open() {
                 assert!(top.window_start + spec.size_us > wm);
+                assert_eq!(Some(&top.tags), want.get(&top.window_start), "open window");
             }
             assert!(w.held() <= 12 * (spec.size_us / spec.pane_us() + 1) as usize);
         }

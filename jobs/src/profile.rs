@@ -17,6 +17,15 @@ pub const PROFILES_ASOF: &str = include_str!("../../sql/views/profiles_asof.sql"
 /// Every viewer's scores as of `date`: viewer_login, kind, item, score, last_seen.
 pub async fn scores_asof(ctx: &SessionContext, date: NaiveDate) -> Result<DataFrame> {
     let bans = ban_day(ctx, date).await?;
+    scores_banned_by(ctx, date, bans).await
+}
+
+/// [`scores_asof`] with its [`ban_day`] already found.
+async fn scores_banned_by(
+    ctx: &SessionContext,
+    date: NaiveDate,
+    bans: Option<String>,
+) -> Result<DataFrame> {
     Ok(ctx.sql(PROFILES_ASOF).await?.with_param_values(vec![
         ScalarValue::Utf8(Some(date.to_string())),
         ScalarValue::Utf8(bans),
@@ -103,9 +112,11 @@ pub async fn latest_date(ctx: &SessionContext) -> Result<Option<NaiveDate>> {
 
 /// `viewer`'s profile as of `date`; `None` when the lake knows nothing of the viewer.
 pub async fn read(ctx: &SessionContext, viewer: &str, date: NaiveDate) -> Result<Option<Profile>> {
-    // The ban list and the scores are independent questions: asked at once.
+    // The ban list and the scores are independent questions: asked at once, both over the
+    // one ban list day.
+    let bans = ban_day(ctx, date).await?;
     let bot = async {
-        let Some(day) = ban_day(ctx, date).await? else {
+        let Some(day) = bans.clone() else {
             return Ok::<_, crate::Error>(None);
         };
         let b = ctx
@@ -137,7 +148,7 @@ pub async fn read(ctx: &SessionContext, viewer: &str, date: NaiveDate) -> Result
         if !ctx.table_exist("profile_scores")? {
             return Ok::<_, crate::Error>(Vec::new());
         }
-        Ok(scores_asof(ctx, date)
+        Ok(scores_banned_by(ctx, date, bans.clone())
             .await?
             .filter(datafusion::prelude::col("viewer_login").eq(datafusion::prelude::lit(viewer)))?
             .select_columns(&["kind", "item", "score", "last_seen"])?

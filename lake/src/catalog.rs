@@ -93,8 +93,18 @@ pub fn runtime(
     tmp: Option<&str>,
     memory_limit: Option<usize>,
 ) -> Result<std::sync::Arc<RuntimeEnv>> {
-    let mut b = RuntimeEnvBuilder::new()
-        .with_cache_manager(CacheManagerConfig::default().with_list_files_cache_limit(0));
+    let caches = CacheManagerConfig::default().with_list_files_cache_limit(0);
+    runtime_with(lake, caches, tmp, memory_limit)
+}
+
+/// [`runtime`] with the given caches.
+fn runtime_with(
+    lake: &Lake,
+    caches: CacheManagerConfig,
+    tmp: Option<&str>,
+    memory_limit: Option<usize>,
+) -> Result<std::sync::Arc<RuntimeEnv>> {
+    let mut b = RuntimeEnvBuilder::new().with_cache_manager(caches);
     if let Some(limit) = memory_limit {
         b = b.with_memory_pool(Arc::new(
             datafusion::execution::memory_pool::FairSpillPool::new(limit),
@@ -138,10 +148,7 @@ pub async fn reader_session(lake: &Lake, caches: &ReaderCaches) -> Result<Sessio
         .with_file_metadata_cache(Some(caches.footers.clone()))
         .with_file_statistics_cache_limit(READER_STATISTICS_BYTES)
         .with_file_statistics_cache(Some(caches.statistics.clone()));
-    let rt = RuntimeEnvBuilder::new()
-        .with_cache_manager(config)
-        .build_arc()?;
-    rt.register_object_store(lake.store_url(), lake.store());
+    let rt = runtime_with(lake, config, None, None)?;
     let mut config = session_config();
     // Filters run inside the Parquet reader: a page's other columns are decoded only for the
     // rows that pass (a viewer's profile is a few hundred rows of each day's file).
