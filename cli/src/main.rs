@@ -416,10 +416,12 @@ struct ToHub(std::sync::Arc<pulse_web::live::Hub>);
 impl pulse_ingest::worker::LiveSink for ToHub {
     fn window(&mut self, spec: pulse_ingest::live::Spec, top: pulse_ingest::live::Top) {
         let v = live_json(spec, &top);
-        let name = v["live"].as_str().unwrap_or_default().to_string();
-        self.0.update(&name, top.window_start, v);
+        self.0.update(&spec.name(), top.window_start, v);
     }
-    fn tick(&mut self) {
+    fn history(&mut self, spec: pulse_ingest::live::Spec, top: pulse_ingest::live::Top) {
+        self.window(spec, top);
+    }
+    fn tick(&mut self, _newest_event: Option<i64>) {
         self.0.publish();
     }
 }
@@ -431,9 +433,8 @@ fn live_json(spec: pulse_ingest::live::Spec, top: &pulse_ingest::live::Top) -> s
             .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true))
             .unwrap_or_default()
     };
-    let dur = |us: i64| pulse_jobs::jobs::duration_text(Duration::from_micros(us.max(0) as u64));
     serde_json::json!({
-        "live": format!("{}_{}", dur(spec.size_us), dur(spec.slide_us)),
+        "live": spec.name(),
         "window_start": time(top.window_start),
         "window_end": time(top.window_end),
         "final": top.final_,
@@ -872,6 +873,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 policy(&cfg, &flush),
             )
             .with_live(live.windows(), Box::new(ToHub(hub)));
+            w.resume_live(pulse_web::live::KEEP).await?;
             let ingest = pulse_ingest::socket::run(&mut w, &opts, shutdown, |addr| {
                 println!("listening on {addr}");
             })
@@ -1243,6 +1245,7 @@ async fn ingest(cfg: &Config, lake: Lake, cmd: IngestCmd) -> anyhow::Result<()> 
                 pulse_lake::schema::source::SOCKET,
                 policy(cfg, &flush),
             ));
+            w.resume_live(0).await?;
             let stats = pulse_ingest::socket::run(&mut w, &opts, shutdown, |addr| {
                 // Tests and scripts read the bound address from here (useful with port 0).
                 println!("listening on {addr}");
@@ -1283,6 +1286,8 @@ async fn ingest(cfg: &Config, lake: Lake, cmd: IngestCmd) -> anyhow::Result<()> 
             let stopped = *shutdown.borrow();
             w.end_live(!stopped);
             let report = report?;
+            // The windows the end of the input closed land too.
+            w.flush().await?;
             print_stats("replay", &report.stats);
             println!(
                 "{} files replayed, {} skipped",

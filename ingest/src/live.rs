@@ -10,8 +10,21 @@
 //! end, and is then reported once, final. A message for closed windows counts in their `late`
 //! figure (the batch job's rerun folds it in). A pane holding more than `cap` distinct tags
 //! evicts its rarest ones and the windows over it say how many tags they lost.
+//!
+//! Closed windows land in the lake as `live_hashtag_top_<size>_<slide>` (see [`tops_batch`]),
+//! and a worker that restarts continues from there ([`landed`], [`Windows::restore`]): the
+//! windows it closed before stay closed, and the open ones are rebuilt from the messages it
+//! landed.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, OnceLock};
+
+use arrow::array::{
+    Array, AsArray, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray,
+};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimestampMicrosecondType};
+use pulse_lake::Lake;
+use pulse_lake::schema::{duration_text, ts_type};
 
 /// Window size and slide, and how many tags a top holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,6 +84,17 @@ impl Spec {
         })
     }
 
+    /// The shape's name, as in the batch job's outputs: `20s_10s`.
+    pub fn name(&self) -> String {
+        let text = |us: i64| duration_text(std::time::Duration::from_micros(us.max(0) as u64));
+        format!("{}_{}", text(self.size_us), text(self.slide_us))
+    }
+
+    /// The lake table its closed windows land in: `live_hashtag_top_<size>_<slide>`.
+    pub fn table(&self) -> String {
+        format!("live_hashtag_top_{}", self.name())
+    }
+
     fn pane_us(&self) -> i64 {
         gcd(self.size_us, self.slide_us)
     }
@@ -115,6 +139,8 @@ pub struct Top {
     pub late: u64,
     /// Distinct tags dropped from the window's panes by the cap.
     pub evicted: u64,
+    /// Reported before, closed: only its late figure changed (it is not landed again).
+    pub repeat: bool,
 }
 
 /// The live windows of one [`Spec`].
@@ -194,16 +220,47 @@ impl Windows {
         }
         if open {
             let pane = t.div_euclid(self.spec.pane_us()) * self.spec.pane_us();
-            let counts = self.panes.entry(pane).or_default();
-            for tag in tags {
-                *counts.entry(tag.clone()).or_default() += 1;
-            }
-            if counts.len() > self.cap {
-                let dropped = evict(counts, self.cap);
-                *self.evicted.entry(pane).or_default() += dropped;
-            }
+            self.count(pane, tags);
         }
         self.max_seen = Some(self.max_seen.map_or(t, |m| m.max(t)));
+    }
+
+    fn count(&mut self, pane: i64, tags: &[String]) {
+        let counts = self.panes.entry(pane).or_default();
+        for tag in tags {
+            match counts.get_mut(tag.as_str()) {
+                Some(n) => *n += 1,
+                None => {
+                    counts.insert(tag.clone(), 1);
+                }
+            }
+        }
+        if counts.len() > self.cap {
+            let dropped = evict(counts, self.cap);
+            *self.evicted.entry(pane).or_default() += dropped;
+        }
+    }
+
+    /// Continues after a restart: the windows starting before `closed_before` were closed
+    /// (and landed) before, and `messages` (event time, tags) are the landed messages from
+    /// `closed_before` on, which the open windows hold. Nothing is counted late; the next
+    /// [`Windows::close`] closes what the restored watermark has passed.
+    pub fn restore(
+        &mut self,
+        closed_before: i64,
+        messages: impl IntoIterator<Item = (i64, Vec<String>)>,
+    ) {
+        self.closed_before = Some(closed_before);
+        let pane_us = self.spec.pane_us();
+        for (t, tags) in messages {
+            if t < closed_before {
+                continue;
+            }
+            if !tags.is_empty() {
+                self.count(t.div_euclid(pane_us) * pane_us, &tags);
+            }
+            self.max_seen = Some(self.max_seen.map_or(t, |m| m.max(t)));
+        }
     }
 
     fn top(&self, ws: i64, final_: bool) -> Top {
@@ -227,6 +284,7 @@ impl Windows {
             final_,
             late: self.late.get(&ws).copied().unwrap_or(0),
             evicted,
+            repeat: false,
         }
     }
 
@@ -258,6 +316,10 @@ impl Windows {
         let slide = self.spec.slide_us;
         // Windows with ws + size <= wm are closed: the first open one is the first over wm.
         let limit = self.spec.first_window_over(wm);
+        if self.closed_before == Some(limit) && self.late_changed.is_empty() {
+            // Nothing closed since the last call (the common case, once per message).
+            return Vec::new();
+        }
         let first = self
             .panes
             .keys()
@@ -293,7 +355,10 @@ impl Windows {
         self.recent = self.recent.split_off(&horizon);
         for ws in std::mem::take(&mut self.late_changed) {
             if let Some(top) = self.recent.get(&ws) {
-                out.push(top.clone());
+                out.push(Top {
+                    repeat: true,
+                    ..top.clone()
+                });
             }
         }
         out
@@ -310,10 +375,201 @@ impl Windows {
         out
     }
 
+    /// The newest event time counted.
+    pub fn newest(&self) -> Option<i64> {
+        self.max_seen
+    }
+
     /// Distinct tags held, over all panes (what the memory is proportional to).
     pub fn held(&self) -> usize {
         self.panes.values().map(HashMap::len).sum()
     }
+}
+
+/// The schema of a `live_hashtag_top_*` table (partitioned by `dt`, the window start's UTC
+/// date): the batch `hashtag_top_*` columns, with the late and evicted figures as they were
+/// when the window closed.
+pub fn tops_schema() -> SchemaRef {
+    static S: OnceLock<SchemaRef> = OnceLock::new();
+    S.get_or_init(|| {
+        let i = |n: &str| Field::new(n, DataType::Int64, false);
+        Arc::new(Schema::new(vec![
+            Field::new("window_start", ts_type(), false),
+            Field::new("window_end", ts_type(), false),
+            i("rank"),
+            Field::new("tag", DataType::Utf8, false),
+            i("n"),
+            i("late"),
+            i("evicted_tags"),
+        ]))
+    })
+    .clone()
+}
+
+/// Closed windows as rows of [`tops_schema`], one per (window, rank).
+pub fn tops_batch(tops: &[Top]) -> Result<RecordBatch, arrow::error::ArrowError> {
+    let rows = tops.iter().flat_map(|t| {
+        t.tags
+            .iter()
+            .enumerate()
+            .map(move |(r, (tag, n))| (t, r as i64 + 1, tag, *n as i64))
+    });
+    let (mut ws, mut we, mut rank, mut tag, mut n, mut late, mut ev) = (
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+    );
+    for (t, r, g, c) in rows {
+        ws.push(t.window_start);
+        we.push(t.window_end);
+        rank.push(r);
+        tag.push(g.as_str());
+        n.push(c);
+        late.push(t.late as i64);
+        ev.push(t.evicted as i64);
+    }
+    let ts = |v: Vec<i64>| Arc::new(TimestampMicrosecondArray::from(v).with_timezone("UTC"));
+    RecordBatch::try_new(
+        tops_schema(),
+        vec![
+            ts(ws),
+            ts(we),
+            Arc::new(Int64Array::from(rank)),
+            Arc::new(StringArray::from(tag)),
+            Arc::new(Int64Array::from(n)),
+            Arc::new(Int64Array::from(late)),
+            Arc::new(Int64Array::from(ev)),
+        ],
+    )
+}
+
+/// What a worker left in the lake for one window shape: where its closed windows end and the
+/// messages its open windows held.
+#[derive(Debug, Default)]
+pub struct Landed {
+    /// The first window not closed yet (none: nothing landed for this shape).
+    pub closed_before: Option<i64>,
+    /// The last closed windows (up to `keep`), oldest first, as they landed.
+    pub recent: Vec<Top>,
+    /// (event time, text) of the landed messages of `source` from `closed_before` on.
+    pub messages: Vec<(i64, String)>,
+}
+
+/// Reads what an earlier worker of `source` landed for `spec` (see [`Landed`]).
+pub async fn landed(lake: &Lake, spec: Spec, source: &str, keep: usize) -> crate::Result<Landed> {
+    let df = |e: datafusion::error::DataFusionError| crate::Error::Lake(e.into());
+    let ctx = pulse_lake::catalog::session(lake).await?;
+    let table = spec.table();
+    if !ctx.table_exist(table.as_str()).map_err(df)? {
+        return Ok(Landed::default());
+    }
+    let last = ctx
+        .sql(&format!("SELECT max(window_start) FROM {table}"))
+        .await
+        .map_err(df)?
+        .collect()
+        .await
+        .map_err(df)?;
+    let last = last
+        .first()
+        .filter(|b| b.num_rows() == 1 && !b.column(0).is_null(0))
+        .and_then(|b| b.column(0).as_primitive_opt::<TimestampMicrosecondType>())
+        .map(|a| a.value(0));
+    let Some(last) = last else {
+        return Ok(Landed::default());
+    };
+    let closed_before = last + spec.slide_us;
+    let from = closed_before - keep as i64 * spec.slide_us;
+    let day = |us: i64| {
+        chrono::DateTime::from_timestamp_micros(us)
+            .map(|t| t.format("%Y-%m-%d").to_string())
+            .unwrap_or_default()
+    };
+    let rows = ctx
+        .sql(&format!(
+            "SELECT window_start, window_end, tag, n, late, evicted_tags FROM {table} \
+             WHERE dt >= '{}' AND window_start >= to_timestamp_micros({from}) \
+             ORDER BY window_start, rank",
+            day(from)
+        ))
+        .await
+        .map_err(df)?
+        .collect()
+        .await
+        .map_err(df)?;
+    // Strings may read as views; one cast gives one type to look at.
+    let utf8 = |a: &arrow::array::ArrayRef| arrow::compute::cast(a, &DataType::Utf8);
+    let mut recent: Vec<Top> = Vec::new();
+    for b in &rows {
+        let col = |i: usize| b.column(i);
+        let tag = utf8(col(2))?;
+        let (Some(ws), Some(we), Some(tag), Some(n), Some(late), Some(ev)) = (
+            col(0).as_primitive_opt::<TimestampMicrosecondType>(),
+            col(1).as_primitive_opt::<TimestampMicrosecondType>(),
+            tag.as_string_opt::<i32>(),
+            col(3).as_primitive_opt::<arrow::datatypes::Int64Type>(),
+            col(4).as_primitive_opt::<arrow::datatypes::Int64Type>(),
+            col(5).as_primitive_opt::<arrow::datatypes::Int64Type>(),
+        ) else {
+            return Err(crate::Error::Usage(format!(
+                "{table} does not have the live table's schema"
+            )));
+        };
+        for r in 0..b.num_rows() {
+            if recent.last().is_none_or(|t| t.window_start != ws.value(r)) {
+                recent.push(Top {
+                    window_start: ws.value(r),
+                    window_end: we.value(r),
+                    tags: Vec::new(),
+                    final_: true,
+                    late: late.value(r).max(0) as u64,
+                    evicted: ev.value(r).max(0) as u64,
+                    repeat: true,
+                });
+            }
+            if let Some(t) = recent.last_mut() {
+                t.tags
+                    .push((tag.value(r).to_string(), n.value(r).max(0) as u64));
+            }
+        }
+    }
+    let rows = ctx
+        .sql(&format!(
+            "SELECT event_time, text FROM messages WHERE source = '{source}' \
+             AND dt >= '{}' AND event_time >= to_timestamp_micros({closed_before})",
+            day(closed_before)
+        ))
+        .await
+        .map_err(df)?
+        .collect()
+        .await
+        .map_err(df)?;
+    let mut messages = Vec::new();
+    for b in &rows {
+        let text = utf8(b.column(1))?;
+        let (Some(t), Some(text)) = (
+            b.column(0).as_primitive_opt::<TimestampMicrosecondType>(),
+            text.as_string_opt::<i32>(),
+        ) else {
+            return Err(crate::Error::Usage(
+                "messages does not have its schema".into(),
+            ));
+        };
+        for r in 0..b.num_rows() {
+            if !t.is_null(r) && !text.is_null(r) {
+                messages.push((t.value(r), text.value(r).to_string()));
+            }
+        }
+    }
+    Ok(Landed {
+        closed_before: Some(closed_before),
+        recent,
+        messages,
+    })
 }
 
 /// Keeps the `cap` most frequent tags of a pane (ties by tag); returns how many went.
@@ -404,6 +660,46 @@ mod tests {
             }
             assert!(w.held() <= 12 * (spec.size_us / spec.pane_us() + 1) as usize);
         }
+    }
+
+    #[test]
+    fn a_restored_worker_closes_what_an_uninterrupted_one_would() {
+        let spec = Spec::parse("size=60s,slide=5s,k=5").unwrap();
+        let msgs = stream(7, 3000);
+        let cut = 1500;
+        let mut a = Windows::new(spec, 0, 10_000);
+        let mut got = BTreeMap::new();
+        for (t, tags) in &msgs[..cut] {
+            a.add(*t, tags);
+            for top in a.close() {
+                got.insert(top.window_start, top.tags);
+            }
+        }
+        // What a restart finds in the lake: the last window landed, and every message
+        // (the restore skips those before the first open window).
+        let closed_before = got.keys().last().unwrap() + spec.slide_us;
+        let mut b = Windows::new(spec, 0, 10_000);
+        b.restore(closed_before, msgs[..cut].iter().cloned());
+        let mut close = |b: &mut Windows| {
+            for top in b.close() {
+                assert!(!top.repeat && top.late == 0);
+                assert!(
+                    got.insert(top.window_start, top.tags).is_none(),
+                    "closed twice"
+                );
+            }
+        };
+        close(&mut b);
+        for (t, tags) in &msgs[cut..] {
+            b.add(*t, tags);
+            close(&mut b);
+        }
+        let wm = b.watermark().unwrap();
+        let want: BTreeMap<i64, Vec<(String, u64)>> = brute(spec, &msgs)
+            .into_iter()
+            .filter(|(ws, _)| *ws + spec.size_us <= wm)
+            .collect();
+        assert_eq!(got, want);
     }
 
     #[test]

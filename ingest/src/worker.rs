@@ -51,8 +51,10 @@ pub struct Stats {
 pub trait LiveSink: Send {
     /// A window that closed (final), or, from [`Worker::publish_live`], one still open.
     fn window(&mut self, spec: crate::live::Spec, top: crate::live::Top);
-    /// Called after each [`Worker::publish_live`] round.
-    fn tick(&mut self) {}
+    /// A window an earlier worker closed and landed (from [`Worker::resume_live`]).
+    fn history(&mut self, _spec: crate::live::Spec, _top: crate::live::Top) {}
+    /// Called after each [`Worker::publish_live`] round, with the newest event time counted.
+    fn tick(&mut self, _newest_event: Option<i64>) {}
 }
 
 struct Sink(Box<dyn LiveSink>);
@@ -76,6 +78,8 @@ pub struct Worker {
     stats: Stats,
     started: Instant,
     live: Vec<crate::live::Windows>,
+    /// Closed windows not landed yet, per live window shape.
+    live_pending: Vec<Vec<crate::live::Top>>,
     sink: Option<Sink>,
 }
 
@@ -92,20 +96,72 @@ impl Worker {
             stats: Stats::default(),
             started: Instant::now(),
             live: Vec::new(),
+            live_pending: Vec::new(),
             sink: None,
         }
     }
 
     /// Keeps live hashtag windows over the messages pushed (before they land), handing each
-    /// window to `sink` once the watermark closes it.
+    /// window to `sink` once the watermark closes it. Closed windows land with the messages,
+    /// in `live_hashtag_top_<size>_<slide>` (see [`crate::live`]).
     pub fn with_live(
         mut self,
         windows: Vec<crate::live::Windows>,
         sink: Box<dyn LiveSink>,
     ) -> Worker {
+        self.live_pending = windows.iter().map(|_| Vec::new()).collect();
         self.live = windows;
         self.sink = Some(Sink(sink));
         self
+    }
+
+    /// Continues the live windows of an earlier worker of this source on this lake (after a
+    /// restart): the windows it closed stay closed, its last closed ones go to the sink as
+    /// history, and the open ones are rebuilt from the messages it landed. Windows the
+    /// restored watermark has passed close now (and land at the next flush).
+    pub async fn resume_live(&mut self, keep: usize) -> Result<()> {
+        for i in 0..self.live.len() {
+            let spec = self.live[i].spec();
+            let landed = crate::live::landed(self.lander.lake(), spec, &self.source, keep).await?;
+            let Some(closed_before) = landed.closed_before else {
+                continue;
+            };
+            tracing::info!(
+                live = %spec.name(),
+                messages = landed.messages.len(),
+                windows = landed.recent.len(),
+                "live windows resumed from the lake"
+            );
+            if let Some(sink) = self.sink.as_mut() {
+                for top in landed.recent {
+                    sink.0.history(spec, top);
+                }
+            }
+            let w = &mut self.live[i];
+            w.restore(
+                closed_before,
+                landed
+                    .messages
+                    .iter()
+                    .map(|(t, text)| (*t, pulse_udfs::hashtags::extract(text))),
+            );
+            let closed = w.close();
+            self.hand_over(i, closed);
+        }
+        Ok(())
+    }
+
+    /// Gives closed windows of live shape `i` to the sink and queues them for landing.
+    fn hand_over(&mut self, i: usize, closed: Vec<crate::live::Top>) {
+        let spec = self.live[i].spec();
+        for top in closed {
+            if !top.repeat && top.final_ {
+                self.live_pending[i].push(top.clone());
+            }
+            if let Some(sink) = self.sink.as_mut() {
+                sink.0.window(spec, top);
+            }
+        }
     }
 
     /// Hands every open live window, as it stands, to the sink (a live chart's refresh).
@@ -113,12 +169,14 @@ impl Worker {
         let Some(sink) = self.sink.as_mut() else {
             return;
         };
+        let mut newest = None;
         for w in &self.live {
             for top in w.open() {
                 sink.0.window(w.spec(), top);
             }
+            newest = newest.max(w.newest());
         }
-        sink.0.tick();
+        sink.0.tick(newest);
     }
 
     /// The live windows.
@@ -134,28 +192,29 @@ impl Worker {
             return;
         }
         let tags = pulse_udfs::hashtags::extract(&m.text);
-        for w in &mut self.live {
+        for i in 0..self.live.len() {
+            let w = &mut self.live[i];
             w.add(m.event_time, &tags);
             let closed = w.close();
-            if let Some(sink) = self.sink.as_mut() {
-                for top in closed {
-                    sink.0.window(w.spec(), top);
-                }
+            if !closed.is_empty() {
+                self.hand_over(i, closed);
             }
         }
     }
 
     /// Hands the live windows still open to the sink: as final when the input has ended
-    /// (a replay), else as they stand (a live source stopping).
+    /// (a replay; they land at the next flush), else as they stand (a live source stopping:
+    /// a restarted worker rebuilds them from the landed messages).
     pub fn end_live(&mut self, input_ended: bool) {
-        for w in &mut self.live {
+        let mut newest = None;
+        for i in 0..self.live.len() {
+            let w = &mut self.live[i];
+            newest = newest.max(w.newest());
             let rest = if input_ended { w.close_all() } else { w.open() };
-            if let Some(sink) = self.sink.as_mut() {
-                for top in rest {
-                    sink.0.window(w.spec(), top);
-                }
-                sink.0.tick();
-            }
+            self.hand_over(i, rest);
+        }
+        if let Some(sink) = self.sink.as_mut() {
+            sink.0.tick(newest);
         }
     }
 
@@ -207,8 +266,37 @@ impl Worker {
         Ok(())
     }
 
-    /// Lands everything buffered. On error the buffer is kept for the next try.
+    /// Lands everything buffered: the records, then the live windows closed since the last
+    /// flush (their messages are in this flush or an earlier one, so a worker resuming from
+    /// the lake never lacks a closed window's messages). On error what is left is kept for
+    /// the next try.
     pub async fn flush(&mut self) -> Result<()> {
+        self.flush_records().await?;
+        for i in 0..self.live.len() {
+            let Some(first) = self.live_pending[i].first() else {
+                continue;
+            };
+            let spec = self.live[i].spec();
+            let stem = format!("live-{}", first.window_start);
+            let batch = crate::live::tops_batch(&self.live_pending[i])?;
+            if batch.num_rows() > 0 {
+                let dir = format!("agg/{}", spec.table());
+                let schema = crate::live::tops_schema();
+                for l in self
+                    .lander
+                    .land_by_day(&dir, "window_start", &schema, &batch, &stem)
+                    .await?
+                {
+                    self.stats.files += 1;
+                    self.stats.bytes += l.bytes as u64;
+                }
+            }
+            self.live_pending[i].clear();
+        }
+        Ok(())
+    }
+
+    async fn flush_records(&mut self) -> Result<()> {
         let Some(stem) = self.first_key.clone() else {
             return Ok(());
         };

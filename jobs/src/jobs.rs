@@ -29,10 +29,7 @@ fn dur(p: &Params, name: &str) -> Result<u128> {
     Ok(d)
 }
 
-/// A duration as it appears in output names: `30m`, `1h`, `1day`, `1m30s`.
-pub fn duration_text(d: Duration) -> String {
-    humantime::format_duration(d).to_string().replace(' ', "")
-}
+pub use pulse_lake::schema::duration_text;
 
 /// A duration parameter as it appears in output names (see [`duration_text`]).
 fn duration_name(p: &Params, name: &str) -> String {

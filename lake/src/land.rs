@@ -169,19 +169,30 @@ impl Lander {
         batch: &RecordBatch,
         stem: &str,
     ) -> Result<Vec<Landed>> {
+        let dir = format!("quarantine/{source}");
+        self.land_by_day(&dir, "received_at", &quarantine_schema(), batch, stem)
+            .await
+    }
+
+    /// Lands `batch` (of `schema`) under `dir/dt=YYYY-MM-DD/<stem>.parquet`, by the UTC date
+    /// of its timestamp column `time_col`: the layout of job outputs and quarantine.
+    pub async fn land_by_day(
+        &self,
+        dir: &str,
+        time_col: &str,
+        schema: &SchemaRef,
+        batch: &RecordBatch,
+        stem: &str,
+    ) -> Result<Vec<Landed>> {
         let mut by_day: BTreeMap<i64, Vec<RecordBatch>> = BTreeMap::new();
-        for (hour, part) in split_by_hour(batch, "received_at", "quarantine")? {
+        for (hour, part) in split_by_hour(batch, time_col, dir)? {
             by_day.entry(hour.div_euclid(24)).or_default().push(part);
         }
-        let schema = quarantine_schema();
         let mut landed = Vec::new();
         for (day, parts) in by_day {
-            let part = arrow::compute::concat_batches(&schema, &parts)?;
-            let dir = format!(
-                "quarantine/{source}/dt={}",
-                hour_start(day * 24).format("%Y-%m-%d")
-            );
-            landed.push(self.put(&dir, stem, &schema, &part).await?);
+            let part = arrow::compute::concat_batches(schema, &parts)?;
+            let dir = format!("{dir}/dt={}", hour_start(day * 24).format("%Y-%m-%d"));
+            landed.push(self.put(&dir, stem, schema, &part).await?);
         }
         Ok(landed)
     }

@@ -13,6 +13,12 @@ pub const SCHEMA_VERSION_KEY: &str = "pulse.schema_version";
 /// Version of the raw table schemas below. Bump it on any incompatible change.
 pub const SCHEMA_VERSION: &str = "1";
 
+/// A duration as it appears in table names: `30m`, `1h`, `1day`, `1m30s` (the windowed
+/// outputs, batch and live, are named by their size and slide).
+pub fn duration_text(d: std::time::Duration) -> String {
+    humantime::format_duration(d).to_string().replace(' ', "")
+}
+
 /// The timestamp type of every time column: microseconds, UTC.
 pub fn ts_type() -> DataType {
     DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))

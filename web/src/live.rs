@@ -14,7 +14,7 @@ use serde_json::Value;
 use tokio::sync::watch;
 
 /// Windows kept per shape (e.g. `20s_10s`): the open ones and the last closed ones.
-const KEEP: usize = 12;
+pub const KEEP: usize = 12;
 
 /// The latest live windows, by shape and start.
 pub struct Hub {

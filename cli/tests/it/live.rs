@@ -51,6 +51,21 @@ fn batch_tops(p: &Pulse, name: &str) -> Tops {
     tops
 }
 
+/// The closed live windows that landed in `live_hashtag_top_<name>`, as the same map.
+fn lake_tops(p: &Pulse, name: &str) -> Tops {
+    let mut tops = Tops::new();
+    for r in p.sql(&format!(
+        "SELECT window_start, rank, tag, n FROM live_hashtag_top_{name} \
+         ORDER BY window_start, rank"
+    )) {
+        let top = tops.entry((name.to_string(), r[0].clone())).or_default();
+        // Each window once: its ranks are 1, 2, ... with no repeats.
+        assert_eq!(r[1], (top.len() + 1).to_string(), "{r:?}");
+        top.push((r[2].clone(), r[3].parse().unwrap()));
+    }
+    tops
+}
+
 #[test]
 fn live_windows_of_a_replayed_tweet_file_equal_the_batch_job() {
     let Some(file) = shared_data("tweets/szymsta_spark_twitter_pipeline/covid19_tweets.csv") else {
@@ -91,6 +106,7 @@ fn live_windows_of_a_replayed_tweet_file_equal_the_batch_job() {
             .collect();
         assert!(batch.len() > 50, "{name}: {} windows", batch.len());
         assert_eq!(live, batch, "{name}");
+        assert_eq!(lake_tops(&p, name), batch, "{name} in the lake");
     }
 }
 
@@ -190,6 +206,148 @@ fn a_message_after_its_windows_closed_is_late_live_and_counted_by_the_batch_reru
         .collect();
     assert_eq!(others.len(), 9);
     for (k, v) in others {
+        assert_eq!(batch.get(k), Some(v), "{k:?}");
+    }
+}
+
+/// A socket worker with live windows, its stdout read line by line.
+struct SocketWorker {
+    child: super::Running,
+    out: std::io::BufReader<std::process::ChildStdout>,
+    addr: String,
+}
+
+impl SocketWorker {
+    fn start(p: &Pulse, live: &str) -> SocketWorker {
+        use std::io::BufRead;
+        let mut c = p.cmd();
+        c.args([
+            "ingest",
+            "socket",
+            "--listen",
+            "127.0.0.1:0",
+            "--live",
+            live,
+        ]);
+        let mut child = spawn(c);
+        let mut out = std::io::BufReader::new(child.0.stdout.take().unwrap());
+        let mut line = String::new();
+        out.read_line(&mut line).unwrap();
+        let addr = line.trim().strip_prefix("listening on").unwrap().trim();
+        SocketWorker {
+            addr: addr.to_string(),
+            child,
+            out,
+        }
+    }
+
+    /// Reads stdout until a line contains `needle`; returns everything read.
+    fn read_until(&mut self, needle: &str) -> String {
+        use std::io::BufRead;
+        let (mut got, mut line) = (String::new(), String::new());
+        while !line.contains(needle) {
+            line.clear();
+            assert!(
+                self.out.read_line(&mut line).unwrap() > 0,
+                "pulse exited early:\n{got}"
+            );
+            got.push_str(&line);
+        }
+        got
+    }
+}
+
+/// A tweet at `secs` after 2026-01-05 00:00 UTC, as a JSON line.
+fn tweet(secs: u32, text: &str) -> String {
+    format!(
+        "{{\"created_at\":\"2026-01-05T00:{:02}:{:02}Z\",\"text\":\"{text}\"}}\n",
+        secs / 60,
+        secs % 60
+    )
+}
+
+fn tags_at(t: u32) -> String {
+    let mut s = String::from("#a");
+    if t % 3 == 0 {
+        s.push_str(" #b");
+    }
+    if t % 7 == 0 {
+        s.push_str(" #c");
+    }
+    s
+}
+
+#[test]
+fn sigterm_lands_the_closed_windows_and_a_restarted_worker_continues() {
+    let p = Pulse::new();
+    let live_rows = || lake_tops(&p, "20s_10s");
+    // The first worker gets 0-99 s and 130 s, then SIGTERM: [90, 110) is the last window
+    // with data the watermark (130 s) closed; [120, 140) and [130, 150) are open.
+    let mut w = SocketWorker::start(&p, "size=20s,slide=10s,k=3");
+    let mut s = std::net::TcpStream::connect(&w.addr).unwrap();
+    for t in (0..100).chain([130]) {
+        s.write_all(tweet(t, &tags_at(t)).as_bytes()).unwrap();
+    }
+    drop(s);
+    let first = w.read_until("\"window_start\":\"2026-01-05T00:01:30Z\"");
+    assert!(w.child.terminate().success());
+    let (printed, _) = live_tops(&first);
+    let landed = live_rows();
+    assert_eq!(landed, printed, "the closed windows are in the lake");
+    assert_eq!(
+        landed.keys().last().unwrap().1,
+        "2026-01-05T00:01:30Z",
+        "up to [90 s, 110 s)"
+    );
+    // The second worker continues: 131-259 s and 300 s.
+    let mut w = SocketWorker::start(&p, "size=20s,slide=10s,k=3");
+    let mut s = std::net::TcpStream::connect(&w.addr).unwrap();
+    for t in (131..260).chain([300]) {
+        s.write_all(tweet(t, &tags_at(t)).as_bytes()).unwrap();
+    }
+    drop(s);
+    let second = w.read_until("\"window_start\":\"2026-01-05T00:04:10Z\"");
+    assert!(w.child.terminate().success());
+    let (printed2, late) = live_tops(&second);
+    assert!(late.values().all(|n| *n == 0), "nothing is late: {late:?}");
+    // No window closed twice, and the ones open at the restart closed with both halves.
+    assert!(printed2.keys().all(|k| !printed.contains_key(k)));
+    let key = |t: &str| ("20s_10s".to_string(), format!("2026-01-05T00:0{t}Z"));
+    assert_eq!(
+        printed2[&key("2:10")],
+        vec![("a".into(), 20), ("b".into(), 6), ("c".into(), 3)],
+        "[130 s, 150 s): 130 s from the first worker, 131-149 s from the second"
+    );
+    let landed = live_rows();
+    let mut both = printed.clone();
+    both.extend(printed2);
+    assert_eq!(landed, both);
+    // The batch job over the landed messages agrees with every window from midnight on.
+    p.ok(&[
+        "run",
+        "hashtags",
+        "--from",
+        "2026-01-05",
+        "--to",
+        "2026-01-06",
+        "--set",
+        "size=20s",
+        "--set",
+        "slide=10s",
+        "--set",
+        "k=3",
+    ]);
+    let batch = batch_tops(&p, "20s_10s");
+    let live: Tops = landed
+        .into_iter()
+        .filter(|(k, _)| k.1.as_str() >= "2026-01-05T00:00:00Z")
+        .collect();
+    assert_eq!(
+        live.len(),
+        24,
+        "[0, 20) to [90, 110), [120, 140) to [250, 270)"
+    );
+    for (k, v) in &live {
         assert_eq!(batch.get(k), Some(v), "{k:?}");
     }
 }
