@@ -268,10 +268,10 @@ fn tweet(secs: u32, text: &str) -> String {
 
 fn tags_at(t: u32) -> String {
     let mut s = String::from("#a");
-    if t % 3 == 0 {
+    if t.is_multiple_of(3) {
         s.push_str(" #b");
     }
-    if t % 7 == 0 {
+    if t.is_multiple_of(7) {
         s.push_str(" #c");
     }
     s
