@@ -442,18 +442,56 @@ fn live_section(snapshot: &serde_json::Value) -> Markup {
         .and_then(|w| w["live"].as_str())
         .unwrap_or_default()
         .to_string();
-    let newest = windows
+    let start = |w: &serde_json::Value| {
+        w["window_start"]
+            .as_str()
+            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+            .map_or(0, |t| t.timestamp_micros())
+    };
+    let mut mine: Vec<&serde_json::Value> = windows
         .iter()
         .filter(|w| w["live"] == shape.as_str())
-        .max_by_key(|w| w["window_start"].as_str().map(str::to_string));
+        .collect();
+    mine.sort_by_key(|w| start(w));
+    let newest = mine.last().copied();
+    let top = |w: &serde_json::Value| -> Vec<(String, f64)> {
+        w["top"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|e| {
+                let tag = e[0].as_str().unwrap_or_default().to_string();
+                (tag, e[1].as_f64().unwrap_or(0.0))
+            })
+            .collect()
+    };
     let bars: Vec<Bar> = newest
-        .and_then(|w| w["top"].as_array())
+        .map(top)
+        .unwrap_or_default()
         .into_iter()
-        .flatten()
-        .map(|e| Bar {
-            label: e[0].as_str().unwrap_or_default().to_string(),
-            value: e[1].as_f64().unwrap_or(0.0),
+        .map(|(label, value)| Bar {
+            label,
+            value,
             href: None,
+        })
+        .collect();
+    // A line per tag of the newest top, over the windows held (0 where a tag is not in a
+    // window's top). `/static/app.js` redraws it the same way.
+    let series: Vec<Series> = bars
+        .iter()
+        .take(LIVE_LINES)
+        .map(|b| Series {
+            name: format!("#{}", b.label),
+            points: mine
+                .iter()
+                .map(|w| {
+                    let n = top(w)
+                        .into_iter()
+                        .find(|(t, _)| *t == b.label)
+                        .map_or(0.0, |(_, n)| n);
+                    (start(w) as f64, n)
+                })
+                .collect(),
         })
         .collect();
     let title = match newest {
@@ -464,13 +502,22 @@ fn live_section(snapshot: &serde_json::Value) -> Markup {
         ),
         None => "Live: waiting for the first messages".to_string(),
     };
+    let clock = |x: f64| {
+        chrono::DateTime::from_timestamp_micros(x as i64)
+            .map(|t| t.format("%H:%M:%S").to_string())
+            .unwrap_or_default()
+    };
     html! {
-        section id="live" data-source="/api/live" data-shape=(shape) {
+        section id="live" data-source="/api/live" data-shape=(shape) data-lines=(LIVE_LINES) data-palette=(svg::PALETTE.join(",")) {
             p { span id="live-status" class="stale" { "connecting…" } }
             (svg::bars("live-chart", &title, &bars, "messages"))
+            (svg::lines("live-lines", "Live: the top tags over the recent windows (by window start, UTC)", &series, &clock, "messages"))
         }
     }
 }
+
+/// Tags the live line chart follows: the newest window's top few.
+const LIVE_LINES: usize = 5;
 
 fn window_len(windows: &Answer, w: usize) -> i64 {
     let s = micros(windows, "window_start");

@@ -45,6 +45,55 @@
       });
       caption.textContent = "Live: top hashtags, " + w.window_start + " to " + w.window_end + (w.final ? " (final)" : "");
     };
+    // A line per tag of the newest top over the windows held, as the server draws it.
+    var lines = document.getElementById("live-lines");
+    var palette = (live.dataset.palette || "#0072B2").split(",");
+    var drawLines = function (mine, newest) {
+      var tags = (newest.top || []).slice(0, Number(live.dataset.lines) || 5).map(function (e) { return e[0]; });
+      var h = 260, left = 56, right = 12, top = 10, bottom = 28, width = 640;
+      var xs = mine.map(function (w) { return Date.parse(w.window_start); });
+      var x0 = Math.min.apply(null, xs), x1 = Math.max.apply(null, xs);
+      var count = function (w, tag) {
+        var e = (w.top || []).find(function (e) { return e[0] === tag; });
+        return e ? e[1] : 0;
+      };
+      var y1 = 0;
+      mine.forEach(function (w) { tags.forEach(function (t) { y1 = Math.max(y1, count(w, t)); }); });
+      y1 = y1 > 0 ? y1 : 1;
+      var span = x1 > x0 ? x1 - x0 : 1;
+      var px = function (x) { return left + (x - x0) / span * (width - left - right); };
+      var py = function (y) { return top + (1 - y / y1) * (h - top - bottom); };
+      var clock = function (x) { return new Date(x).toISOString().slice(11, 19); };
+      while (lines.firstChild) { lines.removeChild(lines.firstChild); }
+      for (var t = 0; t <= 4; t++) {
+        var y = y1 * t / 4;
+        lines.appendChild(el("line", { "class": "grid", x1: left, x2: width - right, y1: py(y), y2: py(y) }));
+        lines.appendChild(el("text", { "class": "axis", x: left - 4, y: py(y) + 4, "text-anchor": "end" }, String(Math.round(y))));
+      }
+      lines.appendChild(el("text", { "class": "axis", x: left, y: h - 8 }, clock(x0)));
+      lines.appendChild(el("text", { "class": "axis", x: width - right, y: h - 8, "text-anchor": "end" }, clock(x1)));
+      tags.forEach(function (tag, i) {
+        var colour = palette[i % palette.length];
+        var g = el("g", { "class": "series", "data-name": "#" + tag });
+        var d = mine.map(function (w, k) { return (k ? "L" : "M") + px(xs[k]).toFixed(1) + "," + py(count(w, tag)).toFixed(1); }).join(" ");
+        g.appendChild(el("path", { d: d, fill: "none", stroke: colour, "stroke-width": 2 }));
+        mine.forEach(function (w, k) {
+          var c = el("circle", { "class": "point", cx: px(xs[k]).toFixed(1), cy: py(count(w, tag)).toFixed(1), r: 3, fill: colour, "data-x": xs[k] * 1000, "data-y": count(w, tag) });
+          c.appendChild(el("title", {}, "#" + tag + ", " + clock(xs[k]) + ": " + count(w, tag) + " messages"));
+          g.appendChild(c);
+        });
+        lines.appendChild(g);
+      });
+      var legend = lines.parentNode.querySelector("ul.legend");
+      if (!legend) { legend = document.createElement("ul"); legend.className = "legend"; lines.parentNode.appendChild(legend); }
+      while (legend.firstChild) { legend.removeChild(legend.firstChild); }
+      tags.forEach(function (tag, i) {
+        var li = document.createElement("li"), sw = document.createElement("span");
+        sw.className = "swatch"; sw.style.background = palette[i % palette.length];
+        li.appendChild(sw); li.appendChild(document.createTextNode("#" + tag));
+        legend.appendChild(li);
+      });
+    };
     var source = new EventSource(live.dataset.source);
     source.onmessage = function (ev) {
       var snap = JSON.parse(ev.data);
@@ -55,7 +104,9 @@
       var mine = snap.windows.filter(function (w) { return w.live === shape; });
       if (mine.length) {
         live.dataset.shape = shape;
-        draw(mine.reduce(function (a, b) { return a.window_start > b.window_start ? a : b; }));
+        mine.sort(function (a, b) { return Date.parse(a.window_start) - Date.parse(b.window_start); });
+        draw(mine[mine.length - 1]);
+        drawLines(mine, mine[mine.length - 1]);
       }
     };
     setInterval(function () {

@@ -1116,6 +1116,20 @@ fn the_trending_page_charts_live_windows_as_frames_arrive() {
         first_bar(),
         sent.elapsed()
     );
+    // The line chart follows the newest top: a line for the burst, at its count now.
+    let burst_now = || {
+        b.js(
+            "const g = document.querySelector('#live-lines g.series[data-name=\"#planted\"]'); \
+              if (!g) return null; const p = g.querySelectorAll('circle.point'); \
+              return Number(p[p.length - 1].dataset.y);",
+        )
+    };
+    assert_eq!(
+        burst_now(),
+        json!(100),
+        "{}",
+        b.js("return document.getElementById('live-lines').outerHTML;")
+    );
     b.screenshot("Trending live");
     assert_eq!(b.console_errors(), Vec::<String>::new());
     drop(s);
