@@ -515,7 +515,7 @@ fn bench_ingest(rows: usize, flush_rows: usize) -> anyhow::Result<()> {
                 as_of: None,
             };
             let t = Instant::now();
-            let r = pulse_ingest::replay::replay(&mut w, &[path], &opts, &rx).await?;
+            let r = pulse_ingest::replay::replay(&mut w, &[path], &opts, &rx, None).await?;
             Ok((t.elapsed(), r.stats))
         })
     })?;

@@ -504,6 +504,13 @@ enum IngestCmd {
         /// Observation time for files without their own (RFC 3339); default: file mtime.
         #[arg(long)]
         as_of: Option<String>,
+        /// Send the messages to a socket worker listening on ADDR (`pulse live`, `pulse
+        /// ingest socket`) instead of landing them; bad records are still quarantined here.
+        #[arg(long, value_name = "ADDR")]
+        to_socket: Option<String>,
+        /// The frames --to-socket sends: line or len5.
+        #[arg(long, default_value = "line")]
+        framing: String,
         #[command(flatten)]
         live: LiveArgs,
     },
@@ -1260,8 +1267,15 @@ async fn ingest(cfg: &Config, lake: Lake, cmd: IngestCmd) -> anyhow::Result<()> 
             format,
             speed,
             as_of,
+            to_socket,
+            framing,
             live,
         } => {
+            let framing: pulse_ingest::socket::Framing = framing.parse()?;
+            let mut to = match &to_socket {
+                Some(addr) => Some(pulse_ingest::socket::Sender::connect(addr, framing).await?),
+                None => None,
+            };
             let as_of = match as_of {
                 Some(s) => Some(
                     pulse_ingest::parse::parse_time(&s)
@@ -1280,7 +1294,8 @@ async fn ingest(cfg: &Config, lake: Lake, cmd: IngestCmd) -> anyhow::Result<()> 
                 policy(cfg, &flush),
             ));
             let spin = spinner("replaying");
-            let report = pulse_ingest::replay::replay(&mut w, &paths, &opts, &shutdown).await;
+            let report =
+                pulse_ingest::replay::replay(&mut w, &paths, &opts, &shutdown, to.as_mut()).await;
             spin.finish_and_clear();
             // The input ended unless a signal stopped the replay.
             let stopped = *shutdown.borrow();
@@ -1289,6 +1304,9 @@ async fn ingest(cfg: &Config, lake: Lake, cmd: IngestCmd) -> anyhow::Result<()> 
             // The windows the end of the input closed land too.
             w.flush().await?;
             print_stats("replay", &report.stats);
+            if let (Some(to), Some(addr)) = (&to, &to_socket) {
+                println!("{} messages sent to {addr}", to.sent);
+            }
             println!(
                 "{} files replayed, {} skipped",
                 report.files,

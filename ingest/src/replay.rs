@@ -123,12 +123,14 @@ fn collect_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
 }
 
 /// Replays `paths` (files or directories, walked in name order) into `worker`. Stops early,
-/// after flushing, when `shutdown` turns true.
+/// after flushing, when `shutdown` turns true. With `to`, the messages go to a socket worker
+/// instead (files of other records are skipped); bad records are quarantined here as usual.
 pub async fn replay(
     worker: &mut Worker,
     paths: &[PathBuf],
     opts: &ReplayOptions,
     shutdown: &tokio::sync::watch::Receiver<bool>,
+    mut to: Option<&mut crate::socket::Sender>,
 ) -> Result<ReplayReport> {
     let mut report = ReplayReport::default();
     let started = tokio::time::Instant::now();
@@ -155,6 +157,14 @@ pub async fn replay(
             },
             f => f,
         };
+        if to.is_some() && !matches!(format, Format::TweetsJsonl | Format::TweetsCsv) {
+            tracing::warn!(file = %path.display(), ?format, "not messages: skipped");
+            report.skipped.push((
+                path,
+                format!("{format:?} is not messages (a socket gets tweets)"),
+            ));
+            continue;
+        }
         let as_of = opts.as_of.unwrap_or_else(|| mtime_micros(&path));
         let items = parse_file(format, &path, &bytes, as_of);
         let hash = blake3::hash(&bytes).to_hex();
@@ -170,6 +180,12 @@ pub async fn replay(
                 (Some(speed), Some(t)) if speed > 0.0 => {
                     let first = *t0.get_or_insert(t);
                     let since = Duration::from_micros((t - first).max(0) as u64).div_f64(speed);
+                    if let Some(to) = to.as_deref_mut()
+                        && started + since > tokio::time::Instant::now()
+                    {
+                        // What was sent is due before the pause.
+                        to.flush().await?;
+                    }
                     tokio::time::sleep_until(started + since).await;
                     since
                 }
@@ -179,7 +195,24 @@ pub async fn replay(
             match item.out {
                 Ok(records) => {
                     for r in records {
-                        worker.push(key, clock, r);
+                        match (to.as_deref_mut(), r) {
+                            (Some(to), Record::Message(m)) => {
+                                if !to.send(&m).await? {
+                                    let raw = m.text.into_bytes();
+                                    worker.quarantine(
+                                        key,
+                                        clock,
+                                        QuarantineRow {
+                                            received_at: m.event_time,
+                                            origin: format!("{origin_base}:{}", item.line),
+                                            reason: "message too long for a len5 frame".into(),
+                                            raw,
+                                        },
+                                    );
+                                }
+                            }
+                            (_, r) => worker.push(key, clock, r),
+                        }
                     }
                 }
                 Err((reason, raw)) => worker.quarantine(
@@ -195,6 +228,9 @@ pub async fn replay(
             }
             worker.maybe_flush(clock).await?;
         }
+    }
+    if let Some(to) = to {
+        to.flush().await?;
     }
     worker.flush().await?;
     report.stats = worker.stats();

@@ -320,6 +320,79 @@ fn accept(worker: &mut Worker, frame: Frame, clock: Duration) {
     worker.quarantine(|| format!("socket-{arrival}-{}", &h[..12]), clock, row);
 }
 
+/// Sends messages to a socket worker as frames of JSON tweets (`created_at`, `text`, ...),
+/// which [`to_message`] reads back with their own event time: `pulse ingest replay
+/// --to-socket`, a tiny sender for a live dashboard.
+pub struct Sender {
+    out: tokio::io::BufWriter<TcpStream>,
+    framing: Framing,
+    addr: String,
+    /// Messages sent.
+    pub sent: u64,
+}
+
+impl Sender {
+    /// Connects to a socket worker listening on `addr`.
+    pub async fn connect(addr: &str, framing: Framing) -> Result<Sender> {
+        let stream = TcpStream::connect(addr)
+            .await
+            .map_err(|e| Error::io(format!("connecting to {addr}"), e))?;
+        Ok(Sender {
+            out: tokio::io::BufWriter::new(stream),
+            framing,
+            addr: addr.to_string(),
+            sent: 0,
+        })
+    }
+
+    /// Sends one message (buffered; see [`Sender::flush`]). False when it does not fit a
+    /// frame (over 99,999 bytes for `len5`).
+    pub async fn send(&mut self, m: &MessageRow) -> Result<bool> {
+        use tokio::io::AsyncWriteExt;
+        let Some(frame) = encode_frame(self.framing, m) else {
+            return Ok(false);
+        };
+        self.out
+            .write_all(&frame)
+            .await
+            .map_err(|e| Error::io(format!("sending to {}", self.addr), e))?;
+        self.sent += 1;
+        Ok(true)
+    }
+
+    /// Sends what is buffered.
+    pub async fn flush(&mut self) -> Result<()> {
+        use tokio::io::AsyncWriteExt;
+        self.out
+            .flush()
+            .await
+            .map_err(|e| Error::io(format!("sending to {}", self.addr), e))
+    }
+}
+
+/// The frame of one message as [`Sender`] sends it; `None` when it does not fit a `len5`
+/// frame.
+pub fn encode_frame(framing: Framing, m: &MessageRow) -> Option<Vec<u8>> {
+    let created = chrono::DateTime::from_timestamp_micros(m.event_time)?
+        .to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true);
+    let mut v = serde_json::json!({ "created_at": created, "text": m.text });
+    for (key, value) in [
+        ("id_str", &m.message_id),
+        ("user_name", &m.author),
+        ("lang", &m.language),
+    ] {
+        if let Some(x) = value {
+            v[key] = x.as_str().into();
+        }
+    }
+    let body = v.to_string();
+    Some(match framing {
+        Framing::Line => format!("{body}\n").into_bytes(),
+        Framing::Len5 if body.len() <= 99_999 => format!("{:05}{body}", body.len()).into_bytes(),
+        Framing::Len5 => return None,
+    })
+}
+
 /// Runs the socket source until shutdown (listen) or until the peer closes (connect).
 /// `on_listen` is told the bound address (useful with port 0).
 pub async fn run(
@@ -587,6 +660,34 @@ mod tests {
                 let n = match b { Ok(v) => v.len(), Err((_, v)) => v.len() };
                 prop_assert!(n <= max + 5);
             }
+        }
+    }
+
+    #[test]
+    fn a_sent_frame_reads_back_as_the_message() {
+        let m = MessageRow {
+            event_time: 1_595_680_041_123_456,
+            source: "replay".into(),
+            message_id: Some("17".into()),
+            channel: None,
+            author: Some("ann".into()),
+            text: "a \"quoted\" #tag\nover two lines".into(),
+            language: Some("en".into()),
+        };
+        for framing in [Framing::Line, Framing::Len5] {
+            let frame = encode_frame(framing, &m).unwrap();
+            let got = rt().block_on(frames(&frame, framing, 1 << 20));
+            let [Ok(body)] = got.as_slice() else {
+                panic!("{got:?}")
+            };
+            let back = to_message(body, 0).unwrap().unwrap();
+            assert_eq!(
+                back,
+                MessageRow {
+                    source: "socket".into(),
+                    ..m.clone()
+                }
+            );
         }
     }
 

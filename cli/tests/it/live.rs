@@ -83,7 +83,21 @@ fn live_windows_of_a_replayed_tweet_file_equal_the_batch_job() {
         "--lateness",
         "1d",
     ]);
-    let (live, late) = live_tops(&out);
+    equals_the_batch_job(&p, &out);
+}
+
+/// Asserts two maps of tops are equal, naming the first window where they differ.
+fn same(got: &Tops, want: &Tops, what: &str) {
+    let keys: std::collections::BTreeSet<_> = got.keys().chain(want.keys()).collect();
+    for k in keys {
+        assert_eq!(got.get(k), want.get(k), "{what}: window {k:?}");
+    }
+}
+
+/// Every closed live window in `out` and in the lake equals the batch job's for the covid
+/// tweets' day, for 20 s / 10 s and 1 h / 5 min.
+fn equals_the_batch_job(p: &Pulse, out: &str) {
+    let (live, late) = live_tops(out);
     assert!(late.values().all(|n| *n == 0));
     for (size, slide, name) in [("20s", "10s", "20s_10s"), ("1h", "5m", "1h_5m")] {
         p.ok(&[
@@ -98,16 +112,67 @@ fn live_windows_of_a_replayed_tweet_file_equal_the_batch_job() {
             "--set",
             &format!("slide={slide}"),
         ]);
-        let batch = batch_tops(&p, name);
+        let batch = batch_tops(p, name);
         let live: Tops = live
             .iter()
             .filter(|((n, _), _)| n == name)
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
         assert!(batch.len() > 50, "{name}: {} windows", batch.len());
-        assert_eq!(live, batch, "{name}");
-        assert_eq!(lake_tops(&p, name), batch, "{name} in the lake");
+        same(&live, &batch, name);
+        same(&lake_tops(p, name), &batch, &format!("{name} in the lake"));
     }
+}
+
+#[test]
+fn a_tweet_file_sent_through_the_socket_gives_the_batch_jobs_windows() {
+    let Some(file) = shared_data("tweets/szymsta_spark_twitter_pipeline/covid19_tweets.csv") else {
+        return;
+    };
+    let p = Pulse::new();
+    let mut w = SocketWorker::start_with(
+        &p,
+        &[
+            "--live",
+            "size=20s,slide=10s,k=10",
+            "--live",
+            "size=1h,slide=5m,k=10",
+            // The file runs backwards in time: the whole day is within the lateness.
+            "--lateness",
+            "1d",
+        ],
+    );
+    // A tweet two days on, sent after the file on the same connection, moves the watermark
+    // past every window of the file's day.
+    let end = p.dir.path().join("end.jsonl");
+    std::fs::write(
+        &end,
+        "{\"created_at\":\"2020-07-27T00:00:00Z\",\"text\":\"#end\"}\n",
+    )
+    .unwrap();
+    let sent = p.ok(&[
+        "ingest",
+        "replay",
+        file.to_str().unwrap(),
+        end.to_str().unwrap(),
+        "--to-socket",
+        &w.addr,
+        "--speed",
+        "100000",
+    ]);
+    // One record of the file is bad: it is quarantined on the sending side.
+    assert!(sent.contains("9032 messages sent"), "{sent}");
+    // The last window with data of the last shape closes last.
+    let out = w.read_until(&[
+        "\"live\":\"1h_5m\"",
+        "\"window_start\":\"2020-07-25T12:25:00Z\"",
+    ]);
+    assert!(w.child.terminate().success());
+    equals_the_batch_job(&p, &out);
+    assert_eq!(
+        p.count("SELECT count(*) FROM messages WHERE source = 'socket'"),
+        9032
+    );
 }
 
 #[test]
@@ -219,16 +284,14 @@ struct SocketWorker {
 
 impl SocketWorker {
     fn start(p: &Pulse, live: &str) -> SocketWorker {
+        Self::start_with(p, &["--live", live])
+    }
+
+    fn start_with(p: &Pulse, args: &[&str]) -> SocketWorker {
         use std::io::BufRead;
         let mut c = p.cmd();
-        c.args([
-            "ingest",
-            "socket",
-            "--listen",
-            "127.0.0.1:0",
-            "--live",
-            live,
-        ]);
+        c.args(["ingest", "socket", "--listen", "127.0.0.1:0"])
+            .args(args);
         let mut child = spawn(c);
         let mut out = std::io::BufReader::new(child.0.stdout.take().unwrap());
         let mut line = String::new();
@@ -241,11 +304,11 @@ impl SocketWorker {
         }
     }
 
-    /// Reads stdout until a line contains `needle`; returns everything read.
-    fn read_until(&mut self, needle: &str) -> String {
+    /// Reads stdout until a line contains every one of `needles`; returns everything read.
+    fn read_until(&mut self, needles: &[&str]) -> String {
         use std::io::BufRead;
         let (mut got, mut line) = (String::new(), String::new());
-        while !line.contains(needle) {
+        while line.is_empty() || !needles.iter().all(|n| line.contains(n)) {
             line.clear();
             assert!(
                 self.out.read_line(&mut line).unwrap() > 0,
@@ -289,7 +352,7 @@ fn sigterm_lands_the_closed_windows_and_a_restarted_worker_continues() {
         s.write_all(tweet(t, &tags_at(t)).as_bytes()).unwrap();
     }
     drop(s);
-    let first = w.read_until("\"window_start\":\"2026-01-05T00:01:30Z\"");
+    let first = w.read_until(&["\"window_start\":\"2026-01-05T00:01:30Z\""]);
     assert!(w.child.terminate().success());
     let (printed, _) = live_tops(&first);
     let landed = live_rows();
@@ -306,7 +369,7 @@ fn sigterm_lands_the_closed_windows_and_a_restarted_worker_continues() {
         s.write_all(tweet(t, &tags_at(t)).as_bytes()).unwrap();
     }
     drop(s);
-    let second = w.read_until("\"window_start\":\"2026-01-05T00:04:10Z\"");
+    let second = w.read_until(&["\"window_start\":\"2026-01-05T00:04:10Z\""]);
     assert!(w.child.terminate().success());
     let (printed2, late) = live_tops(&second);
     assert!(late.values().all(|n| *n == 0), "nothing is late: {late:?}");
