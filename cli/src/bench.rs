@@ -60,6 +60,22 @@ pub enum BenchCmd {
         #[arg(long)]
         keep: bool,
     },
+    /// Live trending on the ingest path: sustained tweets/s through a loopback socket with
+    /// live windows (20 s / 10 s and 1 h / 5 min at once) to landed Parquet, on one core; then
+    /// the latency from sending a frame to the first published update that includes it
+    /// (p50, p99) with tweets paced at 50% and 90% of that rate, and the peak resident memory
+    /// in the first and the last tenth of each paced run.
+    Live {
+        /// Tweets for the sustained rate.
+        #[arg(long, default_value_t = 1_000_000)]
+        rows: usize,
+        /// Length of each paced run (10m shows whether memory stays flat).
+        #[arg(long, default_value = "20s", value_parser = humantime::parse_duration)]
+        duration: Duration,
+        /// The paced runs, as fractions of the sustained rate.
+        #[arg(long, value_delimiter = ',', default_values_t = [0.5, 0.9])]
+        loads: Vec<f64>,
+    },
     /// Time to first byte and full load of every page of `pulse serve` over the lake
     /// (`--lake`), p50 and p99 over `loads` loads each with an HTTP client, after one warm-up
     /// load. The server runs in this process on a free loopback port.
@@ -158,7 +174,265 @@ pub async fn run(
             keep,
         } => bench_profiles(&lake()?, viewers, daily, days, keep, memory_limit).await,
         BenchCmd::Serve { loads } => bench_serve(web()?, loads).await,
+        BenchCmd::Live {
+            rows,
+            duration,
+            loads,
+        } => tokio::task::block_in_place(|| bench_live(rows, duration, &loads)),
     }
+}
+
+/// A tweet at `created` (RFC 3339) with two hashtags out of about a thousand, skewed.
+fn live_tweet(i: usize, created: &str) -> String {
+    format!(
+        r##"{{"created_at":"{created}","id_str":"{}","text":"gg what a play #t{} #w{}","user":{{"screen_name":"user{}"}}}}"##,
+        i,
+        i % 13,
+        (i * 7919) % ((i % 1000) + 1),
+        i % 5000
+    )
+}
+
+fn live_windows() -> anyhow::Result<Vec<pulse_ingest::live::Windows>> {
+    ["size=20s,slide=10s,k=10", "size=1h,slide=5m,k=10"]
+        .into_iter()
+        .map(|s| {
+            pulse_ingest::live::Spec::parse(s)
+                .map(|spec| pulse_ingest::live::Windows::new(spec, 0, 100_000))
+                .map_err(anyhow::Error::msg)
+        })
+        .collect()
+}
+
+/// Records each publish: wall time and newest event time counted (microseconds), and the
+/// resident memory then.
+#[derive(Clone, Default)]
+struct Ticks(std::sync::Arc<std::sync::Mutex<Vec<(i64, i64, u64)>>>);
+
+impl pulse_ingest::worker::LiveSink for Ticks {
+    fn window(&mut self, _: pulse_ingest::live::Spec, top: pulse_ingest::live::Top) {
+        std::hint::black_box(top);
+    }
+    fn tick(&mut self, newest: Option<i64>) {
+        if let (Some(n), Ok(mut t)) = (newest, self.0.lock()) {
+            t.push((chrono::Utc::now().timestamp_micros(), n, rss().unwrap_or(0)));
+        }
+    }
+}
+
+/// Resident memory of this process now, in bytes (Linux).
+fn rss() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
+/// One run of a socket worker with live windows on one core, fed by `send` (given the
+/// listener's connection) from another thread; returns the worker's time and counters.
+fn live_run<S>(
+    lake: Lake,
+    ticks: Ticks,
+    send: S,
+) -> anyhow::Result<(Duration, pulse_ingest::worker::Stats, S::Output)>
+where
+    S: SendFn,
+{
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    let addr = listener.local_addr()?.to_string();
+    let sender = std::thread::spawn(move || -> std::io::Result<S::Output> {
+        let (s, _) = listener.accept()?;
+        send.send(std::io::BufWriter::with_capacity(1 << 16, s))
+    });
+    let policy = FlushPolicy {
+        interval: Duration::from_secs(10),
+        rows: 100_000,
+    };
+    let (elapsed, stats) = one_core(move || {
+        Box::pin(async move {
+            let mut w = Worker::new(
+                Lander::new(lake),
+                pulse_lake::schema::source::SOCKET,
+                policy,
+            )
+            .with_live(live_windows()?, Box::new(ticks));
+            let (_tx, rx) = tokio::sync::watch::channel(false);
+            let opts = SocketOptions {
+                mode: Mode::Connect(addr),
+                framing: Framing::Line,
+                max_frame: 1 << 20,
+            };
+            let t = Instant::now();
+            let stats = pulse_ingest::socket::run(&mut w, &opts, rx, |_| {}).await?;
+            w.end_live(false);
+            Ok((t.elapsed(), stats))
+        })
+    })?;
+    let out = sender
+        .join()
+        .map_err(|_| anyhow::anyhow!("sender panicked"))??;
+    Ok((elapsed, stats, out))
+}
+
+/// What feeds a [`live_run`].
+trait SendFn: Send + 'static {
+    type Output: Send + 'static;
+    fn send(self, out: std::io::BufWriter<std::net::TcpStream>) -> std::io::Result<Self::Output>;
+}
+
+/// Sends ready lines as fast as the worker takes them.
+struct Flat(Vec<String>);
+
+impl SendFn for Flat {
+    type Output = ();
+    fn send(self, mut out: std::io::BufWriter<std::net::TcpStream>) -> std::io::Result<()> {
+        for l in &self.0 {
+            out.write_all(l.as_bytes())?;
+            out.write_all(b"\n")?;
+        }
+        out.flush()
+    }
+}
+
+/// Sends `rate` tweets a second for `duration`, each stamped with its send time; returns
+/// (send time, tweets) per batch.
+struct Paced {
+    rate: f64,
+    duration: Duration,
+}
+
+impl SendFn for Paced {
+    type Output = Vec<(i64, usize)>;
+    fn send(
+        self,
+        mut out: std::io::BufWriter<std::net::TcpStream>,
+    ) -> std::io::Result<Self::Output> {
+        let start = Instant::now();
+        let (mut sent, mut batches) = (0usize, Vec::new());
+        while start.elapsed() < self.duration {
+            let due = (start.elapsed().as_secs_f64() * self.rate) as usize;
+            if due > sent {
+                let now = chrono::Utc::now();
+                let created = now.to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+                for i in sent..due {
+                    out.write_all(live_tweet(i, &created).as_bytes())?;
+                    out.write_all(b"\n")?;
+                }
+                out.flush()?;
+                batches.push((now.timestamp_micros(), due - sent));
+                sent = due;
+            }
+            std::thread::sleep(Duration::from_micros(500));
+        }
+        out.flush()?;
+        Ok(batches)
+    }
+}
+
+/// Latency percentiles (ms) of the batches sent: the first publish whose newest event time
+/// reaches a batch's send time includes it.
+fn latencies(batches: &[(i64, usize)], ticks: &[(i64, i64, u64)]) -> Option<(f64, f64, usize)> {
+    let mut lat: Vec<(i64, usize)> = Vec::new();
+    let mut missed = 0;
+    for &(sent, n) in batches {
+        // Ticks are in time order and their newest event time only grows.
+        let k = ticks.partition_point(|t| t.1 < sent);
+        match ticks.get(k) {
+            Some(t) => lat.push((t.0 - sent, n)),
+            None => missed += n,
+        }
+    }
+    lat.sort_unstable();
+    let total: usize = lat.iter().map(|l| l.1).sum();
+    let at = |q: f64| {
+        let want = (q * total as f64).ceil() as usize;
+        let mut seen = 0;
+        for (l, n) in &lat {
+            seen += n;
+            if seen >= want {
+                return *l as f64 / 1000.0;
+            }
+        }
+        f64::NAN
+    };
+    (total > 0).then(|| (at(0.5), at(0.99), missed))
+}
+
+/// `pulse bench live`: see [`BenchCmd::Live`].
+fn bench_live(rows: usize, duration: Duration, loads: &[f64]) -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    println!(
+        "live benchmark: socket (line framing, JSON tweets) -> live windows 20s/10s and 1h/5m -> landed Parquet, one core"
+    );
+    // 1. The sustained rate: ready lines, 50 tweets a second of event time.
+    let lines: Vec<String> = (0..rows)
+        .map(|i| {
+            let t = chrono::DateTime::from_timestamp(1_767_571_200 + (i / 50) as i64, 0)
+                .unwrap_or_default()
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+            live_tweet(i, &t)
+        })
+        .collect();
+    let (elapsed, stats, ()) = live_run(
+        open_temp(dir.path(), "flat")?,
+        Ticks::default(),
+        Flat(lines),
+    )?;
+    ensure!(
+        stats.records == rows as u64,
+        "the worker landed {} of {rows}",
+        stats.records
+    );
+    let full = rate(rows, elapsed);
+    println!(
+        "sustained: {rows} tweets in {:.3} s = {full:.0} tweets/s",
+        elapsed.as_secs_f64()
+    );
+    // 2. Latency at 50% and 90% of it.
+    println!(
+        "{:>6} {:>12} {:>10} {:>10} {:>12} {:>12}",
+        "load", "tweets/s", "p50 ms", "p99 ms", "RSS 1st 10%", "RSS last 10%"
+    );
+    for &load in loads {
+        ensure!(
+            load > 0.0,
+            "--loads are fractions of the sustained rate, above 0"
+        );
+        let ticks = Ticks::default();
+        let paced = Paced {
+            rate: full * load,
+            duration,
+        };
+        let name = format!("paced{}", (load * 100.0) as u32);
+        let (_, stats, batches) = live_run(open_temp(dir.path(), &name)?, ticks.clone(), paced)?;
+        let sent: usize = batches.iter().map(|b| b.1).sum();
+        ensure!(
+            stats.records == sent as u64,
+            "the worker landed {} of {sent}",
+            stats.records
+        );
+        let ticks = ticks.0.lock().map(|t| t.clone()).unwrap_or_default();
+        let (p50, p99, missed) = latencies(&batches, &ticks)
+            .ok_or_else(|| anyhow::anyhow!("no update included a tweet"))?;
+        // The largest resident set in the run's first and last tenth: flat if equal.
+        let tenth = (ticks.len() / 10).max(1);
+        let peak = |t: &[(i64, i64, u64)]| t.iter().map(|t| t.2).max().unwrap_or(0);
+        let before = peak(&ticks[..tenth.min(ticks.len())]);
+        let after = peak(&ticks[ticks.len().saturating_sub(tenth)..]);
+        println!(
+            "{:>5.0}% {:>12.0} {p50:>10.1} {p99:>10.1} {:>9.1} MiB {:>9.1} MiB{}",
+            load * 100.0,
+            rate(sent, duration),
+            before as f64 / 1048576.0,
+            after as f64 / 1048576.0,
+            if missed > 0 {
+                format!("  ({missed} tweets after the last update)")
+            } else {
+                String::new()
+            }
+        );
+    }
+    Ok(())
 }
 
 /// `pulse bench serve`: see [`BenchCmd::Serve`].

@@ -63,7 +63,9 @@ pub struct SocketOptions {
 /// One frame read from a peer, or why it is bad.
 #[derive(Debug)]
 struct Frame {
-    origin: String,
+    /// The peer it came from, and its number there (`peer#n` names it in quarantine).
+    peer: std::sync::Arc<str>,
+    n: u64,
     arrival: i64,
     body: std::result::Result<Vec<u8>, (String, Vec<u8>)>,
 }
@@ -81,10 +83,10 @@ async fn read_frames<R: AsyncRead + Unpin>(
     tx: mpsc::Sender<Frame>,
 ) {
     let mut r = BufReader::with_capacity(64 * 1024, reader);
+    let peer: std::sync::Arc<str> = peer.into();
     let mut n: u64 = 0;
     loop {
         n += 1;
-        let origin = format!("{peer}#{n}");
         let body = match framing {
             Framing::Line => match read_line(&mut r, max_frame).await {
                 Ok(None) => return,
@@ -96,7 +98,8 @@ async fn read_frames<R: AsyncRead + Unpin>(
                 Ok(Some((b, fatal))) => {
                     let stop = fatal;
                     let frame = Frame {
-                        origin,
+                        peer: peer.clone(),
+                        n,
                         arrival: now_micros(),
                         body: b,
                     };
@@ -111,7 +114,8 @@ async fn read_frames<R: AsyncRead + Unpin>(
         let is_err = body.is_err();
         if tx
             .send(Frame {
-                origin,
+                peer: peer.clone(),
+                n,
                 arrival: now_micros(),
                 body,
             })
@@ -289,7 +293,8 @@ fn to_message(body: &[u8], arrival: i64) -> std::result::Result<Option<MessageRo
 /// key is the event time and a hash of the frame, so the same stream lands the same names.
 fn accept(worker: &mut Worker, frame: Frame, clock: Duration) {
     let Frame {
-        origin,
+        peer,
+        n,
         arrival,
         body,
     } = frame;
@@ -297,12 +302,12 @@ fn accept(worker: &mut Worker, frame: Frame, clock: Duration) {
         Ok(bytes) => match to_message(&bytes, arrival) {
             Ok(Some(m)) => {
                 let t = m.event_time;
-                let h = blake3::hash(&bytes).to_hex();
-                worker.push(
-                    || format!("socket-{t}-{}", &h[..12]),
-                    clock,
-                    Record::Message(m),
-                );
+                // The key is needed (and hashed) only for a buffer's first record.
+                let key = || {
+                    let h = blake3::hash(&bytes).to_hex();
+                    format!("socket-{t}-{}", &h[..12])
+                };
+                worker.push(key, clock, Record::Message(m));
                 return;
             }
             Ok(None) => return,
@@ -313,7 +318,7 @@ fn accept(worker: &mut Worker, frame: Frame, clock: Duration) {
     let h = blake3::hash(&raw).to_hex();
     let row = QuarantineRow {
         received_at: arrival,
-        origin,
+        origin: format!("{peer}#{n}"),
         reason,
         raw,
     };

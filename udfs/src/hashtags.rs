@@ -38,18 +38,21 @@ fn is_hash(c: char) -> bool {
 /// Extracts the hashtags of `text` (see the module doc for the rules).
 pub fn extract(text: &str) -> Vec<String> {
     let mut out = Vec::new();
+    if !text.contains('#') && !text.contains('＃') {
+        return out;
+    }
     let chars: Vec<(usize, char)> = text.char_indices().collect();
     let mut i = 0;
     while i < chars.len() {
         let (pos, c) = chars[i];
         // Skip URLs whole: their fragments and paths are not tags.
         if c.is_ascii_alphabetic() && (i == 0 || chars[i - 1].1.is_whitespace()) {
-            let rest = &text[pos..];
-            let lower = rest.get(..8).unwrap_or(rest).to_ascii_lowercase();
-            if lower.starts_with("http://")
-                || lower.starts_with("https://")
-                || lower.starts_with("www.")
-            {
+            let rest = &text.as_bytes()[pos..];
+            let starts = |p: &str| {
+                rest.get(..p.len())
+                    .is_some_and(|r| r.eq_ignore_ascii_case(p.as_bytes()))
+            };
+            if starts("http://") || starts("https://") || starts("www.") {
                 while i < chars.len() && !chars[i].1.is_whitespace() {
                     i += 1;
                 }
