@@ -295,7 +295,7 @@ impl SendFn for Flat {
 }
 
 /// Sends `rate` tweets a second for `duration`, each stamped with its send time; returns
-/// (send time, tweets) per batch.
+/// (the last tweet's stamp, tweets) per batch.
 struct Paced {
     rate: f64,
     duration: Duration,
@@ -312,14 +312,19 @@ impl SendFn for Paced {
         while start.elapsed() < self.duration {
             let due = (start.elapsed().as_secs_f64() * self.rate) as usize;
             if due > sent {
-                let now = chrono::Utc::now();
-                let created = now.to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
-                for i in sent..due {
+                // Each tweet its own microsecond, so a publish that includes a batch's last
+                // tweet includes all of it.
+                let now = chrono::Utc::now().timestamp_micros();
+                let last = now + (due - sent - 1) as i64;
+                for (k, i) in (sent..due).enumerate() {
+                    let created = chrono::DateTime::from_timestamp_micros(now + k as i64)
+                        .unwrap_or_default()
+                        .to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
                     out.write_all(live_tweet(i, &created).as_bytes())?;
                     out.write_all(b"\n")?;
                 }
                 out.flush()?;
-                batches.push((now.timestamp_micros(), due - sent));
+                batches.push((last, due - sent));
                 sent = due;
             }
             std::thread::sleep(Duration::from_micros(500));
@@ -330,7 +335,8 @@ impl SendFn for Paced {
 }
 
 /// Latency percentiles (ms) of the batches sent: the first publish whose newest event time
-/// reaches a batch's send time includes it.
+/// reaches a batch's last stamp includes all of it (frames of one connection are counted in
+/// order).
 fn latencies(batches: &[(i64, usize)], ticks: &[(i64, i64, u64)]) -> Option<(f64, f64, usize)> {
     let mut lat: Vec<(i64, usize)> = Vec::new();
     let mut missed = 0;

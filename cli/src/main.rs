@@ -399,6 +399,14 @@ impl LiveArgs {
     }
 }
 
+/// Continues the live windows from the lake (see `Worker::resume_live`); when the lake's
+/// cannot be read, says so and starts afresh.
+async fn resume_live(w: &mut Worker, keep: usize) {
+    if let Err(e) = w.resume_live(keep).await {
+        tracing::warn!(error = %format!("{e:#}"), "live windows start afresh: the lake's could not be read");
+    }
+}
+
 /// Prints each closed live window as a JSON line on stdout.
 struct PrintClosed;
 
@@ -880,7 +888,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 policy(&cfg, &flush),
             )
             .with_live(live.windows(), Box::new(ToHub(hub)));
-            w.resume_live(pulse_web::live::KEEP).await?;
+            resume_live(&mut w, pulse_web::live::KEEP).await;
             let ingest = pulse_ingest::socket::run(&mut w, &opts, shutdown, |addr| {
                 println!("listening on {addr}");
             })
@@ -1252,7 +1260,7 @@ async fn ingest(cfg: &Config, lake: Lake, cmd: IngestCmd) -> anyhow::Result<()> 
                 pulse_lake::schema::source::SOCKET,
                 policy(cfg, &flush),
             ));
-            w.resume_live(0).await?;
+            resume_live(&mut w, 0).await;
             let stats = pulse_ingest::socket::run(&mut w, &opts, shutdown, |addr| {
                 // Tests and scripts read the bound address from here (useful with port 0).
                 println!("listening on {addr}");
@@ -1321,7 +1329,8 @@ async fn ingest(cfg: &Config, lake: Lake, cmd: IngestCmd) -> anyhow::Result<()> 
                     report.skipped.len()
                 );
             }
-            if report.stats.records + report.stats.quarantined == 0 {
+            let sent = to.as_ref().map_or(0, |t| t.sent);
+            if report.stats.records + report.stats.quarantined + sent == 0 {
                 anyhow::bail!(
                     "nothing landed: the {} replayed file(s) held no records",
                     report.files

@@ -100,7 +100,7 @@ impl Spec {
     }
 
     /// The start of the earliest window that covers time `t`.
-    fn first_window_over(&self, t: i64) -> i64 {
+    pub fn first_window_over(&self, t: i64) -> i64 {
         (t - self.size_us).div_euclid(self.slide_us) * self.slide_us + self.slide_us
     }
 
@@ -253,12 +253,11 @@ impl Windows {
         self.closed_before = Some(closed_before);
         let pane_us = self.spec.pane_us();
         for (t, tags) in messages {
-            if t < closed_before {
+            // As in `add`: an untagged message moves nothing, not even the watermark.
+            if t < closed_before || tags.is_empty() {
                 continue;
             }
-            if !tags.is_empty() {
-                self.count(t.div_euclid(pane_us) * pane_us, &tags);
-            }
+            self.count(t.div_euclid(pane_us) * pane_us, &tags);
             self.max_seen = Some(self.max_seen.map_or(t, |m| m.max(t)));
         }
     }
@@ -375,6 +374,11 @@ impl Windows {
         out
     }
 
+    /// How far behind the newest event time the watermark is, microseconds.
+    pub fn lateness_us(&self) -> i64 {
+        self.lateness_us
+    }
+
     /// The newest event time counted.
     pub fn newest(&self) -> Option<i64> {
         self.max_seen
@@ -387,8 +391,8 @@ impl Windows {
 }
 
 /// The schema of a `live_hashtag_top_*` table (partitioned by `dt`, the window start's UTC
-/// date): the batch `hashtag_top_*` columns, with the late and evicted figures as they were
-/// when the window closed.
+/// date): the batch `hashtag_top_*` columns, the late and evicted figures as they were when
+/// the window closed, and the source whose messages it counted.
 pub fn tops_schema() -> SchemaRef {
     static S: OnceLock<SchemaRef> = OnceLock::new();
     S.get_or_init(|| {
@@ -401,13 +405,14 @@ pub fn tops_schema() -> SchemaRef {
             i("n"),
             i("late"),
             i("evicted_tags"),
+            Field::new("source", DataType::Utf8, false),
         ]))
     })
     .clone()
 }
 
-/// Closed windows as rows of [`tops_schema`], one per (window, rank).
-pub fn tops_batch(tops: &[Top]) -> Result<RecordBatch, arrow::error::ArrowError> {
+/// Closed windows of `source` as rows of [`tops_schema`], one per (window, rank).
+pub fn tops_batch(tops: &[Top], source: &str) -> Result<RecordBatch, arrow::error::ArrowError> {
     let rows = tops.iter().flat_map(|t| {
         t.tags
             .iter()
@@ -432,6 +437,7 @@ pub fn tops_batch(tops: &[Top]) -> Result<RecordBatch, arrow::error::ArrowError>
         late.push(t.late as i64);
         ev.push(t.evicted as i64);
     }
+    let sources = StringArray::from(vec![source; ws.len()]);
     let ts = |v: Vec<i64>| Arc::new(TimestampMicrosecondArray::from(v).with_timezone("UTC"));
     RecordBatch::try_new(
         tops_schema(),
@@ -443,6 +449,7 @@ pub fn tops_batch(tops: &[Top]) -> Result<RecordBatch, arrow::error::ArrowError>
             Arc::new(Int64Array::from(n)),
             Arc::new(Int64Array::from(late)),
             Arc::new(Int64Array::from(ev)),
+            Arc::new(sources),
         ],
     )
 }
@@ -451,95 +458,140 @@ pub fn tops_batch(tops: &[Top]) -> Result<RecordBatch, arrow::error::ArrowError>
 /// messages its open windows held.
 #[derive(Debug, Default)]
 pub struct Landed {
-    /// The first window not closed yet (none: nothing landed for this shape).
+    /// The first window still open (none: the source landed nothing).
     pub closed_before: Option<i64>,
     /// The last closed windows (up to `keep`), oldest first, as they landed.
     pub recent: Vec<Top>,
-    /// (event time, text) of the landed messages of `source` from `closed_before` on.
+    /// (event time, text) of the landed messages of the source from `closed_before` on.
     pub messages: Vec<(i64, String)>,
 }
 
-/// Reads what an earlier worker of `source` landed for `spec` (see [`Landed`]).
-pub async fn landed(lake: &Lake, spec: Spec, source: &str, keep: usize) -> crate::Result<Landed> {
+/// A SQL string literal.
+fn quoted(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "''"))
+}
+
+fn day(us: i64) -> String {
+    chrono::DateTime::from_timestamp_micros(us)
+        .map(|t| t.format("%Y-%m-%d").to_string())
+        .unwrap_or_default()
+}
+
+/// The first value of a one-row answer's first column, as a timestamp.
+async fn one_time(
+    ctx: &datafusion::prelude::SessionContext,
+    sql: &str,
+) -> crate::Result<Option<i64>> {
     let df = |e: datafusion::error::DataFusionError| crate::Error::Lake(e.into());
-    let ctx = pulse_lake::catalog::session(lake).await?;
-    let table = spec.table();
-    if !ctx.table_exist(table.as_str()).map_err(df)? {
-        return Ok(Landed::default());
-    }
-    let last = ctx
-        .sql(&format!("SELECT max(window_start) FROM {table}"))
+    let rows = ctx
+        .sql(sql)
         .await
         .map_err(df)?
         .collect()
         .await
         .map_err(df)?;
-    let last = last
+    Ok(rows
         .first()
         .filter(|b| b.num_rows() == 1 && !b.column(0).is_null(0))
         .and_then(|b| b.column(0).as_primitive_opt::<TimestampMicrosecondType>())
-        .map(|a| a.value(0));
-    let Some(last) = last else {
-        return Ok(Landed::default());
+        .map(|a| a.value(0)))
+}
+
+/// Reads what an earlier worker of `source` landed for `spec`, whose windows close
+/// `lateness_us` after the newest event time (see [`Landed`]). The windows up to the last
+/// landed one are closed; when none landed yet, those its newest message's watermark closed.
+pub async fn landed(
+    lake: &Lake,
+    spec: Spec,
+    lateness_us: i64,
+    source: &str,
+    keep: usize,
+) -> crate::Result<Landed> {
+    let df = |e: datafusion::error::DataFusionError| crate::Error::Lake(e.into());
+    let bad = |what: &str| {
+        crate::Error::Lake(pulse_lake::Error::Partition {
+            table: what.to_string(),
+            reason: "does not have the table's schema".into(),
+        })
     };
-    let closed_before = last + spec.slide_us;
-    let from = closed_before - keep as i64 * spec.slide_us;
-    let day = |us: i64| {
-        chrono::DateTime::from_timestamp_micros(us)
-            .map(|t| t.format("%Y-%m-%d").to_string())
-            .unwrap_or_default()
+    let ctx = pulse_lake::catalog::session(lake).await?;
+    let table = spec.table();
+    let src = quoted(source);
+    let last = if ctx.table_exist(table.as_str()).map_err(df)? {
+        one_time(
+            &ctx,
+            &format!("SELECT max(window_start) FROM \"{table}\" WHERE source = {src}"),
+        )
+        .await?
+    } else {
+        None
     };
-    let rows = ctx
-        .sql(&format!(
-            "SELECT window_start, window_end, tag, n, late, evicted_tags FROM {table} \
-             WHERE dt >= '{}' AND window_start >= to_timestamp_micros({from}) \
-             ORDER BY window_start, rank",
-            day(from)
-        ))
-        .await
-        .map_err(df)?
-        .collect()
-        .await
-        .map_err(df)?;
+    let closed_before = match last {
+        Some(last) => last + spec.slide_us,
+        None => {
+            let newest = one_time(
+                &ctx,
+                &format!("SELECT max(event_time) FROM messages WHERE source = {src}"),
+            )
+            .await?;
+            match newest {
+                Some(t) => spec.first_window_over(t - lateness_us.max(0)),
+                None => return Ok(Landed::default()),
+            }
+        }
+    };
+    let mut recent: Vec<Top> = Vec::new();
     // Strings may read as views; one cast gives one type to look at.
     let utf8 = |a: &arrow::array::ArrayRef| arrow::compute::cast(a, &DataType::Utf8);
-    let mut recent: Vec<Top> = Vec::new();
-    for b in &rows {
-        let col = |i: usize| b.column(i);
-        let tag = utf8(col(2))?;
-        let (Some(ws), Some(we), Some(tag), Some(n), Some(late), Some(ev)) = (
-            col(0).as_primitive_opt::<TimestampMicrosecondType>(),
-            col(1).as_primitive_opt::<TimestampMicrosecondType>(),
-            tag.as_string_opt::<i32>(),
-            col(3).as_primitive_opt::<arrow::datatypes::Int64Type>(),
-            col(4).as_primitive_opt::<arrow::datatypes::Int64Type>(),
-            col(5).as_primitive_opt::<arrow::datatypes::Int64Type>(),
-        ) else {
-            return Err(crate::Error::Usage(format!(
-                "{table} does not have the live table's schema"
-            )));
-        };
-        for r in 0..b.num_rows() {
-            if recent.last().is_none_or(|t| t.window_start != ws.value(r)) {
-                recent.push(Top {
-                    window_start: ws.value(r),
-                    window_end: we.value(r),
-                    tags: Vec::new(),
-                    final_: true,
-                    late: late.value(r).max(0) as u64,
-                    evicted: ev.value(r).max(0) as u64,
-                    repeat: true,
-                });
-            }
-            if let Some(t) = recent.last_mut() {
-                t.tags
-                    .push((tag.value(r).to_string(), n.value(r).max(0) as u64));
+    if last.is_some() {
+        let from = closed_before - keep as i64 * spec.slide_us;
+        let rows = ctx
+            .sql(&format!(
+                "SELECT window_start, window_end, tag, n, late, evicted_tags FROM \"{table}\" \
+                 WHERE source = {src} AND dt >= '{}' AND window_start >= to_timestamp_micros({from}) \
+                 ORDER BY window_start, rank",
+                day(from)
+            ))
+            .await
+            .map_err(df)?
+            .collect()
+            .await
+            .map_err(df)?;
+        for b in &rows {
+            let col = |i: usize| b.column(i);
+            let tag = utf8(col(2))?;
+            let (Some(ws), Some(we), Some(tag), Some(n), Some(late), Some(ev)) = (
+                col(0).as_primitive_opt::<TimestampMicrosecondType>(),
+                col(1).as_primitive_opt::<TimestampMicrosecondType>(),
+                tag.as_string_opt::<i32>(),
+                col(3).as_primitive_opt::<arrow::datatypes::Int64Type>(),
+                col(4).as_primitive_opt::<arrow::datatypes::Int64Type>(),
+                col(5).as_primitive_opt::<arrow::datatypes::Int64Type>(),
+            ) else {
+                return Err(bad(&table));
+            };
+            for r in 0..b.num_rows() {
+                if recent.last().is_none_or(|t| t.window_start != ws.value(r)) {
+                    recent.push(Top {
+                        window_start: ws.value(r),
+                        window_end: we.value(r),
+                        tags: Vec::new(),
+                        final_: true,
+                        late: late.value(r).max(0) as u64,
+                        evicted: ev.value(r).max(0) as u64,
+                        repeat: true,
+                    });
+                }
+                if let Some(t) = recent.last_mut() {
+                    t.tags
+                        .push((tag.value(r).to_string(), n.value(r).max(0) as u64));
+                }
             }
         }
     }
     let rows = ctx
         .sql(&format!(
-            "SELECT event_time, text FROM messages WHERE source = '{source}' \
+            "SELECT event_time, text FROM messages WHERE source = {src} \
              AND dt >= '{}' AND event_time >= to_timestamp_micros({closed_before})",
             day(closed_before)
         ))
@@ -555,9 +607,7 @@ pub async fn landed(lake: &Lake, spec: Spec, source: &str, keep: usize) -> crate
             b.column(0).as_primitive_opt::<TimestampMicrosecondType>(),
             text.as_string_opt::<i32>(),
         ) else {
-            return Err(crate::Error::Usage(
-                "messages does not have its schema".into(),
-            ));
+            return Err(bad("messages"));
         };
         for r in 0..b.num_rows() {
             if !t.is_null(r) && !text.is_null(r) {
@@ -679,7 +729,10 @@ mod tests {
         // (the restore skips those before the first open window).
         let closed_before = got.keys().last().unwrap() + spec.slide_us;
         let mut b = Windows::new(spec, 0, 10_000);
-        b.restore(closed_before, msgs[..cut].iter().cloned());
+        // An untagged message moves nothing, as in `add`.
+        let untagged = (msgs[cut - 1].0 + 3600 * S, Vec::new());
+        b.restore(closed_before, msgs[..cut].iter().cloned().chain([untagged]));
+        assert_eq!(b.watermark(), a.watermark());
         let mut close = |b: &mut Windows| {
             for top in b.close() {
                 assert!(!top.repeat && top.late == 0);

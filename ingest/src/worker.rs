@@ -117,12 +117,15 @@ impl Worker {
 
     /// Continues the live windows of an earlier worker of this source on this lake (after a
     /// restart): the windows it closed stay closed, its last closed ones go to the sink as
-    /// history, and the open ones are rebuilt from the messages it landed. Windows the
-    /// restored watermark has passed close now (and land at the next flush).
+    /// history, and the open ones are rebuilt from the messages it landed (see
+    /// [`crate::live::landed`]). Windows the restored watermark has passed close now (and
+    /// land at the next flush).
     pub async fn resume_live(&mut self, keep: usize) -> Result<()> {
         for i in 0..self.live.len() {
             let spec = self.live[i].spec();
-            let landed = crate::live::landed(self.lander.lake(), spec, &self.source, keep).await?;
+            let lateness = self.live[i].lateness_us();
+            let lake = self.lander.lake();
+            let landed = crate::live::landed(lake, spec, lateness, &self.source, keep).await?;
             let Some(closed_before) = landed.closed_before else {
                 continue;
             };
@@ -277,8 +280,8 @@ impl Worker {
                 continue;
             };
             let spec = self.live[i].spec();
-            let stem = format!("live-{}", first.window_start);
-            let batch = crate::live::tops_batch(&self.live_pending[i])?;
+            let stem = format!("live-{}-{}", self.source, first.window_start);
+            let batch = crate::live::tops_batch(&self.live_pending[i], &self.source)?;
             if batch.num_rows() > 0 {
                 let dir = format!("agg/{}", spec.table());
                 let schema = crate::live::tops_schema();

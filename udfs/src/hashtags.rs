@@ -38,7 +38,7 @@ fn is_hash(c: char) -> bool {
 /// Extracts the hashtags of `text` (see the module doc for the rules).
 pub fn extract(text: &str) -> Vec<String> {
     let mut out = Vec::new();
-    if !text.contains('#') && !text.contains('＃') {
+    if !text.contains(is_hash) {
         return out;
     }
     let chars: Vec<(usize, char)> = text.char_indices().collect();

@@ -64,11 +64,13 @@
       var px = function (x) { return left + (x - x0) / span * (width - left - right); };
       var py = function (y) { return top + (1 - y / y1) * (h - top - bottom); };
       var clock = function (x) { return new Date(x).toISOString().slice(11, 19); };
+      // As the server's svg::num: integers as such, others with up to 2 decimals.
+      var num = function (v) { return Number.isInteger(v) ? String(v) : String(Number(v.toFixed(2))); };
       while (lines.firstChild) { lines.removeChild(lines.firstChild); }
       for (var t = 0; t <= 4; t++) {
         var y = y1 * t / 4;
         lines.appendChild(el("line", { "class": "grid", x1: left, x2: width - right, y1: py(y), y2: py(y) }));
-        lines.appendChild(el("text", { "class": "axis", x: left - 4, y: py(y) + 4, "text-anchor": "end" }, String(Math.round(y))));
+        lines.appendChild(el("text", { "class": "axis", x: left - 4, y: py(y) + 4, "text-anchor": "end" }, num(y)));
       }
       lines.appendChild(el("text", { "class": "axis", x: left, y: h - 8 }, clock(x0)));
       lines.appendChild(el("text", { "class": "axis", x: width - right, y: h - 8, "text-anchor": "end" }, clock(x1)));
@@ -84,7 +86,9 @@
         });
         lines.appendChild(g);
       });
+      // A legend for two lines or more, as the server draws it.
       var legend = lines.parentNode.querySelector("ul.legend");
+      if (tags.length < 2) { if (legend) { legend.remove(); } return; }
       if (!legend) { legend = document.createElement("ul"); legend.className = "legend"; lines.parentNode.appendChild(legend); }
       while (legend.firstChild) { legend.removeChild(legend.firstChild); }
       tags.forEach(function (tag, i) {

@@ -275,10 +275,11 @@ fn a_message_after_its_windows_closed_is_late_live_and_counted_by_the_batch_reru
     }
 }
 
-/// A socket worker with live windows, its stdout read line by line.
+/// A socket worker with live windows, its stdout read line by line (by a thread, so a line
+/// that never comes fails the test instead of hanging it).
 struct SocketWorker {
     child: super::Running,
-    out: std::io::BufReader<std::process::ChildStdout>,
+    lines: std::sync::mpsc::Receiver<String>,
     addr: String,
 }
 
@@ -293,38 +294,53 @@ impl SocketWorker {
         c.args(["ingest", "socket", "--listen", "127.0.0.1:0"])
             .args(args);
         let mut child = spawn(c);
-        let mut out = std::io::BufReader::new(child.0.stdout.take().unwrap());
-        let mut line = String::new();
-        out.read_line(&mut line).unwrap();
-        let addr = line.trim().strip_prefix("listening on").unwrap().trim();
-        SocketWorker {
-            addr: addr.to_string(),
+        let out = std::io::BufReader::new(child.0.stdout.take().unwrap());
+        let (tx, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in out.lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    return;
+                }
+            }
+        });
+        let mut w = SocketWorker {
+            addr: String::new(),
             child,
-            out,
-        }
+            lines,
+        };
+        let first = w.read_until(&["listening on"]);
+        w.addr = first
+            .trim()
+            .strip_prefix("listening on")
+            .unwrap()
+            .trim()
+            .to_string();
+        w
     }
 
     /// Reads stdout until a line contains every one of `needles`; returns everything read.
     fn read_until(&mut self, needles: &[&str]) -> String {
-        use std::io::BufRead;
-        let (mut got, mut line) = (String::new(), String::new());
-        while line.is_empty() || !needles.iter().all(|n| line.contains(n)) {
-            line.clear();
-            assert!(
-                self.out.read_line(&mut line).unwrap() > 0,
-                "pulse exited early:\n{got}"
-            );
+        let mut got = String::new();
+        loop {
+            let line = match self.lines.recv_timeout(std::time::Duration::from_secs(60)) {
+                Ok(l) => l,
+                Err(e) => panic!("no line with {needles:?} ({e}); got:\n{got}"),
+            };
             got.push_str(&line);
+            got.push('\n');
+            if needles.iter().all(|n| line.contains(n)) {
+                return got;
+            }
         }
-        got
     }
 }
 
 /// A tweet at `secs` after 2026-01-05 00:00 UTC, as a JSON line.
 fn tweet(secs: u32, text: &str) -> String {
     format!(
-        "{{\"created_at\":\"2026-01-05T00:{:02}:{:02}Z\",\"text\":\"{text}\"}}\n",
-        secs / 60,
+        "{{\"created_at\":\"2026-01-05T{:02}:{:02}:{:02}Z\",\"text\":\"{text}\"}}\n",
+        secs / 3600,
+        secs / 60 % 60,
         secs % 60
     )
 }
@@ -413,4 +429,40 @@ fn sigterm_lands_the_closed_windows_and_a_restarted_worker_continues() {
     for (k, v) in &live {
         assert_eq!(batch.get(k), Some(v), "{k:?}");
     }
+}
+
+#[test]
+fn a_restart_before_any_window_closed_keeps_what_the_first_worker_counted() {
+    let p = Pulse::new();
+    let args = ["--live", "size=1h,slide=5m,k=3", "--flush-interval", "1s"];
+    // The first worker gets 0-99 s; no 1 h window closes. Its messages land within a second.
+    let w = SocketWorker::start_with(&p, &args);
+    let mut s = std::net::TcpStream::connect(&w.addr).unwrap();
+    for t in 0..100 {
+        s.write_all(tweet(t, &tags_at(t)).as_bytes()).unwrap();
+    }
+    drop(s);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while p.count("SELECT count(*) FROM messages") < 100 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the messages did not land"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    assert!(w.child.terminate().success());
+    // The second gets 100-199 s, then 3700 s, which closes [0 s, 3600 s) with both halves.
+    let mut w = SocketWorker::start_with(&p, &args);
+    let mut s = std::net::TcpStream::connect(&w.addr).unwrap();
+    for t in (100..200).chain([3700]) {
+        s.write_all(tweet(t, &tags_at(t)).as_bytes()).unwrap();
+    }
+    drop(s);
+    let out = w.read_until(&["\"window_start\":\"2026-01-05T00:00:00Z\""]);
+    assert!(w.child.terminate().success());
+    let (printed, _) = live_tops(&out);
+    let key = ("1h_5m".to_string(), "2026-01-05T00:00:00Z".to_string());
+    let want = vec![("a".into(), 200), ("b".into(), 67), ("c".into(), 29)];
+    assert_eq!(printed[&key], want);
+    assert_eq!(lake_tops(&p, "1h_5m")[&key], want);
 }
