@@ -326,7 +326,7 @@ fn accept(worker: &mut Worker, frame: Frame, clock: Duration) {
 }
 
 /// Sends messages to a socket worker as frames of JSON tweets (`created_at`, `text`, ...),
-/// which [`to_message`] reads back with their own event time: `pulse ingest replay
+/// which the socket reader takes back with their own event time: `pulse ingest replay
 /// --to-socket`, a tiny sender for a live dashboard.
 pub struct Sender {
     out: tokio::io::BufWriter<TcpStream>,
