@@ -111,12 +111,17 @@ fn tweet_line(i: usize) -> String {
     )
 }
 
-/// Peak resident memory of this process, in bytes (Linux).
-pub fn peak_rss() -> Option<u64> {
+/// A size this process's `/proc/self/status` gives under `key` (Linux), in bytes.
+fn status_bytes(key: &str) -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let line = status.lines().find(|l| l.starts_with(key))?;
     let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kb * 1024)
+}
+
+/// Peak resident memory of this process, in bytes (Linux).
+pub fn peak_rss() -> Option<u64> {
+    status_bytes("VmHWM:")
 }
 
 fn rate(n: usize, d: Duration) -> f64 {
@@ -222,10 +227,7 @@ impl pulse_ingest::worker::LiveSink for Ticks {
 
 /// Resident memory of this process now, in bytes (Linux).
 fn rss() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
-    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb * 1024)
+    status_bytes("VmRSS:")
 }
 
 /// One run of a socket worker with live windows on one core, fed by `send` (given the

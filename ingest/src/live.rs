@@ -23,7 +23,7 @@ use arrow::array::{
     Array, AsArray, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray,
 };
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimestampMicrosecondType};
-use pulse_lake::Lake;
+use datafusion::prelude::SessionContext;
 use pulse_lake::schema::{duration_text, ts_type};
 
 /// Window size and slide, and how many tags a top holds.
@@ -477,20 +477,16 @@ fn day(us: i64) -> String {
         .unwrap_or_default()
 }
 
-/// The first value of a one-row answer's first column, as a timestamp.
-async fn one_time(
-    ctx: &datafusion::prelude::SessionContext,
-    sql: &str,
-) -> crate::Result<Option<i64>> {
+/// The answer of `sql`.
+async fn rows(ctx: &SessionContext, sql: &str) -> crate::Result<Vec<RecordBatch>> {
     let df = |e: datafusion::error::DataFusionError| crate::Error::Lake(e.into());
-    let rows = ctx
-        .sql(sql)
-        .await
-        .map_err(df)?
-        .collect()
-        .await
-        .map_err(df)?;
-    Ok(rows
+    ctx.sql(sql).await.map_err(df)?.collect().await.map_err(df)
+}
+
+/// The first value of a one-row answer's first column, as a timestamp.
+async fn one_time(ctx: &SessionContext, sql: &str) -> crate::Result<Option<i64>> {
+    Ok(rows(ctx, sql)
+        .await?
         .first()
         .filter(|b| b.num_rows() == 1 && !b.column(0).is_null(0))
         .and_then(|b| b.column(0).as_primitive_opt::<TimestampMicrosecondType>())
@@ -500,8 +496,9 @@ async fn one_time(
 /// Reads what an earlier worker of `source` landed for `spec`, whose windows close
 /// `lateness_us` after the newest event time (see [`Landed`]). The windows up to the last
 /// landed one are closed; when none landed yet, those its newest message's watermark closed.
+/// `ctx` is a session over the lake ([`pulse_lake::catalog::session`]).
 pub async fn landed(
-    lake: &Lake,
+    ctx: &SessionContext,
     spec: Spec,
     lateness_us: i64,
     source: &str,
@@ -514,12 +511,11 @@ pub async fn landed(
             reason: "does not have the table's schema".into(),
         })
     };
-    let ctx = pulse_lake::catalog::session(lake).await?;
     let table = spec.table();
     let src = quoted(source);
     let last = if ctx.table_exist(table.as_str()).map_err(df)? {
         one_time(
-            &ctx,
+            ctx,
             &format!("SELECT max(window_start) FROM \"{table}\" WHERE source = {src}"),
         )
         .await?
@@ -530,7 +526,7 @@ pub async fn landed(
         Some(last) => last + spec.slide_us,
         None => {
             let newest = one_time(
-                &ctx,
+                ctx,
                 &format!("SELECT max(event_time) FROM messages WHERE source = {src}"),
             )
             .await?;
@@ -545,18 +541,16 @@ pub async fn landed(
     let utf8 = |a: &arrow::array::ArrayRef| arrow::compute::cast(a, &DataType::Utf8);
     if last.is_some() {
         let from = closed_before - keep as i64 * spec.slide_us;
-        let rows = ctx
-            .sql(&format!(
+        let rows = rows(
+            ctx,
+            &format!(
                 "SELECT window_start, window_end, tag, n, late, evicted_tags FROM \"{table}\" \
                  WHERE source = {src} AND dt >= '{}' AND window_start >= to_timestamp_micros({from}) \
                  ORDER BY window_start, rank",
                 day(from)
-            ))
-            .await
-            .map_err(df)?
-            .collect()
-            .await
-            .map_err(df)?;
+            ),
+        )
+        .await?;
         for b in &rows {
             let col = |i: usize| b.column(i);
             let tag = utf8(col(2))?;
@@ -589,17 +583,15 @@ pub async fn landed(
             }
         }
     }
-    let rows = ctx
-        .sql(&format!(
+    let rows = rows(
+        ctx,
+        &format!(
             "SELECT event_time, text FROM messages WHERE source = {src} \
              AND dt >= '{}' AND event_time >= to_timestamp_micros({closed_before})",
             day(closed_before)
-        ))
-        .await
-        .map_err(df)?
-        .collect()
-        .await
-        .map_err(df)?;
+        ),
+    )
+    .await?;
     let mut messages = Vec::new();
     for b in &rows {
         let text = utf8(b.column(1))?;

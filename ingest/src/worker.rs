@@ -121,11 +121,15 @@ impl Worker {
     /// [`crate::live::landed`]). Windows the restored watermark has passed close now (and
     /// land at the next flush).
     pub async fn resume_live(&mut self, keep: usize) -> Result<()> {
+        if self.live.is_empty() {
+            return Ok(());
+        }
+        // One session over the lake serves every window shape.
+        let ctx = pulse_lake::catalog::session(self.lander.lake()).await?;
         for i in 0..self.live.len() {
             let spec = self.live[i].spec();
             let lateness = self.live[i].lateness_us();
-            let lake = self.lander.lake();
-            let landed = crate::live::landed(lake, spec, lateness, &self.source, keep).await?;
+            let landed = crate::live::landed(&ctx, spec, lateness, &self.source, keep).await?;
             let Some(closed_before) = landed.closed_before else {
                 continue;
             };

@@ -38,6 +38,22 @@ fn live_tops(out: &str) -> (Tops, BTreeMap<(String, String), u64>) {
     (tops, late)
 }
 
+/// Runs the batch `hashtags` job over the day `day` with windows of `size` every `slide`
+/// (and top `k`, 10 by default).
+fn run_hashtags(p: &Pulse, day: &str, size: &str, slide: &str, k: Option<usize>) {
+    let next = chrono::NaiveDate::parse_from_str(day, "%Y-%m-%d").unwrap() + chrono::Days::new(1);
+    let next = next.to_string();
+    let (size, slide) = (format!("size={size}"), format!("slide={slide}"));
+    let mut args = vec![
+        "run", "hashtags", "--from", day, "--to", &next, "--set", &size, "--set", &slide,
+    ];
+    let k = k.map(|k| format!("k={k}"));
+    if let Some(k) = &k {
+        args.extend(["--set", k]);
+    }
+    p.ok(&args);
+}
+
 /// The batch job's top k per window, as the same map.
 fn batch_tops(p: &Pulse, name: &str) -> Tops {
     let mut tops = Tops::new();
@@ -100,18 +116,7 @@ fn equals_the_batch_job(p: &Pulse, out: &str) {
     let (live, late) = live_tops(out);
     assert!(late.values().all(|n| *n == 0));
     for (size, slide, name) in [("20s", "10s", "20s_10s"), ("1h", "5m", "1h_5m")] {
-        p.ok(&[
-            "run",
-            "hashtags",
-            "--from",
-            "2020-07-25",
-            "--to",
-            "2020-07-26",
-            "--set",
-            &format!("size={size}"),
-            "--set",
-            &format!("slide={slide}"),
-        ]);
+        run_hashtags(p, "2020-07-25", size, slide, None);
         let batch = batch_tops(p, name);
         let live: Tops = live
             .iter()
@@ -240,20 +245,7 @@ fn a_message_after_its_windows_closed_is_late_live_and_counted_by_the_batch_reru
         vec![("a".to_string(), 20), ("b".to_string(), 7)]
     );
     // The batch job over the landed data has it.
-    p.ok(&[
-        "run",
-        "hashtags",
-        "--from",
-        "2026-01-05",
-        "--to",
-        "2026-01-06",
-        "--set",
-        "size=20s",
-        "--set",
-        "slide=10s",
-        "--set",
-        "k=3",
-    ]);
+    run_hashtags(&p, "2026-01-05", "20s", "10s", Some(3));
     let batch = batch_tops(&p, "20s_10s");
     assert_eq!(
         batch[&key("00")],
@@ -402,20 +394,7 @@ fn sigterm_lands_the_closed_windows_and_a_restarted_worker_continues() {
     both.extend(printed2);
     assert_eq!(landed, both);
     // The batch job over the landed messages agrees with every window from midnight on.
-    p.ok(&[
-        "run",
-        "hashtags",
-        "--from",
-        "2026-01-05",
-        "--to",
-        "2026-01-06",
-        "--set",
-        "size=20s",
-        "--set",
-        "slide=10s",
-        "--set",
-        "k=3",
-    ]);
+    run_hashtags(&p, "2026-01-05", "20s", "10s", Some(3));
     let batch = batch_tops(&p, "20s_10s");
     let live: Tops = landed
         .into_iter()
