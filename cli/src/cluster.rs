@@ -211,17 +211,21 @@ fn stop(pid: u32) {
         .status();
 }
 
-/// The state directory of the local cluster on `lake` (its absolute location or URL).
-pub fn default_state_dir(lake: &str) -> anyhow::Result<PathBuf> {
+/// Pulse's directory under the user's state directory (`$XDG_STATE_HOME/pulse`, by default
+/// `~/.local/state/pulse`): local clusters' state, socket workers' write-ahead logs.
+pub fn state_home() -> anyhow::Result<PathBuf> {
     let base = match std::env::var_os("XDG_STATE_HOME").filter(|v| !v.is_empty()) {
         Some(d) => PathBuf::from(d),
-        None => PathBuf::from(
-            std::env::var_os("HOME").context("no HOME to keep the cluster's state in")?,
-        )
-        .join(".local/state"),
+        None => PathBuf::from(std::env::var_os("HOME").context("no HOME to keep state in")?)
+            .join(".local/state"),
     };
+    Ok(base.join("pulse"))
+}
+
+/// The state directory of the local cluster on `lake` (its absolute location or URL).
+pub fn default_state_dir(lake: &str) -> anyhow::Result<PathBuf> {
     let key = blake3::hash(lake.as_bytes()).to_hex();
-    Ok(base.join("pulse/clusters").join(&key[..16]))
+    Ok(state_home()?.join("clusters").join(&key[..16]))
 }
 
 /// Runs a cluster command; `lake` (absolute, or a URL) is passed on to the processes and

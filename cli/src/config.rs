@@ -39,6 +39,11 @@ pub struct IngestSection {
     pub flush_rows: usize,
     /// Largest socket frame, in bytes.
     pub max_frame: usize,
+    /// Sync a socket worker's write-ahead log at least this often while frames arrive.
+    #[serde(with = "humantime_serde")]
+    pub wal_sync_interval: Duration,
+    /// Sync the write-ahead log after this many bytes.
+    pub wal_sync_bytes: u64,
 }
 
 impl Default for IngestSection {
@@ -47,6 +52,8 @@ impl Default for IngestSection {
             flush_interval: Duration::from_secs(60),
             flush_rows: 500_000,
             max_frame: 1 << 20,
+            wal_sync_interval: Duration::from_millis(100),
+            wal_sync_bytes: 4 << 20,
         }
     }
 }
@@ -392,6 +399,7 @@ mod fuzz {
             Just("flush_interval"),
             Just("flush_rows"),
             Just("max_frame"),
+            Just("wal_sync_interval"),
             Just("port"),
             Just("bind_host"),
             Just("cron"),

@@ -129,6 +129,8 @@ enum Cmd {
         /// Live windows (default size=20s,slide=10s,k=10), lateness and cap.
         #[command(flatten)]
         live: LiveArgs,
+        #[command(flatten)]
+        wal: WalArgs,
     },
     /// Run a windowed job over the logical interval [--from, --to) (whole UTC days).
     Run {
@@ -353,6 +355,51 @@ struct FlushArgs {
     flush_rows: Option<usize>,
 }
 
+/// A socket worker's write-ahead log: every frame is in it before it counts as received, and
+/// a restarted worker lands what the log holds.
+#[derive(clap::Args, Debug, Clone)]
+struct WalArgs {
+    /// Keep the write-ahead log here [default: under the user's state directory, one per
+    /// lake and address].
+    #[arg(long, value_name = "DIR")]
+    wal_dir: Option<PathBuf>,
+    /// Run without a write-ahead log: frames received since the last flush are lost if the
+    /// worker is killed.
+    #[arg(long, conflicts_with = "wal_dir")]
+    no_wal: bool,
+}
+
+impl WalArgs {
+    /// Opens the log of a socket worker on `lake` at `addr` and lands what it holds.
+    async fn recover(
+        &self,
+        cfg: &Config,
+        lake: &Lake,
+        addr: &str,
+        w: &mut Worker,
+    ) -> anyhow::Result<Option<pulse_ingest::wal::Wal>> {
+        if self.no_wal {
+            return Ok(None);
+        }
+        let dir = match &self.wal_dir {
+            Some(d) => d.clone(),
+            None => {
+                let key = blake3::hash(format!("{lake}\n{addr}").as_bytes()).to_hex();
+                cluster::state_home()?.join("wal").join(&key[..16])
+            }
+        };
+        let opts = pulse_ingest::wal::WalOptions {
+            dir: dir.clone(),
+            sync_interval: cfg.ingest.wal_sync_interval,
+            sync_bytes: cfg.ingest.wal_sync_bytes,
+        };
+        let wal = pulse_ingest::socket::recover(w, opts)
+            .await
+            .with_context(|| format!("recovering the write-ahead log {}", dir.display()))?;
+        Ok(Some(wal))
+    }
+}
+
 /// Live hashtag windows kept while ingesting messages.
 #[derive(clap::Args, Debug, Clone)]
 struct LiveArgs {
@@ -495,6 +542,8 @@ enum IngestCmd {
         max_frame: Option<u64>,
         #[command(flatten)]
         live: LiveArgs,
+        #[command(flatten)]
+        wal: WalArgs,
     },
     /// Replay files into raw tables.
     Replay {
@@ -861,6 +910,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             framing,
             serve,
             live,
+            wal,
         } => {
             let lake = open(&cfg)?;
             let hub = pulse_web::live::Hub::new();
@@ -877,19 +927,20 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let web = tokio::spawn(pulse_web::serve(o, sessions, async move {
                 let _ = stop.wait_for(|s| *s).await;
             }));
+            let mut w = Worker::new(
+                Lander::new(lake.clone()),
+                pulse_lake::schema::source::SOCKET,
+                policy(&cfg, &flush),
+            );
+            let mut log = wal.recover(&cfg, &lake, &listen, &mut w).await?;
+            let mut w = w.with_live(live.windows(), Box::new(ToHub(hub)));
+            resume_live(&mut w, pulse_web::live::KEEP).await;
             let opts = pulse_ingest::socket::SocketOptions {
                 mode: pulse_ingest::socket::Mode::Listen(listen),
                 framing: framing.parse()?,
                 max_frame: cfg.ingest.max_frame,
             };
-            let mut w = Worker::new(
-                Lander::new(lake),
-                pulse_lake::schema::source::SOCKET,
-                policy(&cfg, &flush),
-            )
-            .with_live(live.windows(), Box::new(ToHub(hub)));
-            resume_live(&mut w, pulse_web::live::KEEP).await;
-            let ingest = pulse_ingest::socket::run(&mut w, &opts, shutdown, |addr| {
+            let ingest = pulse_ingest::socket::run(&mut w, &opts, log.as_mut(), shutdown, |addr| {
                 println!("listening on {addr}");
             })
             .await;
@@ -1244,10 +1295,11 @@ async fn ingest(cfg: &Config, lake: Lake, cmd: IngestCmd) -> anyhow::Result<()> 
             framing,
             max_frame,
             live,
+            wal,
         } => {
-            let mode = match (listen, connect) {
-                (Some(l), _) => pulse_ingest::socket::Mode::Listen(l),
-                (None, Some(c)) => pulse_ingest::socket::Mode::Connect(c),
+            let (mode, addr) = match (listen, connect) {
+                (Some(l), _) => (pulse_ingest::socket::Mode::Listen(l.clone()), l),
+                (None, Some(c)) => (pulse_ingest::socket::Mode::Connect(c.clone()), c),
                 (None, None) => anyhow::bail!("give --listen ADDR or --connect ADDR"),
             };
             let opts = pulse_ingest::socket::SocketOptions {
@@ -1255,13 +1307,15 @@ async fn ingest(cfg: &Config, lake: Lake, cmd: IngestCmd) -> anyhow::Result<()> 
                 framing: framing.parse()?,
                 max_frame: max_frame.map_or(cfg.ingest.max_frame, |m| m as usize),
             };
-            let mut w = live.attach(Worker::new(
-                Lander::new(lake),
+            let mut w = Worker::new(
+                Lander::new(lake.clone()),
                 pulse_lake::schema::source::SOCKET,
                 policy(cfg, &flush),
-            ));
+            );
+            let mut log = wal.recover(cfg, &lake, &addr, &mut w).await?;
+            let mut w = live.attach(w);
             resume_live(&mut w, 0).await;
-            let stats = pulse_ingest::socket::run(&mut w, &opts, shutdown, |addr| {
+            let stats = pulse_ingest::socket::run(&mut w, &opts, log.as_mut(), shutdown, |addr| {
                 // Tests and scripts read the bound address from here (useful with port 0).
                 println!("listening on {addr}");
             })

@@ -13,6 +13,7 @@ pub mod replay;
 pub mod rng;
 pub mod socket;
 pub mod twitch;
+pub mod wal;
 pub mod worker;
 
 pub use error::{Error, Result};

@@ -2,16 +2,23 @@
 //! display counts ("16.5K viewers", "492.4 mil espectadores"), and tweets in the Twitter v1.1
 //! and v2 JSON shapes. Times without a zone are taken as UTC.
 
-use chrono::{DateTime, NaiveDateTime, Utc};
-use serde_json::Value;
+use std::borrow::Cow;
+use std::fmt;
+use std::marker::PhantomData;
 
-use crate::records::MessageRow;
+use chrono::{DateTime, Datelike, NaiveDateTime, Utc};
+use serde::de::{Deserialize, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+
+use crate::records::MessageRef;
 
 /// Parses a timestamp into microseconds since the epoch (UTC).
 pub fn parse_time(s: &str) -> Option<i64> {
     let s = s.trim();
     if s.is_empty() {
         return None;
+    }
+    if let Some(t) = twitter_time(s.as_bytes()) {
+        return Some(t);
     }
     if let Ok(t) = DateTime::parse_from_rfc3339(s) {
         return Some(t.timestamp_micros());
@@ -42,6 +49,47 @@ pub fn parse_time(s: &str) -> Option<i64> {
         return Some(secs * 1_000_000);
     }
     None
+}
+
+/// Twitter v1.1's `Wed Jul 18 21:33:26 +0000 2018` read without a format string (the
+/// hot path of tweet ingest); `None` for anything not exactly in that layout, which the
+/// general parsers then try.
+fn twitter_time(b: &[u8]) -> Option<i64> {
+    const DAYS: [&[u8; 3]; 7] = [b"Mon", b"Tue", b"Wed", b"Thu", b"Fri", b"Sat", b"Sun"];
+    const MONTHS: [&[u8; 3]; 12] = [
+        b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov",
+        b"Dec",
+    ];
+    if b.len() != 30 || [3, 7, 10, 19, 25].iter().any(|&i| b[i] != b' ') {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| -> Option<u32> {
+        b[r].iter().try_fold(0u32, |n, &c| {
+            c.is_ascii_digit().then(|| n * 10 + u32::from(c - b'0'))
+        })
+    };
+    let weekday = DAYS.iter().position(|d| d[..] == b[0..3])?;
+    let month = MONTHS.iter().position(|m| m[..] == b[4..7])? as u32 + 1;
+    let (day, year) = (num(8..10)?, num(26..30)?);
+    if b[13] != b':' || b[16] != b':' {
+        return None;
+    }
+    let (h, m, sec) = (num(11..13)?, num(14..16)?, num(17..19)?);
+    let sign = match b[20] {
+        b'+' => 1,
+        b'-' => -1,
+        _ => return None,
+    };
+    let offset = sign * (num(21..23)? * 3600 + num(23..25)? * 60) as i32;
+    let date = chrono::NaiveDate::from_ymd_opt(year as i32, month, day)?;
+    if date.weekday().num_days_from_monday() as usize != weekday {
+        return None;
+    }
+    let local = date.and_hms_opt(h, m, sec)?;
+    let t = local
+        .and_local_timezone(chrono::FixedOffset::east_opt(offset)?)
+        .single()?;
+    Some(t.timestamp_micros())
 }
 
 /// Parses a count as sites display it: `564000`, `12,149`, `16.5K viewers`, `1.2M`,
@@ -83,50 +131,333 @@ pub fn parse_count(s: &str) -> Option<i64> {
     Some((v * mult).round() as i64)
 }
 
-fn str_field<'a>(v: &'a Value, keys: &[&str]) -> Option<&'a str> {
-    keys.iter().find_map(|k| v.get(*k).and_then(Value::as_str))
+/// Visitor methods that take any JSON value but the ones a visitor handles itself as
+/// `$none` (arrays and objects are read through and skipped).
+macro_rules! skip_other_values {
+    ($none:expr; $($skip:ident),*) => {
+        fn visit_i64<E>(self, _: i64) -> std::result::Result<Self::Value, E> {
+            Ok($none)
+        }
+        fn visit_f64<E>(self, _: f64) -> std::result::Result<Self::Value, E> {
+            Ok($none)
+        }
+        fn visit_bool<E>(self, _: bool) -> std::result::Result<Self::Value, E> {
+            Ok($none)
+        }
+        fn visit_unit<E>(self) -> std::result::Result<Self::Value, E> {
+            Ok($none)
+        }
+        $(skip_other_values!(@$skip $none);)*
+    };
+    (@str $none:expr) => {
+        fn visit_str<E>(self, _: &str) -> std::result::Result<Self::Value, E> {
+            Ok($none)
+        }
+        fn visit_u64<E>(self, _: u64) -> std::result::Result<Self::Value, E> {
+            Ok($none)
+        }
+    };
+    (@seq $none:expr) => {
+        fn visit_seq<A: SeqAccess<'de>>(self, mut a: A) -> std::result::Result<Self::Value, A::Error> {
+            while a.next_element::<IgnoredAny>()?.is_some() {}
+            Ok($none)
+        }
+    };
+    (@map $none:expr) => {
+        fn visit_map<A: MapAccess<'de>>(self, mut a: A) -> std::result::Result<Self::Value, A::Error> {
+            while a.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+            Ok($none)
+        }
+    };
 }
 
-/// A tweet in the Twitter v1.1 shape (`created_at` like `Wed Jul 18 21:33:26 +0000 2018`,
-/// `user.screen_name`, `full_text` or `text`) or the v2 shape (`{"data": {...}}` or flat, with
-/// ISO `created_at` and `author_id`) as a `messages` row.
-pub fn tweet_from_json(v: &Value) -> Result<MessageRow, String> {
-    let t = v.get("data").filter(|d| d.is_object()).unwrap_or(v);
-    if !t.is_object() {
-        return Err("tweet is not a JSON object".into());
+/// A JSON value as the tweet fields need it: a string (borrowed when it has no escapes), a
+/// non-negative integer (an id), or anything else, skipped.
+enum Scalar<'a> {
+    Str(Cow<'a, str>),
+    Uint(u64),
+    Other,
+}
+
+impl<'a> Scalar<'a> {
+    fn str(self) -> Option<Cow<'a, str>> {
+        match self {
+            Scalar::Str(s) => Some(s),
+            _ => None,
+        }
     }
-    let text = str_field(t, &["full_text", "text"])
-        .or_else(|| {
-            t.get("extended_tweet")
-                .and_then(|e| str_field(e, &["full_text"]))
+}
+
+impl<'de> Deserialize<'de> for Scalar<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Scalar<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a JSON value")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> std::result::Result<Self::Value, E> {
+                Ok(Scalar::Str(Cow::Borrowed(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> std::result::Result<Self::Value, E> {
+                Ok(Scalar::Str(Cow::Owned(v.to_owned())))
+            }
+            fn visit_string<E>(self, v: String) -> std::result::Result<Self::Value, E> {
+                Ok(Scalar::Str(Cow::Owned(v)))
+            }
+            fn visit_u64<E>(self, v: u64) -> std::result::Result<Self::Value, E> {
+                Ok(Scalar::Uint(v))
+            }
+            skip_other_values!(Scalar::Other; seq, map);
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// The fields of a JSON object one of the tweet shapes reads; the others are skipped. A key
+/// given twice counts its last value, as in `serde_json::Value`.
+trait Fields<'de>: Default {
+    fn field<A: MapAccess<'de>>(
+        &mut self,
+        key: &str,
+        a: &mut A,
+    ) -> std::result::Result<(), A::Error>;
+}
+
+/// `Some` for a JSON object, `None` (the value skipped) for anything else.
+struct Obj<T>(Option<T>);
+
+impl<'de, T: Fields<'de>> Deserialize<'de> for Obj<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct V<T>(PhantomData<T>);
+        impl<'de, T: Fields<'de>> Visitor<'de> for V<T> {
+            type Value = Obj<T>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a JSON value")
+            }
+            fn visit_map<A: MapAccess<'de>>(
+                self,
+                mut a: A,
+            ) -> std::result::Result<Self::Value, A::Error> {
+                let mut t = T::default();
+                while let Some(key) = a.next_key::<Scalar<'de>>()? {
+                    match key {
+                        Scalar::Str(k) => t.field(&k, &mut a)?,
+                        _ => {
+                            a.next_value::<IgnoredAny>()?;
+                        }
+                    }
+                }
+                Ok(Obj(Some(t)))
+            }
+            skip_other_values!(Obj(None); str, seq);
+        }
+        d.deserialize_any(V(PhantomData))
+    }
+}
+
+fn skip<'de, A: MapAccess<'de>>(a: &mut A) -> std::result::Result<(), A::Error> {
+    a.next_value::<IgnoredAny>().map(|_| ())
+}
+
+fn string<'de, A: MapAccess<'de>>(
+    a: &mut A,
+) -> std::result::Result<Option<Cow<'de, str>>, A::Error> {
+    Ok(a.next_value::<Scalar<'de>>()?.str())
+}
+
+/// `user` of a v1.1 tweet, an element of `includes.users` in v2.
+#[derive(Default)]
+struct UserFields<'a> {
+    screen_name: Option<Cow<'a, str>>,
+    username: Option<Cow<'a, str>>,
+}
+
+impl<'de> Fields<'de> for UserFields<'de> {
+    fn field<A: MapAccess<'de>>(
+        &mut self,
+        key: &str,
+        a: &mut A,
+    ) -> std::result::Result<(), A::Error> {
+        match key {
+            "screen_name" => self.screen_name = string(a)?,
+            "username" => self.username = string(a)?,
+            _ => skip(a)?,
+        }
+        Ok(())
+    }
+}
+
+/// `extended_tweet` (v1.1 streaming) and `includes` (v2): one field each.
+#[derive(Default)]
+struct Nested<'a> {
+    full_text: Option<Cow<'a, str>>,
+    /// `users[0].username`.
+    first_username: Option<Cow<'a, str>>,
+}
+
+/// The first element of an array when it is an object; the rest skipped.
+struct FirstUser<'a>(Option<UserFields<'a>>);
+
+impl<'de> Deserialize<'de> for FirstUser<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = FirstUser<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a JSON value")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(
+                self,
+                mut a: A,
+            ) -> std::result::Result<Self::Value, A::Error> {
+                let first = a.next_element::<Obj<UserFields<'de>>>()?.and_then(|o| o.0);
+                while a.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(FirstUser(first))
+            }
+            skip_other_values!(FirstUser(None); str, map);
+        }
+        d.deserialize_any(V)
+    }
+}
+
+impl<'de> Fields<'de> for Nested<'de> {
+    fn field<A: MapAccess<'de>>(
+        &mut self,
+        key: &str,
+        a: &mut A,
+    ) -> std::result::Result<(), A::Error> {
+        match key {
+            "full_text" => self.full_text = string(a)?,
+            "users" => {
+                self.first_username = a.next_value::<FirstUser<'de>>()?.0.and_then(|u| u.username)
+            }
+            _ => skip(a)?,
+        }
+        Ok(())
+    }
+}
+
+/// The fields of a tweet object (v1.1, or v2 flat or under `data`) that make a message.
+#[derive(Default)]
+struct TweetFields<'a> {
+    /// `data` when it is an object (v2).
+    data: Option<Box<TweetFields<'a>>>,
+    has_data: bool,
+    has_created_at: bool,
+    created_at: Option<Cow<'a, str>>,
+    full_text: Option<Cow<'a, str>>,
+    text: Option<Cow<'a, str>>,
+    extended_full_text: Option<Cow<'a, str>>,
+    id_str: Option<Cow<'a, str>>,
+    id: Option<Scalar<'a>>,
+    user: Option<UserFields<'a>>,
+    includes_username: Option<Cow<'a, str>>,
+    author_id: Option<Cow<'a, str>>,
+    author: Option<Cow<'a, str>>,
+    user_name: Option<Cow<'a, str>>,
+    lang: Option<Cow<'a, str>>,
+}
+
+impl<'de> Fields<'de> for TweetFields<'de> {
+    fn field<A: MapAccess<'de>>(
+        &mut self,
+        key: &str,
+        a: &mut A,
+    ) -> std::result::Result<(), A::Error> {
+        match key {
+            "data" => {
+                self.has_data = true;
+                self.data = a.next_value::<Obj<TweetFields<'de>>>()?.0.map(Box::new);
+            }
+            "created_at" => {
+                self.has_created_at = true;
+                self.created_at = string(a)?;
+            }
+            "full_text" => self.full_text = string(a)?,
+            "text" => self.text = string(a)?,
+            "extended_tweet" => {
+                self.extended_full_text = a
+                    .next_value::<Obj<Nested<'de>>>()?
+                    .0
+                    .and_then(|n| n.full_text)
+            }
+            "id_str" => self.id_str = string(a)?,
+            "id" => self.id = Some(a.next_value::<Scalar<'de>>()?),
+            "user" => self.user = a.next_value::<Obj<UserFields<'de>>>()?.0,
+            "includes" => {
+                self.includes_username = a
+                    .next_value::<Obj<Nested<'de>>>()?
+                    .0
+                    .and_then(|n| n.first_username)
+            }
+            "author_id" => self.author_id = string(a)?,
+            "author" => self.author = string(a)?,
+            "user_name" => self.user_name = string(a)?,
+            "lang" => self.lang = string(a)?,
+            _ => skip(a)?,
+        }
+        Ok(())
+    }
+}
+
+/// A JSON document read as a tweet, borrowing its strings from the input.
+pub struct Tweet<'a>(Option<TweetFields<'a>>);
+
+impl<'a> Tweet<'a> {
+    /// Parses `json` (one JSON document of any kind).
+    pub fn parse(json: &'a str) -> serde_json::Result<Tweet<'a>> {
+        Ok(Tweet(serde_json::from_str::<Obj<TweetFields<'a>>>(json)?.0))
+    }
+
+    /// True for an object with a `created_at` or `data` key (of any value): what a socket
+    /// takes as a tweet rather than a line of text.
+    pub fn looks_like_tweet(&self) -> bool {
+        self.0
+            .as_ref()
+            .is_some_and(|t| t.has_created_at || t.has_data)
+    }
+
+    /// The tweet in the Twitter v1.1 shape (`created_at` like `Wed Jul 18 21:33:26 +0000
+    /// 2018`, `user.screen_name`, `full_text` or `text`) or the v2 shape (`{"data": {...}}`
+    /// or flat, with ISO `created_at` and `author_id`) as a `messages` row, or why not.
+    pub fn message(self) -> std::result::Result<MessageRef<'a>, String> {
+        let mut v = self.0.ok_or("tweet is not a JSON object")?;
+        let includes_username = v.includes_username.take();
+        let t = match v.data.take() {
+            Some(d) => *d,
+            None => v,
+        };
+        let text = t
+            .full_text
+            .or(t.text)
+            .or(t.extended_full_text)
+            .ok_or("tweet has no text")?;
+        let created = t.created_at.ok_or("tweet has no created_at")?;
+        let event_time =
+            parse_time(&created).ok_or_else(|| format!("unparseable created_at {created:?}"))?;
+        let message_id = t.id_str.or_else(|| match t.id {
+            Some(Scalar::Str(s)) => Some(s),
+            Some(Scalar::Uint(i)) => Some(Cow::Owned(i.to_string())),
+            _ => None,
+        });
+        let author = t
+            .user
+            .and_then(|u| u.screen_name.or(u.username))
+            .or(includes_username)
+            .or(t.author_id)
+            .or(t.author)
+            .or(t.user_name);
+        Ok(MessageRef {
+            event_time,
+            source: Cow::Borrowed("twitter"),
+            message_id,
+            channel: None,
+            author,
+            text,
+            language: t.lang,
         })
-        .ok_or("tweet has no text")?;
-    let created = str_field(t, &["created_at"]).ok_or("tweet has no created_at")?;
-    let event_time =
-        parse_time(created).ok_or_else(|| format!("unparseable created_at {created:?}"))?;
-    let id = str_field(t, &["id_str", "id"])
-        .map(str::to_string)
-        .or_else(|| t.get("id").and_then(Value::as_u64).map(|i| i.to_string()));
-    let author = t
-        .get("user")
-        .and_then(|u| str_field(u, &["screen_name", "username"]))
-        .or_else(|| {
-            v.get("includes")
-                .and_then(|i| i.get("users"))
-                .and_then(|u| u.get(0))
-                .and_then(|u| str_field(u, &["username"]))
-        })
-        .or_else(|| str_field(t, &["author_id", "author", "user_name"]))
-        .map(str::to_string);
-    Ok(MessageRow {
-        event_time,
-        source: "twitter".into(),
-        message_id: id,
-        channel: None,
-        author,
-        text: text.to_string(),
-        language: str_field(t, &["lang"]).map(str::to_string),
-    })
+    }
 }
 
 /// Decodes a Python bytes literal (`b'caf\xc3\xa9 \n'`) as some tweet exports store text;
@@ -185,6 +516,7 @@ pub fn to_datetime(micros: i64) -> DateTime<Utc> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::records::MessageRow;
 
     #[test]
     fn times_in_every_shape_seen() {
@@ -211,32 +543,211 @@ mod tests {
         assert_eq!(parse_count("Unknown"), None);
     }
 
+    fn message(json: &str) -> std::result::Result<MessageRef<'_>, String> {
+        Tweet::parse(json).map_err(|e| e.to_string())?.message()
+    }
+
     #[test]
     fn tweets_v11_and_v2() {
-        let v11: Value = serde_json::from_str(
+        let m = message(
             r#"{"created_at":"Wed Jul 18 21:33:26 +0000 2018","id_str":"42","text":"x","full_text":"hello #a","user":{"screen_name":"bob"},"lang":"en"}"#,
         )
         .unwrap();
-        let m = tweet_from_json(&v11).unwrap();
         assert_eq!(
-            (
-                m.text.as_str(),
-                m.author.as_deref(),
-                m.message_id.as_deref()
-            ),
+            (&*m.text, m.author.as_deref(), m.message_id.as_deref()),
             ("hello #a", Some("bob"), Some("42"))
         );
-        let v2: Value = serde_json::from_str(
+        assert!(
+            matches!(m.text, Cow::Borrowed(_)),
+            "unescaped text is borrowed"
+        );
+        let m = message(
             r#"{"data":{"id":"7","text":"hi","created_at":"2021-11-27T10:18:33.000Z","author_id":"99","lang":"de"},"includes":{"users":[{"username":"ann"}]}}"#,
         )
         .unwrap();
-        let m = tweet_from_json(&v2).unwrap();
         assert_eq!(
-            (m.author.as_deref(), m.language.as_deref()),
-            (Some("ann"), Some("de"))
+            (
+                m.author.as_deref(),
+                m.language.as_deref(),
+                m.message_id.as_deref()
+            ),
+            (Some("ann"), Some("de"), Some("7"))
         );
-        assert!(tweet_from_json(&serde_json::json!({"text": "no time"})).is_err());
-        assert!(tweet_from_json(&serde_json::json!([1, 2])).is_err());
+        assert_eq!(
+            message(r#"{"text": "no time"}"#).unwrap_err(),
+            "tweet has no created_at"
+        );
+        assert_eq!(message("[1, 2]").unwrap_err(), "tweet is not a JSON object");
+        assert!(message("{\"text\": ").is_err());
+    }
+
+    #[test]
+    fn tweet_fields_of_odd_types_and_shapes() {
+        // Numeric ids, escaped strings, nulls and values of other types where a string is
+        // expected, a `data` that is not an object, nested arrays and objects skipped, and a
+        // key given twice (the last counts).
+        let m = message(
+            r#"{"created_at":"Wed Jul 18 21:33:26 +0000 2018","id":123,"text":"caf\u00e9 \"q\"","full_text":null,"user":"x","author":"al","lang":7,"entities":{"hashtags":[{"text":"a","indices":[1,2]}]},"data":"v2?","lang":"fr"}"#,
+        )
+        .unwrap();
+        assert_eq!(&*m.text, "caf\u{e9} \"q\"");
+        assert_eq!(m.message_id.as_deref(), Some("123"));
+        assert_eq!(m.author.as_deref(), Some("al"));
+        assert_eq!(m.language.as_deref(), Some("fr"));
+        let m = message(
+            r#"{"extended_tweet":{"full_text":"long"},"created_at":"2021-11-27T10:18:33Z","id":-5,"includes":{"users":[7,{"username":"b"}]},"user_name":"u"}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            (&*m.text, m.message_id, m.author.as_deref()),
+            ("long", None, Some("u"))
+        );
+        assert!(
+            message(r#"{"created_at":"someday","text":"t"}"#)
+                .unwrap_err()
+                .contains("someday")
+        );
+        for (json, tweet) in [
+            (r#"{"created_at": null}"#, true),
+            (r#"{"data": 1}"#, true),
+            (r#"{"text": "hi"}"#, false),
+            ("\"created_at\"", false),
+        ] {
+            assert_eq!(
+                Tweet::parse(json).unwrap().looks_like_tweet(),
+                tweet,
+                "{json}"
+            );
+        }
+    }
+
+    /// The rules of [`Tweet::message`] over a `serde_json::Value` (how Pulse read tweets
+    /// before): an independent answer to compare the borrowed reader with.
+    fn by_value(v: &serde_json::Value) -> std::result::Result<MessageRow, String> {
+        use serde_json::Value;
+        let field = |v: &Value, keys: &[&str]| -> Option<String> {
+            keys.iter()
+                .find_map(|k| v.get(*k).and_then(Value::as_str))
+                .map(str::to_string)
+        };
+        let t = v.get("data").filter(|d| d.is_object()).unwrap_or(v);
+        if !t.is_object() {
+            return Err("tweet is not a JSON object".into());
+        }
+        let text = field(t, &["full_text", "text"])
+            .or_else(|| {
+                t.get("extended_tweet")
+                    .and_then(|e| field(e, &["full_text"]))
+            })
+            .ok_or("tweet has no text")?;
+        let created = field(t, &["created_at"]).ok_or("tweet has no created_at")?;
+        let event_time =
+            parse_time(&created).ok_or_else(|| format!("unparseable created_at {created:?}"))?;
+        let message_id = field(t, &["id_str", "id"])
+            .or_else(|| t.get("id").and_then(Value::as_u64).map(|i| i.to_string()));
+        let author = t
+            .get("user")
+            .and_then(|u| field(u, &["screen_name", "username"]))
+            .or_else(|| {
+                v.get("includes")
+                    .and_then(|i| i.get("users"))
+                    .and_then(|u| u.get(0))
+                    .and_then(|u| field(u, &["username"]))
+            })
+            .or_else(|| field(t, &["author_id", "author", "user_name"]));
+        Ok(MessageRow {
+            event_time,
+            source: "twitter".into(),
+            message_id,
+            channel: None,
+            author,
+            text,
+            language: field(t, &["lang"]),
+        })
+    }
+
+    /// A JSON value of any type where a tweet field may be.
+    fn any_value(depth: u32) -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        let leaf = prop_oneof![
+            Just("null".to_string()),
+            Just("true".to_string()),
+            Just("-5".to_string()),
+            Just("7".to_string()),
+            Just("1.5".to_string()),
+            Just(r#""Wed Jul 18 21:33:26 +0000 2018""#.to_string()),
+            Just(r#""2021-11-27T10:18:33.000Z""#.to_string()),
+            "[a-z#\\\\\"é ]{0,8}".prop_map(|s| serde_json::to_string(&s).unwrap()),
+        ];
+        leaf.prop_recursive(depth, 24, 4, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..3)
+                    .prop_map(|v| format!("[{}]", v.join(","))),
+                proptest::collection::vec((key(), inner), 0..4).prop_map(|kv| object(&kv)),
+            ]
+        })
+    }
+
+    fn key() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::strategy::Strategy;
+        proptest::sample::select(vec![
+            "data",
+            "created_at",
+            "full_text",
+            "text",
+            "extended_tweet",
+            "id_str",
+            "id",
+            "user",
+            "screen_name",
+            "username",
+            "includes",
+            "users",
+            "author_id",
+            "author",
+            "user_name",
+            "lang",
+            "other",
+        ])
+        .prop_map(str::to_string)
+    }
+
+    fn object(kv: &[(String, String)]) -> String {
+        let fields: Vec<String> = kv.iter().map(|(k, v)| format!("\"{k}\":{v}")).collect();
+        format!("{{{}}}", fields.join(","))
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn borrowed_reader_agrees_with_the_value_rules(
+            kv in proptest::collection::vec((key(), any_value(3)), 0..10),
+        ) {
+            let json = object(&kv);
+            let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+            let got = message(&json).map(MessageRef::into_owned);
+            proptest::prop_assert_eq!(got, by_value(&v), "{}", json);
+            let t = Tweet::parse(&json).unwrap();
+            proptest::prop_assert_eq!(
+                t.looks_like_tweet(),
+                v.get("created_at").is_some() || v.get("data").is_some()
+            );
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn twitter_times_read_as_chrono_reads_them(secs in -2_000_000_000i64..4_000_000_000, off in -1439i32..1440) {
+            let zone = chrono::FixedOffset::east_opt(off * 60).unwrap();
+            let t = DateTime::from_timestamp(secs, 0).unwrap().with_timezone(&zone);
+            let s = t.format("%a %b %d %H:%M:%S %z %Y").to_string();
+            let chrono = DateTime::parse_from_str(&s, "%a %b %d %H:%M:%S %z %Y").ok().map(|t| t.timestamp_micros());
+            proptest::prop_assert_eq!(twitter_time(s.as_bytes()), chrono);
+            proptest::prop_assert_eq!(chrono, Some(secs * 1_000_000));
+            // A wrong weekday is no time, as for chrono.
+            let wrong = format!("{}{}", if s.starts_with("Mon") { "Tue" } else { "Mon" }, &s[3..]);
+            proptest::prop_assert_eq!(twitter_time(wrong.as_bytes()), None);
+            proptest::prop_assert_eq!(parse_time(&wrong), None);
+        }
     }
 
     #[test]

@@ -1,9 +1,12 @@
 //! The rows ingest workers produce, one struct per raw table, and their conversion into
 //! Arrow batches of the lake's schemas. Times are microseconds since the epoch, UTC.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
-use arrow::array::{BinaryBuilder, RecordBatch, StringBuilder, TimestampMicrosecondBuilder};
+use arrow::array::{
+    ArrayBuilder, BinaryBuilder, RecordBatch, StringBuilder, TimestampMicrosecondBuilder,
+};
 use arrow::datatypes::SchemaRef;
 use arrow::json::reader::ReaderBuilder;
 use pulse_lake::schema::{RawTable, quarantine_schema};
@@ -55,6 +58,153 @@ pub struct MessageRow {
     pub author: Option<String>,
     pub text: String,
     pub language: Option<String>,
+}
+
+impl MessageRow {
+    /// The row as a [`MessageRef`] borrowing its strings.
+    pub fn as_ref(&self) -> MessageRef<'_> {
+        MessageRef {
+            event_time: self.event_time,
+            source: Cow::Borrowed(&self.source),
+            message_id: self.message_id.as_deref().map(Cow::Borrowed),
+            channel: self.channel.as_deref().map(Cow::Borrowed),
+            author: self.author.as_deref().map(Cow::Borrowed),
+            text: Cow::Borrowed(&self.text),
+            language: self.language.as_deref().map(Cow::Borrowed),
+        }
+    }
+}
+
+/// A `messages` row borrowing its strings from the input it was parsed from (a frame, a
+/// line of a file) where it can: the hot paths append it to the columns without owning it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MessageRef<'a> {
+    pub event_time: i64,
+    pub source: Cow<'a, str>,
+    pub message_id: Option<Cow<'a, str>>,
+    pub channel: Option<Cow<'a, str>>,
+    pub author: Option<Cow<'a, str>>,
+    pub text: Cow<'a, str>,
+    pub language: Option<Cow<'a, str>>,
+}
+
+impl MessageRef<'_> {
+    /// The message with strings of its own.
+    pub fn into_owned(self) -> MessageRow {
+        MessageRow {
+            event_time: self.event_time,
+            source: self.source.into_owned(),
+            message_id: self.message_id.map(Cow::into_owned),
+            channel: self.channel.map(Cow::into_owned),
+            author: self.author.map(Cow::into_owned),
+            text: self.text.into_owned(),
+            language: self.language.map(Cow::into_owned),
+        }
+    }
+}
+
+/// The `messages` columns, appended to as messages arrive (no row structs in between).
+#[derive(Debug)]
+pub struct MessageColumns {
+    event_time: TimestampMicrosecondBuilder,
+    source: StringBuilder,
+    message_id: StringBuilder,
+    channel: StringBuilder,
+    author: StringBuilder,
+    text: StringBuilder,
+    language: StringBuilder,
+    /// What [`MessageColumns::batch`] finished, kept until [`Buffers::clear`] (a flush that
+    /// fails tries again with it).
+    finished: Option<RecordBatch>,
+}
+
+impl Default for MessageColumns {
+    fn default() -> Self {
+        MessageColumns {
+            event_time: TimestampMicrosecondBuilder::new().with_timezone("UTC"),
+            source: StringBuilder::new(),
+            message_id: StringBuilder::new(),
+            channel: StringBuilder::new(),
+            author: StringBuilder::new(),
+            text: StringBuilder::new(),
+            language: StringBuilder::new(),
+            finished: None,
+        }
+    }
+}
+
+impl MessageColumns {
+    /// Appends one message.
+    pub fn push(&mut self, m: &MessageRef<'_>) {
+        self.event_time.append_value(m.event_time);
+        self.source.append_value(&m.source);
+        self.message_id.append_option(m.message_id.as_deref());
+        self.channel.append_option(m.channel.as_deref());
+        self.author.append_option(m.author.as_deref());
+        self.text.append_value(&m.text);
+        self.language.append_option(m.language.as_deref());
+    }
+
+    /// Messages appended.
+    pub fn len(&self) -> usize {
+        self.event_time.len() + self.finished.as_ref().map_or(0, RecordBatch::num_rows)
+    }
+
+    /// True when no message is appended.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Empties the columns (keeping the room [`MessageColumns::batch`] made for the next).
+    pub fn clear(&mut self) {
+        if self.event_time.is_empty() {
+            self.finished = None;
+        } else {
+            *self = MessageColumns::default();
+        }
+    }
+
+    /// Every message appended, as one batch of the `messages` schema.
+    pub fn batch(&mut self) -> Result<RecordBatch> {
+        if !self.event_time.is_empty() {
+            // The next batch is likely the size of this one: sized up front, its columns
+            // are not copied as they grow.
+            let rows = self.event_time.len();
+            let sized =
+                |b: &StringBuilder| StringBuilder::with_capacity(rows, b.values_slice().len());
+            let next = MessageColumns {
+                event_time: TimestampMicrosecondBuilder::with_capacity(rows).with_timezone("UTC"),
+                source: sized(&self.source),
+                message_id: sized(&self.message_id),
+                channel: sized(&self.channel),
+                author: sized(&self.author),
+                text: sized(&self.text),
+                language: sized(&self.language),
+                finished: None,
+            };
+            let mut done = std::mem::replace(self, next);
+            let new = RecordBatch::try_new(
+                RawTable::Messages.schema(),
+                vec![
+                    Arc::new(done.event_time.finish()),
+                    Arc::new(done.source.finish()),
+                    Arc::new(done.message_id.finish()),
+                    Arc::new(done.channel.finish()),
+                    Arc::new(done.author.finish()),
+                    Arc::new(done.text.finish()),
+                    Arc::new(done.language.finish()),
+                ],
+            )?;
+            self.finished = Some(match done.finished.take() {
+                None => new,
+                Some(old) => arrow::compute::concat_batches(&new.schema(), [&old, &new])?,
+            });
+        }
+        Ok(self
+            .finished
+            .clone()
+            .unwrap_or_else(|| RecordBatch::new_empty(RawTable::Messages.schema())))
+    }
 }
 
 /// A `channels` row: the channel dimension as observed at one time.
@@ -118,7 +268,7 @@ pub struct Buffers {
     pub streams: Vec<StreamRow>,
     pub categories: Vec<CategoryRow>,
     pub presence: Vec<PresenceRow>,
-    pub messages: Vec<MessageRow>,
+    pub messages: MessageColumns,
     pub channels: Vec<ChannelRow>,
     pub relations: std::collections::BTreeMap<RawTable, Vec<RelationRow>>,
     pub quarantine: Vec<QuarantineRow>,
@@ -131,7 +281,7 @@ impl Buffers {
             Record::Stream(r) => self.streams.push(r),
             Record::Category(r) => self.categories.push(r),
             Record::Presence(r) => self.presence.push(r),
-            Record::Message(r) => self.messages.push(r),
+            Record::Message(r) => self.messages.push(&r.as_ref()),
             Record::Channel(r) => self.channels.push(r),
             Record::Relation(t, r) => self.relations.entry(t).or_default().push(r),
         }
@@ -153,7 +303,7 @@ impl Buffers {
     }
 
     /// The buffered records as one batch per non-empty table.
-    pub fn batches(&self) -> Result<Vec<(RawTable, RecordBatch)>> {
+    pub fn batches(&mut self) -> Result<Vec<(RawTable, RecordBatch)>> {
         let mut out = Vec::new();
         if !self.streams.is_empty() {
             out.push((
@@ -171,10 +321,7 @@ impl Buffers {
             out.push((RawTable::Presence, presence_batch(&self.presence)?));
         }
         if !self.messages.is_empty() {
-            out.push((
-                RawTable::Messages,
-                serde_batch(RawTable::Messages.schema(), &self.messages)?,
-            ));
+            out.push((RawTable::Messages, self.messages.batch()?));
         }
         if !self.channels.is_empty() {
             out.push((
@@ -222,7 +369,10 @@ impl Buffers {
 
     /// Empties every buffer.
     pub fn clear(&mut self) {
+        let mut messages = std::mem::take(&mut self.messages);
+        messages.clear();
         *self = Buffers::default();
+        self.messages = messages;
     }
 }
 

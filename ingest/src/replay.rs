@@ -19,9 +19,10 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::parse::{parse_count, parse_time, python_bytes_literal, tweet_from_json};
+use crate::parse::{Tweet, parse_count, parse_time, python_bytes_literal};
 use crate::records::{
-    CategoryRow, ChannelRow, MessageRow, PresenceRow, QuarantineRow, Record, RelationRow, StreamRow,
+    CategoryRow, ChannelRow, MessageRef, MessageRow, PresenceRow, QuarantineRow, Record,
+    RelationRow, StreamRow,
 };
 use crate::worker::{Stats, Worker};
 use crate::{Error, Result};
@@ -97,10 +98,17 @@ pub struct ReplayReport {
 }
 
 /// One parsed input record: where it was, its time, and what it became.
-struct Item {
+struct Item<'a> {
     line: u64,
     time: Option<i64>,
-    out: std::result::Result<Vec<Record>, (String, Vec<u8>)>,
+    out: std::result::Result<Out<'a>, (String, Vec<u8>)>,
+}
+
+/// What an input record became: a message borrowing from the file (tweet JSON lines, the
+/// hot path), or records of their own.
+enum Out<'a> {
+    Message(MessageRef<'a>),
+    Records(Vec<Record>),
 }
 
 fn collect_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
@@ -171,9 +179,10 @@ pub async fn replay(
         let key_base = format!("replay-{}", &hash[..16]);
         let origin_base = path.display().to_string();
         report.files += 1;
-        tracing::info!(file = %origin_base, ?format, records = items.len(), "replaying");
+        tracing::info!(file = %origin_base, ?format, bytes = bytes.len(), "replaying");
         for item in items {
-            if *shutdown.borrow() {
+            // Only an atomic load per record unless the value changed.
+            if shutdown.has_changed().unwrap_or(true) && *shutdown.borrow() {
                 break;
             }
             let clock = match (opts.speed, item.time) {
@@ -192,24 +201,17 @@ pub async fn replay(
                 _ => Duration::ZERO,
             };
             let key = || format!("{key_base}-{:09}", item.line);
+            let origin = || format!("{origin_base}:{}", item.line);
             match item.out {
-                Ok(records) => {
+                Ok(Out::Message(m)) => match to.as_deref_mut() {
+                    Some(to) => send(to, worker, key, clock, &m, origin).await?,
+                    None => worker.push_message(key, clock, &m),
+                },
+                Ok(Out::Records(records)) => {
                     for r in records {
                         match (to.as_deref_mut(), r) {
                             (Some(to), Record::Message(m)) => {
-                                if !to.send(&m).await? {
-                                    let raw = m.text.into_bytes();
-                                    worker.quarantine(
-                                        key,
-                                        clock,
-                                        QuarantineRow {
-                                            received_at: m.event_time,
-                                            origin: format!("{origin_base}:{}", item.line),
-                                            reason: "message too long for a len5 frame".into(),
-                                            raw,
-                                        },
-                                    );
-                                }
+                                send(to, worker, key, clock, &m.as_ref(), origin).await?
                             }
                             (_, r) => worker.push(key, clock, r),
                         }
@@ -220,7 +222,7 @@ pub async fn replay(
                     clock,
                     QuarantineRow {
                         received_at: item.time.unwrap_or(as_of),
-                        origin: format!("{origin_base}:{}", item.line),
+                        origin: origin(),
                         reason,
                         raw,
                     },
@@ -235,6 +237,30 @@ pub async fn replay(
     worker.flush().await?;
     report.stats = worker.stats();
     Ok(report)
+}
+
+/// Sends a message to a socket worker, or quarantines it when it does not fit a frame.
+async fn send(
+    to: &mut crate::socket::Sender,
+    worker: &mut Worker,
+    key: impl FnOnce() -> String,
+    clock: Duration,
+    m: &MessageRef<'_>,
+    origin: impl FnOnce() -> String,
+) -> Result<()> {
+    if !to.send(m).await? {
+        worker.quarantine(
+            key,
+            clock,
+            QuarantineRow {
+                received_at: m.event_time,
+                origin: origin(),
+                reason: "message too long for a len5 frame".into(),
+                raw: m.text.as_bytes().to_vec(),
+            },
+        );
+    }
+    Ok(())
 }
 
 fn mtime_micros(path: &Path) -> i64 {
@@ -314,17 +340,24 @@ pub fn detect(path: &Path, bytes: &[u8]) -> Option<Format> {
     }
 }
 
-fn parse_file(format: Format, path: &Path, bytes: &[u8], as_of: i64) -> Vec<Item> {
+/// The records of a file, in order; tweet JSON lines are read one by one as the replay
+/// goes, so a big file's messages are never all held at once.
+fn parse_file<'a>(
+    format: Format,
+    path: &Path,
+    bytes: &'a [u8],
+    as_of: i64,
+) -> Box<dyn Iterator<Item = Item<'a>> + 'a> {
     match format {
-        Format::Auto => Vec::new(),
-        Format::TweetsJsonl => parse_jsonl(bytes),
-        Format::Profiler => parse_profiler(path, bytes),
-        Format::HourlyViewers => parse_hourly(path, bytes),
-        _ => parse_csv(format, path, bytes, as_of),
+        Format::Auto => Box::new(std::iter::empty()),
+        Format::TweetsJsonl => Box::new(parse_jsonl(bytes)),
+        Format::Profiler => Box::new(parse_profiler(path, bytes).into_iter()),
+        Format::HourlyViewers => Box::new(parse_hourly(path, bytes).into_iter()),
+        _ => Box::new(parse_csv(format, path, bytes, as_of).into_iter()),
     }
 }
 
-fn bad(line: u64, time: Option<i64>, reason: impl Into<String>, raw: &[u8]) -> Item {
+fn bad(line: u64, time: Option<i64>, reason: impl Into<String>, raw: &[u8]) -> Item<'static> {
     Item {
         line,
         time,
@@ -332,32 +365,33 @@ fn bad(line: u64, time: Option<i64>, reason: impl Into<String>, raw: &[u8]) -> I
     }
 }
 
-fn parse_jsonl(bytes: &[u8]) -> Vec<Item> {
-    let mut out = Vec::new();
-    for (i, raw) in bytes.split(|&b| b == b'\n').enumerate() {
+fn parse_jsonl(bytes: &[u8]) -> impl Iterator<Item = Item<'_>> {
+    // A file valid as a whole (the usual case) is checked once and cut with `memchr`.
+    let lines: Box<dyn Iterator<Item = &[u8]>> = match std::str::from_utf8(bytes) {
+        Ok(text) => Box::new(text.split('\n').map(str::as_bytes)),
+        Err(_) => Box::new(bytes.split(|&b| b == b'\n')),
+    };
+    lines.enumerate().filter_map(|(i, raw)| {
         let line = i as u64 + 1;
         let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
         if raw.iter().all(u8::is_ascii_whitespace) {
-            continue;
+            return None;
         }
         let Ok(text) = std::str::from_utf8(raw) else {
-            out.push(bad(line, None, "invalid UTF-8", raw));
-            continue;
+            return Some(bad(line, None, "invalid UTF-8", raw));
         };
-        let item = match serde_json::from_str::<Value>(text) {
+        Some(match Tweet::parse(text) {
             Err(e) => bad(line, None, format!("malformed JSON: {e}"), raw),
-            Ok(v) => match tweet_from_json(&v) {
+            Ok(t) => match t.message() {
                 Ok(m) => Item {
                     line,
                     time: Some(m.event_time),
-                    out: Ok(vec![Record::Message(m)]),
+                    out: Ok(Out::Message(m)),
                 },
                 Err(reason) => bad(line, None, reason, raw),
             },
-        };
-        out.push(item);
-    }
-    out
+        })
+    })
 }
 
 fn collect<'a>(list: &'a Value, viewers: &mut Vec<&'a str>) -> bool {
@@ -389,7 +423,7 @@ fn hourly_time(path: &Path) -> Option<i64> {
     Some(date.and_hms_opt(hour, 15, 0)?.and_utc().timestamp_micros())
 }
 
-fn parse_hourly(path: &Path, bytes: &[u8]) -> Vec<Item> {
+fn parse_hourly(path: &Path, bytes: &[u8]) -> Vec<Item<'static>> {
     let Some(t) = hourly_time(path) else {
         return vec![bad(
             0,
@@ -417,7 +451,7 @@ fn parse_hourly(path: &Path, bytes: &[u8]) -> Vec<Item> {
                 (Some(id), Some(n)) => Item {
                     line: i as u64 + 1,
                     time: Some(t),
-                    out: Ok(vec![Record::Stream(StreamRow {
+                    out: Ok(Out::Records(vec![Record::Stream(StreamRow {
                         snapshot_time: t,
                         channel_id: id.to_lowercase(),
                         channel_login: id.to_lowercase(),
@@ -428,7 +462,7 @@ fn parse_hourly(path: &Path, bytes: &[u8]) -> Vec<Item> {
                         viewers: Some(n),
                         started_at: None,
                         tags: None,
-                    })]),
+                    })])),
                 },
                 _ => bad(
                     i as u64 + 1,
@@ -441,7 +475,7 @@ fn parse_hourly(path: &Path, bytes: &[u8]) -> Vec<Item> {
         .collect()
 }
 
-fn parse_profiler(path: &Path, bytes: &[u8]) -> Vec<Item> {
+fn parse_profiler(path: &Path, bytes: &[u8]) -> Vec<Item<'static>> {
     let stem = path
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
@@ -523,7 +557,7 @@ fn parse_profiler(path: &Path, bytes: &[u8]) -> Vec<Item> {
         out.push(Item {
             line,
             time: Some(t),
-            out: Ok(records),
+            out: Ok(Out::Records(records)),
         });
     }
     out
@@ -585,7 +619,7 @@ fn csv_records(bytes: &[u8]) -> Vec<CsvRow> {
     rows
 }
 
-fn parse_csv(format: Format, path: &Path, bytes: &[u8], as_of: i64) -> Vec<Item> {
+fn parse_csv(format: Format, path: &Path, bytes: &[u8], as_of: i64) -> Vec<Item<'static>> {
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().to_lowercase())
@@ -782,7 +816,7 @@ fn parse_csv(format: Format, path: &Path, bytes: &[u8], as_of: i64) -> Vec<Item>
                 Ok((time, records)) => Item {
                     line,
                     time,
-                    out: Ok(records),
+                    out: Ok(Out::Records(records)),
                 },
                 Err(reason) => bad(line, None, reason, &raw),
             },
@@ -1006,7 +1040,7 @@ mod tests {
             let all = samples();
             let (format, name, base) = all[which % all.len()];
             let bytes = mutate(base, &edits);
-            let items = parse_file(format, &path_for(name), &bytes, 0);
+            let items: Vec<Item> = parse_file(format, &path_for(name), &bytes, 0).collect();
             check_items(format, &items, &bytes);
         }
 
@@ -1017,7 +1051,7 @@ mod tests {
         ) {
             let all = samples();
             let (format, name, _) = all[which % all.len()];
-            let items = parse_file(format, &path_for(name), &bytes, 0);
+            let items: Vec<Item> = parse_file(format, &path_for(name), &bytes, 0).collect();
             check_items(format, &items, &bytes);
             // Detection never panics either.
             let _ = detect(&path_for(name), &bytes);
@@ -1038,7 +1072,7 @@ mod tests {
             ),
         ) {
             let bytes = lines.join(&b'\n');
-            let items = parse_jsonl(&bytes);
+            let items: Vec<Item> = parse_jsonl(&bytes).collect();
             let expected: Vec<(u64, &[u8])> = lines
                 .iter()
                 .enumerate()
@@ -1049,7 +1083,7 @@ mod tests {
             for (it, (line, raw)) in items.iter().zip(&expected) {
                 prop_assert_eq!(it.line, *line);
                 match &it.out {
-                    Ok(records) => prop_assert_eq!(records.len(), 1),
+                    Ok(out) => prop_assert!(matches!(out, Out::Message(_))),
                     Err((_, kept)) => prop_assert_eq!(kept.as_slice(), *raw),
                 }
             }

@@ -15,8 +15,11 @@ use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 
-use crate::parse::tweet_from_json;
-use crate::records::{MessageRow, QuarantineRow, Record};
+use crate::parse::Tweet;
+use std::borrow::Cow;
+
+use crate::records::{MessageRef, QuarantineRow};
+use crate::wal::{Wal, WalOptions};
 use crate::worker::{Stats, Worker};
 use crate::{Error, Result};
 
@@ -74,60 +77,51 @@ fn now_micros() -> i64 {
     chrono::Utc::now().timestamp_micros()
 }
 
-/// Reads frames from one peer into `tx` until EOF or a fatal framing error.
+/// Frames a reader sends on at most this many at a time.
+const BATCH: usize = 1024;
+
+/// Reads frames from one peer into `tx` until EOF or a fatal framing error. Frames go in
+/// batches: whatever the read buffer held, so one channel hop serves many frames and none
+/// waits for the next read from the peer.
 async fn read_frames<R: AsyncRead + Unpin>(
     reader: R,
     peer: String,
     framing: Framing,
     max_frame: usize,
-    tx: mpsc::Sender<Frame>,
+    tx: mpsc::Sender<Vec<Frame>>,
 ) {
-    let mut r = BufReader::with_capacity(64 * 1024, reader);
+    let mut r = BufReader::with_capacity(256 * 1024, reader);
     let peer: std::sync::Arc<str> = peer.into();
     let mut n: u64 = 0;
+    let mut batch = Vec::new();
     loop {
         n += 1;
-        let body = match framing {
-            Framing::Line => match read_line(&mut r, max_frame).await {
-                Ok(None) => return,
-                Ok(Some(b)) => b,
-                Err(e) => Err((format!("read error: {e}"), Vec::new())),
-            },
-            Framing::Len5 => match read_len5(&mut r, max_frame).await {
-                Ok(None) => return,
-                Ok(Some((b, fatal))) => {
-                    let stop = fatal;
-                    let frame = Frame {
-                        peer: peer.clone(),
-                        n,
-                        arrival: now_micros(),
-                        body: b,
-                    };
-                    if tx.send(frame).await.is_err() || stop {
-                        return;
-                    }
-                    continue;
-                }
-                Err(e) => Err((format!("read error: {e}"), Vec::new())),
-            },
+        let read = match framing {
+            Framing::Line => read_line(&mut r, max_frame)
+                .await
+                .map(|b| b.map(|b| (b, false))),
+            Framing::Len5 => read_len5(&mut r, max_frame).await,
         };
-        let is_err = body.is_err();
-        if tx
-            .send(Frame {
-                peer: peer.clone(),
-                n,
-                arrival: now_micros(),
-                body,
-            })
-            .await
-            .is_err()
+        let (body, stop) = match read {
+            Ok(None) => break,
+            Ok(Some(frame)) => frame,
+            // The next read says whether the connection goes on.
+            Err(e) => (Err((format!("read error: {e}"), Vec::new())), false),
+        };
+        batch.push(Frame {
+            peer: peer.clone(),
+            n,
+            arrival: now_micros(),
+            body,
+        });
+        if (stop || batch.len() >= BATCH || r.buffer().is_empty())
+            && (tx.send(std::mem::take(&mut batch)).await.is_err() || stop)
         {
             return;
         }
-        if is_err && framing == Framing::Line {
-            // A cut-off line ends at EOF; anything else continues.
-            continue;
-        }
+    }
+    if !batch.is_empty() {
+        let _ = tx.send(batch).await;
     }
 }
 
@@ -183,6 +177,16 @@ async fn read_len5<R: AsyncRead + Unpin>(
     r: &mut BufReader<R>,
     max: usize,
 ) -> std::io::Result<Option<(FrameBody, bool)>> {
+    // A whole frame in the buffer is taken from it at once.
+    let buffered = r.buffer();
+    if let Some(len) = buffered.get(..5).and_then(header_len)
+        && len <= max
+        && let Some(body) = buffered.get(5..5 + len)
+    {
+        let body = body.to_vec();
+        r.consume(5 + len);
+        return Ok(Some((Ok(body), false)));
+    }
     let mut header = [0u8; 5];
     let mut got = 0;
     while got < 5 {
@@ -201,11 +205,7 @@ async fn read_len5<R: AsyncRead + Unpin>(
         }
         got += n;
     }
-    let Some(len) = std::str::from_utf8(&header)
-        .ok()
-        .filter(|h| h.bytes().all(|b| b.is_ascii_digit()))
-        .and_then(|h| h.parse::<usize>().ok())
-    else {
+    let Some(len) = header_len(&header) else {
         // Keep what follows (up to max) as evidence; framing is lost for this connection.
         let mut raw = header.to_vec();
         let mut rest = vec![0u8; max.min(64 * 1024)];
@@ -263,66 +263,186 @@ async fn read_len5<R: AsyncRead + Unpin>(
     Ok(Some((Ok(buf), false)))
 }
 
-/// Turns a good frame into a message row (or a reason it is bad).
-fn to_message(body: &[u8], arrival: i64) -> std::result::Result<Option<MessageRow>, String> {
+/// The length a `len5` header gives: five ASCII digits.
+fn header_len(h: &[u8]) -> Option<usize> {
+    h.iter().try_fold(0usize, |n, &c| {
+        c.is_ascii_digit().then(|| n * 10 + usize::from(c - b'0'))
+    })
+}
+
+/// Turns a good frame into a message (or a reason it is bad): a JSON tweet keeps its own
+/// time, any other text is a message at its arrival time.
+fn to_message(body: &[u8], arrival: i64) -> std::result::Result<Option<MessageRef<'_>>, String> {
     let text = std::str::from_utf8(body).map_err(|_| "invalid UTF-8".to_string())?;
     if text.trim().is_empty() {
         return Ok(None);
     }
     let trimmed = text.trim_start();
     if trimmed.starts_with('{')
-        && let Ok(v) = serde_json::from_str::<serde_json::Value>(trimmed)
-        && (v.get("created_at").is_some() || v.get("data").is_some())
+        && let Ok(t) = Tweet::parse(trimmed)
+        && t.looks_like_tweet()
     {
-        let mut m = tweet_from_json(&v)?;
-        m.source = "socket".into();
+        let mut m = t.message()?;
+        m.source = Cow::Borrowed("socket");
         return Ok(Some(m));
     }
-    Ok(Some(MessageRow {
+    Ok(Some(MessageRef {
         event_time: arrival,
-        source: "socket".into(),
+        source: Cow::Borrowed("socket"),
         message_id: None,
         channel: None,
         author: None,
-        text: text.to_string(),
+        text: Cow::Borrowed(text),
         language: None,
     }))
 }
 
 /// Buffers one frame: a message row, or a quarantine record with why it is bad. The file
 /// key is the event time and a hash of the frame, so the same stream lands the same names.
-fn accept(worker: &mut Worker, frame: Frame, clock: Duration) {
-    let Frame {
-        peer,
-        n,
-        arrival,
-        body,
-    } = frame;
-    let (reason, raw) = match body {
-        Ok(bytes) => match to_message(&bytes, arrival) {
+fn accept(worker: &mut Worker, frame: &Frame, clock: Duration) {
+    let (reason, raw) = match &frame.body {
+        Ok(bytes) => match to_message(bytes, frame.arrival) {
             Ok(Some(m)) => {
                 let t = m.event_time;
                 // The key is needed (and hashed) only for a buffer's first record.
                 let key = || {
-                    let h = blake3::hash(&bytes).to_hex();
+                    let h = blake3::hash(bytes).to_hex();
                     format!("socket-{t}-{}", &h[..12])
                 };
-                worker.push(key, clock, Record::Message(m));
+                worker.push_message(key, clock, &m);
                 return;
             }
             Ok(None) => return,
-            Err(reason) => (reason, bytes),
+            Err(reason) => (reason, bytes.clone()),
         },
-        Err(bad) => bad,
+        Err((reason, raw)) => (reason.clone(), raw.clone()),
     };
-    let h = blake3::hash(&raw).to_hex();
+    let (arrival, h) = (frame.arrival, blake3::hash(&raw).to_hex());
     let row = QuarantineRow {
         received_at: arrival,
-        origin: format!("{peer}#{n}"),
+        origin: format!("{}#{}", frame.peer, frame.n),
         reason,
         raw,
     };
     worker.quarantine(|| format!("socket-{arrival}-{}", &h[..12]), clock, row);
+}
+
+/// A frame as a write-ahead log record: arrival, number, peer, then the body, or the reason
+/// it is bad and its bytes.
+fn log_frame(f: &Frame, b: &mut Vec<u8>) {
+    b.extend_from_slice(&f.arrival.to_le_bytes());
+    b.extend_from_slice(&f.n.to_le_bytes());
+    b.extend_from_slice(&(f.peer.len() as u32).to_le_bytes());
+    b.extend_from_slice(f.peer.as_bytes());
+    match &f.body {
+        Ok(body) => {
+            b.push(0);
+            b.extend_from_slice(body);
+        }
+        Err((reason, raw)) => {
+            b.push(1);
+            b.extend_from_slice(&(reason.len() as u32).to_le_bytes());
+            b.extend_from_slice(reason.as_bytes());
+            b.extend_from_slice(raw);
+        }
+    }
+}
+
+/// The frame of a write-ahead log record, `None` when it is not one.
+fn frame_from_log(p: &[u8]) -> Option<Frame> {
+    fn take<'a>(p: &mut &'a [u8], n: usize) -> Option<&'a [u8]> {
+        let (head, rest) = p.split_at_checked(n)?;
+        *p = rest;
+        Some(head)
+    }
+    let mut p = p;
+    let arrival = i64::from_le_bytes(take(&mut p, 8)?.try_into().ok()?);
+    let n = u64::from_le_bytes(take(&mut p, 8)?.try_into().ok()?);
+    let peer_len = u32::from_le_bytes(take(&mut p, 4)?.try_into().ok()?) as usize;
+    let peer = std::str::from_utf8(take(&mut p, peer_len)?).ok()?.into();
+    let body = match take(&mut p, 1)?[0] {
+        0 => Ok(p.to_vec()),
+        1 => {
+            let len = u32::from_le_bytes(take(&mut p, 4)?.try_into().ok()?) as usize;
+            let reason = std::str::from_utf8(take(&mut p, len)?).ok()?.to_string();
+            Err((reason, p.to_vec()))
+        }
+        _ => return None,
+    };
+    Some(Frame {
+        peer,
+        n,
+        arrival,
+        body,
+    })
+}
+
+/// Lands the worker's buffer when due; then the log keeps only `rest` (records logged but
+/// not yet counted).
+async fn flush_if_due(
+    worker: &mut Worker,
+    wal: &mut Option<&mut Wal>,
+    clock: Duration,
+    rest: impl FnOnce() -> Vec<Vec<u8>>,
+) -> Result<()> {
+    if worker.due(clock) {
+        worker.flush().await?;
+        if let Some(w) = wal.as_deref_mut() {
+            w.reset(&rest())?;
+        }
+    }
+    Ok(())
+}
+
+/// Opens the socket worker's write-ahead log and lands what an earlier worker left in it
+/// (before any live windows are attached: the lake then holds those messages, and resuming
+/// live windows from it counts them once). A record torn by a crash is quarantined.
+pub async fn recover(worker: &mut Worker, opts: WalOptions) -> Result<Wal> {
+    let (mut wal, recovered) = Wal::open(opts)?;
+    let (n, torn) = (recovered.payloads.len(), recovered.torn.len());
+    let mut log = Some(&mut wal);
+    for (i, p) in recovered.payloads.iter().enumerate() {
+        match frame_from_log(p) {
+            Some(f) => accept(worker, &f, Duration::ZERO),
+            None => quarantine_log_record(worker, "unreadable write-ahead log record", p, "wal"),
+        }
+        flush_if_due(worker, &mut log, Duration::ZERO, || {
+            recovered.payloads[i + 1..].to_vec()
+        })
+        .await?;
+    }
+    for t in &recovered.torn {
+        let name = t
+            .segment
+            .file_name()
+            .map(|n| n.to_string_lossy())
+            .unwrap_or_default();
+        let origin = format!("wal:{name}@{}", t.offset);
+        quarantine_log_record(
+            worker,
+            &format!("torn write-ahead log record: {}", t.reason),
+            &t.bytes,
+            &origin,
+        );
+    }
+    if n + torn > 0 {
+        worker.flush().await?;
+        wal.reset(&[])?;
+        tracing::warn!(frames = n, torn, "landed what the write-ahead log held");
+    }
+    Ok(wal)
+}
+
+fn quarantine_log_record(worker: &mut Worker, reason: &str, raw: &[u8], origin: &str) {
+    let now = now_micros();
+    let h = blake3::hash(raw).to_hex();
+    let row = QuarantineRow {
+        received_at: now,
+        origin: origin.to_string(),
+        reason: reason.to_string(),
+        raw: raw.to_vec(),
+    };
+    worker.quarantine(|| format!("wal-{now}-{}", &h[..12]), Duration::ZERO, row);
 }
 
 /// Sends messages to a socket worker as frames of JSON tweets (`created_at`, `text`, ...),
@@ -352,7 +472,7 @@ impl Sender {
 
     /// Sends one message (buffered; see [`Sender::flush`]). False when it does not fit a
     /// frame (over 99,999 bytes for `len5`).
-    pub async fn send(&mut self, m: &MessageRow) -> Result<bool> {
+    pub async fn send(&mut self, m: &MessageRef<'_>) -> Result<bool> {
         use tokio::io::AsyncWriteExt;
         let Some(frame) = encode_frame(self.framing, m) else {
             return Ok(false);
@@ -377,17 +497,17 @@ impl Sender {
 
 /// The frame of one message as [`Sender`] sends it; `None` when it does not fit a `len5`
 /// frame.
-pub fn encode_frame(framing: Framing, m: &MessageRow) -> Option<Vec<u8>> {
+pub fn encode_frame(framing: Framing, m: &MessageRef<'_>) -> Option<Vec<u8>> {
     let created = chrono::DateTime::from_timestamp_micros(m.event_time)?
         .to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true);
-    let mut v = serde_json::json!({ "created_at": created, "text": m.text });
+    let mut v = serde_json::json!({ "created_at": created, "text": &*m.text });
     for (key, value) in [
         ("id_str", &m.message_id),
         ("user_name", &m.author),
         ("lang", &m.language),
     ] {
         if let Some(x) = value {
-            v[key] = x.as_str().into();
+            v[key] = serde_json::Value::from(&**x);
         }
     }
     let body = v.to_string();
@@ -398,15 +518,39 @@ pub fn encode_frame(framing: Framing, m: &MessageRow) -> Option<Vec<u8>> {
     })
 }
 
+/// Logs a batch of frames (one write) before any is counted.
+fn log(wal: &mut Option<&mut Wal>, frames: &[Frame]) -> Result<()> {
+    if let Some(w) = wal.as_deref_mut() {
+        for f in frames {
+            w.append(|b| log_frame(f, b));
+        }
+        w.commit()?;
+    }
+    Ok(())
+}
+
+fn encode(frames: &[Frame]) -> Vec<Vec<u8>> {
+    frames
+        .iter()
+        .map(|f| {
+            let mut b = Vec::new();
+            log_frame(f, &mut b);
+            b
+        })
+        .collect()
+}
+
 /// Runs the socket source until shutdown (listen) or until the peer closes (connect).
 /// `on_listen` is told the bound address (useful with port 0).
+/// With `wal` (from [`recover`]), every frame is logged before it is counted.
 pub async fn run(
     worker: &mut Worker,
     opts: &SocketOptions,
+    mut wal: Option<&mut Wal>,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
     on_listen: impl FnOnce(SocketAddr),
 ) -> Result<Stats> {
-    let (tx, mut rx) = mpsc::channel::<Frame>(4096);
+    let (tx, mut rx) = mpsc::channel::<Vec<Frame>>(64);
     let (framing, max) = (opts.framing, opts.max_frame);
     let acceptor = match &opts.mode {
         Mode::Listen(addr) => {
@@ -453,15 +597,21 @@ pub async fn run(
     let mut ticker = tokio::time::interval(Duration::from_millis(250));
     loop {
         tokio::select! {
-            frame = rx.recv() => {
-                let Some(frame) = frame else { break };
+            frames = rx.recv() => {
+                let Some(frames) = frames else { break };
+                log(&mut wal, &frames)?;
                 let clock = start.elapsed();
-                accept(worker, frame, clock);
-                worker.maybe_flush(clock).await?;
+                for (i, frame) in frames.iter().enumerate() {
+                    accept(worker, frame, clock);
+                    flush_if_due(worker, &mut wal, clock, || encode(&frames[i + 1..])).await?;
+                }
             }
             _ = ticker.tick() => {
                 worker.publish_live();
-                worker.maybe_flush(start.elapsed()).await?
+                if let Some(w) = wal.as_deref_mut() {
+                    w.sync_if_due()?;
+                }
+                flush_if_due(worker, &mut wal, start.elapsed(), Vec::new).await?
             }
             _ = shutdown.changed() => break,
         }
@@ -470,10 +620,16 @@ pub async fn run(
         a.abort();
     }
     // Frames already read when shutdown came are still landed.
-    while let Ok(frame) = rx.try_recv() {
-        accept(worker, frame, start.elapsed());
+    while let Ok(frames) = rx.try_recv() {
+        log(&mut wal, &frames)?;
+        for frame in &frames {
+            accept(worker, frame, start.elapsed());
+        }
     }
     worker.flush().await?;
+    if let Some(w) = wal {
+        w.reset(&[])?;
+    }
     Ok(worker.stats())
 }
 
@@ -485,8 +641,8 @@ mod tests {
         let (tx, mut rx) = mpsc::channel(100);
         read_frames(input, "p".into(), framing, max, tx).await;
         let mut out = Vec::new();
-        while let Some(f) = rx.recv().await {
-            out.push(f.body);
+        while let Some(batch) = rx.recv().await {
+            out.extend(batch.into_iter().map(|f| f.body));
         }
         out
     }
@@ -562,8 +718,8 @@ mod tests {
         .await
         .expect("the decoder hangs");
         let mut out = Vec::new();
-        while let Some(f) = rx.recv().await {
-            out.push(f.body);
+        while let Some(batch) = rx.recv().await {
+            out.extend(batch.into_iter().map(|f| f.body));
         }
         out
     }
@@ -670,7 +826,7 @@ mod tests {
 
     #[test]
     fn a_sent_frame_reads_back_as_the_message() {
-        let m = MessageRow {
+        let m = crate::records::MessageRow {
             event_time: 1_595_680_041_123_456,
             source: "replay".into(),
             message_id: Some("17".into()),
@@ -680,15 +836,15 @@ mod tests {
             language: Some("en".into()),
         };
         for framing in [Framing::Line, Framing::Len5] {
-            let frame = encode_frame(framing, &m).unwrap();
+            let frame = encode_frame(framing, &m.as_ref()).unwrap();
             let got = rt().block_on(frames(&frame, framing, 1 << 20));
             let [Ok(body)] = got.as_slice() else {
                 panic!("{got:?}")
             };
-            let back = to_message(body, 0).unwrap().unwrap();
+            let back = to_message(body, 0).unwrap().unwrap().into_owned();
             assert_eq!(
                 back,
-                MessageRow {
+                crate::records::MessageRow {
                     source: "socket".into(),
                     ..m.clone()
                 }
@@ -703,7 +859,7 @@ mod tests {
             .unwrap();
         assert_eq!(m.event_time, 1_638_008_313_000_000);
         let m = to_message(b"plain #b", 5).unwrap().unwrap();
-        assert_eq!((m.event_time, m.text.as_str()), (5, "plain #b"));
+        assert_eq!((m.event_time, &*m.text), (5, "plain #b"));
         assert!(to_message(b"\xff\xfe", 5).is_err());
         assert!(to_message(br#"{"created_at":"never","text":"x"}"#, 5).is_err());
     }

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use pulse_lake::land::Lander;
 
 use crate::Result;
-use crate::records::{Buffers, QuarantineRow, Record};
+use crate::records::{Buffers, MessageRef, QuarantineRow, Record};
 
 /// When to flush.
 #[derive(Debug, Clone, Copy)]
@@ -191,17 +191,14 @@ impl Worker {
         &self.live
     }
 
-    fn feed_live(&mut self, record: &Record) {
-        let Record::Message(m) = record else {
-            return;
-        };
+    fn feed_live(&mut self, event_time: i64, text: &str) {
         if self.live.is_empty() {
             return;
         }
-        let tags = pulse_udfs::hashtags::extract(&m.text);
+        let tags = pulse_udfs::hashtags::extract(text);
         for i in 0..self.live.len() {
             let w = &mut self.live[i];
-            w.add(m.event_time, &tags);
+            w.add(event_time, &tags);
             let closed = w.close();
             if !closed.is_empty() {
                 self.hand_over(i, closed);
@@ -240,9 +237,20 @@ impl Worker {
     /// Buffers a good record; `clock` is the source's clock (wall time since start for live
     /// sources, input time for replays).
     pub fn push(&mut self, key: impl FnOnce() -> String, clock: Duration, record: Record) {
+        match record {
+            Record::Message(m) => self.push_message(key, clock, &m.as_ref()),
+            r => {
+                self.open(key, clock);
+                self.buf.push(r);
+            }
+        }
+    }
+
+    /// Buffers a message (straight into the columns); as [`Worker::push`].
+    pub fn push_message(&mut self, key: impl FnOnce() -> String, clock: Duration, m: &MessageRef) {
         self.open(key, clock);
-        self.feed_live(&record);
-        self.buf.push(record);
+        self.feed_live(m.event_time, &m.text);
+        self.buf.messages.push(m);
     }
 
     /// Buffers a quarantine record.

@@ -1,10 +1,14 @@
 //! `hashtags(text)`: the hashtags of a text as a list of case-folded strings, in order of
 //! appearance (a tag used twice appears twice).
 //!
-//! The rules follow Twitter's: a tag starts with `#` or the full-width `＃`, which must not be
-//! preceded by a letter, digit or `&` (so `page#frag` and `&#39;` are not tags); its body is
-//! letters, digits, underscores and combining marks in any script; a body of digits and
-//! underscores alone is not a tag (`#123`); and tags inside URLs are ignored.
+//! The rules are twitter-text's, by Unicode's general categories (from `unicode-properties`),
+//! so they hold in every script: a tag starts with `#` or the full-width `＃`, not preceded by
+//! a letter, mark, decimal digit, `_` or `&` (so `page#frag` and `&#39;` are not tags) and not
+//! followed by U+FE0F or U+20E3 (the keycap emoji `#️⃣`); its body is letters, marks, decimal
+//! digits, `_` and the few joiners and word-internal signs twitter-text allows (ZWNJ, ZWJ, the
+//! katakana middle dot, ...), with at least one letter or mark (`#123` is not a tag); a tag
+//! followed by `#`, `＃` or `://` is not one; tags inside URLs are ignored; and a tag is
+//! case-folded with the full Unicode lower-case mapping.
 
 use std::sync::Arc;
 
@@ -14,21 +18,35 @@ use datafusion::common::{Result, exec_err};
 use datafusion::logical_expr::{
     ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
 };
+use unicode_properties::{GeneralCategory, GeneralCategoryGroup, UnicodeGeneralCategory};
 
-/// Combining marks of the scripts tags are written in (general categories Mn, Mc, Me), plus
-/// the zero-width joiners some scripts need inside words.
-fn is_mark(c: char) -> bool {
-    matches!(c as u32,
-        0x0300..=0x036F | 0x0483..=0x0489 | 0x0591..=0x05BD | 0x05BF | 0x05C1..=0x05C2
-        | 0x05C4..=0x05C5 | 0x05C7 | 0x0610..=0x061A | 0x064B..=0x065F | 0x0670
-        | 0x06D6..=0x06DC | 0x06DF..=0x06E4 | 0x06E7..=0x06E8 | 0x06EA..=0x06ED
-        | 0x0900..=0x0903 | 0x093A..=0x094F | 0x0951..=0x0957 | 0x0962..=0x0963
-        | 0x0E31 | 0x0E34..=0x0E3A | 0x0E47..=0x0E4E | 0x1AB0..=0x1AFF | 0x1DC0..=0x1DFF
-        | 0x200C..=0x200D | 0x20D0..=0x20FF | 0x3099..=0x309A | 0xFE20..=0xFE2F)
+/// Characters of a tag's body besides letters, marks, digits and `_` (twitter-text's list).
+const BODY_EXTRAS: [char; 16] = [
+    '\u{200C}', '\u{200D}', '\u{A67E}', '\u{05BE}', '\u{05F3}', '\u{05F4}', '\u{FF5E}', '\u{301C}',
+    '\u{309B}', '\u{309C}', '\u{30A0}', '\u{30FB}', '\u{3003}', '\u{0F0B}', '\u{0F0C}', '\u{00B7}',
+];
+
+/// A letter or a mark (general categories L and M).
+fn is_letter_or_mark(c: char) -> bool {
+    if c.is_ascii() {
+        return c.is_ascii_alphabetic();
+    }
+    matches!(
+        c.general_category_group(),
+        GeneralCategoryGroup::Letter | GeneralCategoryGroup::Mark
+    )
+}
+
+/// A letter, mark or decimal digit (Nd), or `_`: what may not come right before a tag.
+fn is_word_char(c: char) -> bool {
+    if c.is_ascii() {
+        return c.is_ascii_alphanumeric() || c == '_';
+    }
+    is_letter_or_mark(c) || c.general_category() == GeneralCategory::DecimalNumber
 }
 
 fn is_tag_char(c: char) -> bool {
-    c.is_alphanumeric() || c == '_' || is_mark(c)
+    is_word_char(c) || (!c.is_ascii() && BODY_EXTRAS.contains(&c))
 }
 
 fn is_hash(c: char) -> bool {
@@ -62,18 +80,21 @@ pub fn extract(text: &str) -> Vec<String> {
         if is_hash(c) {
             let prev_ok = i == 0 || {
                 let p = chars[i - 1].1;
-                !(p.is_alphanumeric() || p == '&' || is_mark(p))
+                !(is_word_char(p) || p == '&')
             };
+            let keycap = chars
+                .get(i + 1)
+                .is_some_and(|(_, n)| matches!(n, '\u{FE0F}' | '\u{20E3}'));
             let start = i + 1;
             let mut end = start;
             while end < chars.len() && is_tag_char(chars[end].1) {
                 end += 1;
             }
-            if prev_ok && end > start {
+            if prev_ok && !keycap && end > start {
                 let body: String = chars[start..end].iter().map(|(_, c)| *c).collect();
                 let next_is_hash_or_url = chars.get(end).is_some_and(|(_, c)| is_hash(*c))
                     || text[chars.get(end).map_or(text.len(), |(p, _)| *p)..].starts_with("://");
-                if body.chars().any(char::is_alphabetic) && !next_is_hash_or_url {
+                if body.chars().any(is_letter_or_mark) && !next_is_hash_or_url {
                     out.push(body.to_lowercase());
                 }
             }
@@ -179,6 +200,65 @@ mod tests {
     #[test]
     fn emoji_end_a_tag_and_keycaps_are_not_tags() {
         assert_eq!(tags("#fire🔥 #🔥 #️⃣"), ["fire"]);
+    }
+
+    #[test]
+    fn a_tag_in_every_script_with_and_without_emoji_next_to_it() {
+        let scripts = [
+            ("Ünïcödé", "ünïcödé"),
+            ("Привет", "привет"),
+            // Greek: the full lower-case mapping gives the final sigma.
+            ("ΟΔΥΣΣΕΥΣ", "οδυσσευς"),
+            ("السعودية", "السعودية"),
+            ("שָׁלוֹם", "שָׁלוֹם"),
+            ("हिन्दी", "हिन्दी"),
+            ("বাংলা", "বাংলা"),
+            ("தமிழ்", "தமிழ்"),
+            ("മലയാളം", "മലയാളം"),
+            ("ภาษาไทย", "ภาษาไทย"),
+            ("한국어", "한국어"),
+            ("東京オリンピック", "東京オリンピック"),
+            ("中文", "中文"),
+            // Full mapping: İ lower-cases to i and a combining dot.
+            ("İstanbul", "i\u{307}stanbul"),
+        ];
+        for (word, tag) in scripts {
+            for text in [
+                format!("#{word}"),
+                format!("x #{word}!"),
+                format!("#{word}🔥"),
+                format!("#{word}❤\u{FE0F} ok"),
+                format!("🔥#{word}"),
+                format!("🔥 #{word} 🔥"),
+                format!("＃{word}"),
+            ] {
+                assert_eq!(tags(&text), [tag], "{text:?}");
+            }
+            // A mark (a variation selector) or letter right before the hash: not a tag.
+            assert!(tags(&format!("❤\u{FE0F}#{word}")).is_empty(), "{word}");
+            assert!(tags(&format!("a{word}#{word}")).is_empty(), "{word}");
+        }
+    }
+
+    #[test]
+    fn the_edges_of_the_rule() {
+        // Preceded by `_`, a decimal digit in another script, or `&`: not tags.
+        assert!(tags("a_#tag ٣#tag &#tag").is_empty());
+        // Only decimal digits count as digits: `²` ends a tag, and alone is none.
+        assert_eq!(tags("#x² #²"), ["x"]);
+        // Digits of any script with a letter make a tag; digits alone do not.
+        assert_eq!(tags("#٣٤ #abc٣٤ #১২৩"), ["abc٣٤"]);
+        // Keycap emoji and a hash followed by a variation selector are not tags.
+        assert_eq!(tags("#️⃣ #\u{20E3} #\u{FE0F}x #ok"), ["ok"]);
+        // Joiners inside a word (Persian with ZWNJ) and the katakana middle dot.
+        assert_eq!(
+            tags("#می\u{200C}خواهم #ハロー・ワールド"),
+            ["می\u{200C}خواهم", "ハロー・ワールド"]
+        );
+        // A body that is marks only counts (twitter-text's letter-or-mark rule).
+        assert_eq!(tags("#\u{301}"), ["\u{301}"]);
+        // Followed by a hash or `://`: not a tag.
+        assert!(tags("#a#b #c＃ #http://x").is_empty());
     }
 
     #[test]

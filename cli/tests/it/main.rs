@@ -61,6 +61,8 @@ impl Pulse {
             }
         }
         c.env("RUST_LOG", "warn");
+        // State (write-ahead logs, local clusters) stays in the test's directory.
+        c.env("XDG_STATE_HOME", self.dir.path().join("state"));
         c.envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
         c
     }
