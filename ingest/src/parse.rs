@@ -243,9 +243,7 @@ impl<'de, T: Fields<'de>> Deserialize<'de> for Obj<T> {
                 while let Some(key) = a.next_key::<Scalar<'de>>()? {
                     match key {
                         Scalar::Str(k) => t.field(&k, &mut a)?,
-                        _ => {
-                            a.next_value::<IgnoredAny>()?;
-                        }
+                        _ => skip(&mut a)?,
                     }
                 }
                 Ok(Obj(Some(t)))

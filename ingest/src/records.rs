@@ -120,20 +120,28 @@ pub struct MessageColumns {
 
 impl Default for MessageColumns {
     fn default() -> Self {
-        MessageColumns {
-            event_time: TimestampMicrosecondBuilder::new().with_timezone("UTC"),
-            source: StringBuilder::new(),
-            message_id: StringBuilder::new(),
-            channel: StringBuilder::new(),
-            author: StringBuilder::new(),
-            text: StringBuilder::new(),
-            language: StringBuilder::new(),
-            finished: None,
-        }
+        // Arrow's builders start with room for 1,024 values of 1,024 bytes in all.
+        MessageColumns::with_room(1024, |_| 1024)
     }
 }
 
 impl MessageColumns {
+    /// Empty columns with room for `rows` messages and `bytes(i)` bytes in string column `i`
+    /// (in schema order, after `event_time`).
+    fn with_room(rows: usize, bytes: impl Fn(usize) -> usize) -> MessageColumns {
+        let string = |i| StringBuilder::with_capacity(rows, bytes(i));
+        MessageColumns {
+            event_time: TimestampMicrosecondBuilder::with_capacity(rows).with_timezone("UTC"),
+            source: string(0),
+            message_id: string(1),
+            channel: string(2),
+            author: string(3),
+            text: string(4),
+            language: string(5),
+            finished: None,
+        }
+    }
+
     /// Appends one message.
     pub fn push(&mut self, m: &MessageRef<'_>) {
         self.event_time.append_value(m.event_time);
@@ -169,19 +177,16 @@ impl MessageColumns {
         if !self.event_time.is_empty() {
             // The next batch is likely the size of this one: sized up front, its columns
             // are not copied as they grow.
-            let rows = self.event_time.len();
-            let sized =
-                |b: &StringBuilder| StringBuilder::with_capacity(rows, b.values_slice().len());
-            let next = MessageColumns {
-                event_time: TimestampMicrosecondBuilder::with_capacity(rows).with_timezone("UTC"),
-                source: sized(&self.source),
-                message_id: sized(&self.message_id),
-                channel: sized(&self.channel),
-                author: sized(&self.author),
-                text: sized(&self.text),
-                language: sized(&self.language),
-                finished: None,
-            };
+            let strings = [
+                &self.source,
+                &self.message_id,
+                &self.channel,
+                &self.author,
+                &self.text,
+                &self.language,
+            ]
+            .map(|b| b.values_slice().len());
+            let next = MessageColumns::with_room(self.event_time.len(), |i| strings[i]);
             let mut done = std::mem::replace(self, next);
             let new = RecordBatch::try_new(
                 RawTable::Messages.schema(),

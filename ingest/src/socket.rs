@@ -15,9 +15,9 @@ use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 
-use crate::parse::Tweet;
 use std::borrow::Cow;
 
+use crate::parse::Tweet;
 use crate::records::{MessageRef, QuarantineRow};
 use crate::wal::{Wal, WalOptions};
 use crate::worker::{Stats, Worker};
@@ -317,14 +317,28 @@ fn accept(worker: &mut Worker, frame: &Frame, clock: Duration) {
         },
         Err((reason, raw)) => (reason.clone(), raw.clone()),
     };
-    let (arrival, h) = (frame.arrival, blake3::hash(&raw).to_hex());
+    let origin = format!("{}#{}", frame.peer, frame.n);
+    quarantine(worker, "socket", frame.arrival, origin, reason, raw, clock);
+}
+
+/// Buffers a quarantine record; its key names the record's kind, time and a hash of it.
+fn quarantine(
+    worker: &mut Worker,
+    kind: &str,
+    received_at: i64,
+    origin: String,
+    reason: String,
+    raw: Vec<u8>,
+    clock: Duration,
+) {
+    let h = blake3::hash(&raw).to_hex();
     let row = QuarantineRow {
-        received_at: arrival,
-        origin: format!("{}#{}", frame.peer, frame.n),
+        received_at,
+        origin,
         reason,
         raw,
     };
-    worker.quarantine(|| format!("socket-{arrival}-{}", &h[..12]), clock, row);
+    worker.quarantine(|| format!("{kind}-{received_at}-{}", &h[..12]), clock, row);
 }
 
 /// A frame as a write-ahead log record: arrival, number, peer, then the body, or the reason
@@ -434,15 +448,16 @@ pub async fn recover(worker: &mut Worker, opts: WalOptions) -> Result<Wal> {
 }
 
 fn quarantine_log_record(worker: &mut Worker, reason: &str, raw: &[u8], origin: &str) {
-    let now = now_micros();
-    let h = blake3::hash(raw).to_hex();
-    let row = QuarantineRow {
-        received_at: now,
-        origin: origin.to_string(),
-        reason: reason.to_string(),
-        raw: raw.to_vec(),
-    };
-    worker.quarantine(|| format!("wal-{now}-{}", &h[..12]), Duration::ZERO, row);
+    let (origin, reason) = (origin.to_string(), reason.to_string());
+    quarantine(
+        worker,
+        "wal",
+        now_micros(),
+        origin,
+        reason,
+        raw.to_vec(),
+        Duration::ZERO,
+    );
 }
 
 /// Sends messages to a socket worker as frames of JSON tweets (`created_at`, `text`, ...),
@@ -518,13 +533,23 @@ pub fn encode_frame(framing: Framing, m: &MessageRef<'_>) -> Option<Vec<u8>> {
     })
 }
 
-/// Logs a batch of frames (one write) before any is counted.
-fn log(wal: &mut Option<&mut Wal>, frames: &[Frame]) -> Result<()> {
+/// Takes a batch of frames: logs them (one write) before any is counted, then buffers
+/// each, landing when due.
+async fn take(
+    worker: &mut Worker,
+    wal: &mut Option<&mut Wal>,
+    frames: &[Frame],
+    clock: Duration,
+) -> Result<()> {
     if let Some(w) = wal.as_deref_mut() {
         for f in frames {
             w.append(|b| log_frame(f, b));
         }
         w.commit()?;
+    }
+    for (i, frame) in frames.iter().enumerate() {
+        accept(worker, frame, clock);
+        flush_if_due(worker, wal, clock, || encode(&frames[i + 1..])).await?;
     }
     Ok(())
 }
@@ -599,12 +624,7 @@ pub async fn run(
         tokio::select! {
             frames = rx.recv() => {
                 let Some(frames) = frames else { break };
-                log(&mut wal, &frames)?;
-                let clock = start.elapsed();
-                for (i, frame) in frames.iter().enumerate() {
-                    accept(worker, frame, clock);
-                    flush_if_due(worker, &mut wal, clock, || encode(&frames[i + 1..])).await?;
-                }
+                take(worker, &mut wal, &frames, start.elapsed()).await?;
             }
             _ = ticker.tick() => {
                 worker.publish_live();
@@ -621,10 +641,7 @@ pub async fn run(
     }
     // Frames already read when shutdown came are still landed.
     while let Ok(frames) = rx.try_recv() {
-        log(&mut wal, &frames)?;
-        for frame in &frames {
-            accept(worker, frame, start.elapsed());
-        }
+        take(worker, &mut wal, &frames, start.elapsed()).await?;
     }
     worker.flush().await?;
     if let Some(w) = wal {
