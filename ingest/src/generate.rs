@@ -607,9 +607,9 @@ async fn flush(
     stem: &str,
     report: &mut GenReport,
 ) -> Result<()> {
-    for (table, batch) in buf.batches()? {
-        *report.rows.entry(table.name().into()).or_default() += batch.num_rows() as u64;
-        for l in lander.land(table, &batch, stem).await? {
+    for (table, landed) in buf.land(lander, stem).await? {
+        for l in landed {
+            *report.rows.entry(table.name().into()).or_default() += l.rows as u64;
             report.files += 1;
             report.bytes += l.bytes as u64;
         }

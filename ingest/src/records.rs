@@ -103,9 +103,32 @@ impl MessageRef<'_> {
     }
 }
 
+/// Messages are sealed into batches of this many rows as they arrive, and each sealed batch
+/// is encoded to Parquet at once (see [`MessageColumns`]).
+const CHUNK_ROWS: usize = 8192;
+
 /// The `messages` columns, appended to as messages arrive (no row structs in between).
+///
+/// Every [`CHUNK_ROWS`] messages the columns are sealed into a batch and encoded into the
+/// Parquet files of the next flush, so a flush only encodes the last slice instead of
+/// stopping the worker for the whole buffer. The sealed batches are kept until
+/// [`Buffers::clear`]: they are what a flush lands when encoding as they came was not
+/// possible (an encoding error, or rows added after a failed flush).
 #[derive(Debug)]
 pub struct MessageColumns {
+    open: Builders,
+    /// Batches sealed since the last clear.
+    sealed: Vec<RecordBatch>,
+    /// Rows in `sealed`.
+    sealed_rows: usize,
+    /// An encoder holding exactly `sealed[..encoded]`, while encoding as they come works.
+    encoder: Option<pulse_lake::land::Encoder>,
+    encoded: usize,
+}
+
+/// The builders of the rows not sealed yet.
+#[derive(Debug)]
+struct Builders {
     event_time: TimestampMicrosecondBuilder,
     source: StringBuilder,
     message_id: StringBuilder,
@@ -113,24 +136,15 @@ pub struct MessageColumns {
     author: StringBuilder,
     text: StringBuilder,
     language: StringBuilder,
-    /// What [`MessageColumns::batch`] finished, kept until [`Buffers::clear`] (a flush that
-    /// fails tries again with it).
-    finished: Option<RecordBatch>,
 }
 
-impl Default for MessageColumns {
-    fn default() -> Self {
-        // Arrow's builders start with room for 1,024 values of 1,024 bytes in all.
-        MessageColumns::with_room(1024, |_| 1024)
-    }
-}
-
-impl MessageColumns {
-    /// Empty columns with room for `rows` messages and `bytes(i)` bytes in string column `i`
-    /// (in schema order, after `event_time`).
-    fn with_room(rows: usize, bytes: impl Fn(usize) -> usize) -> MessageColumns {
-        let string = |i| StringBuilder::with_capacity(rows, bytes(i));
-        MessageColumns {
+impl Builders {
+    /// Empty builders with room for `rows` messages and `bytes[i]` bytes in string column `i`
+    /// (in schema order, after `event_time`): sized like the last chunk, the next one's
+    /// columns are not copied as they grow.
+    fn with_room(rows: usize, bytes: [usize; 6]) -> Builders {
+        let string = |i: usize| StringBuilder::with_capacity(rows, bytes[i]);
+        Builders {
             event_time: TimestampMicrosecondBuilder::with_capacity(rows).with_timezone("UTC"),
             source: string(0),
             message_id: string(1),
@@ -138,24 +152,72 @@ impl MessageColumns {
             author: string(3),
             text: string(4),
             language: string(5),
-            finished: None,
         }
     }
 
+    fn len(&self) -> usize {
+        self.event_time.len()
+    }
+
+    /// The rows as a batch, leaving empty builders with room for as many.
+    fn take(&mut self) -> std::result::Result<RecordBatch, arrow::error::ArrowError> {
+        let bytes = [
+            &self.source,
+            &self.message_id,
+            &self.channel,
+            &self.author,
+            &self.text,
+            &self.language,
+        ]
+        .map(|b| b.values_slice().len());
+        let mut done = std::mem::replace(self, Builders::with_room(self.len(), bytes));
+        RecordBatch::try_new(
+            RawTable::Messages.schema(),
+            vec![
+                Arc::new(done.event_time.finish()),
+                Arc::new(done.source.finish()),
+                Arc::new(done.message_id.finish()),
+                Arc::new(done.channel.finish()),
+                Arc::new(done.author.finish()),
+                Arc::new(done.text.finish()),
+                Arc::new(done.language.finish()),
+            ],
+        )
+    }
+}
+
+impl Default for MessageColumns {
+    fn default() -> Self {
+        MessageColumns {
+            open: Builders::with_room(CHUNK_ROWS, [CHUNK_ROWS * 16; 6]),
+            sealed: Vec::new(),
+            sealed_rows: 0,
+            encoder: None,
+            encoded: 0,
+        }
+    }
+}
+
+impl MessageColumns {
     /// Appends one message.
     pub fn push(&mut self, m: &MessageRef<'_>) {
-        self.event_time.append_value(m.event_time);
-        self.source.append_value(&m.source);
-        self.message_id.append_option(m.message_id.as_deref());
-        self.channel.append_option(m.channel.as_deref());
-        self.author.append_option(m.author.as_deref());
-        self.text.append_value(&m.text);
-        self.language.append_option(m.language.as_deref());
+        let o = &mut self.open;
+        o.event_time.append_value(m.event_time);
+        o.source.append_value(&m.source);
+        o.message_id.append_option(m.message_id.as_deref());
+        o.channel.append_option(m.channel.as_deref());
+        o.author.append_option(m.author.as_deref());
+        o.text.append_value(&m.text);
+        o.language.append_option(m.language.as_deref());
+        if o.len() >= CHUNK_ROWS {
+            self.seal();
+            self.encode_sealed();
+        }
     }
 
     /// Messages appended.
     pub fn len(&self) -> usize {
-        self.event_time.len() + self.finished.as_ref().map_or(0, RecordBatch::num_rows)
+        self.open.len() + self.sealed_rows
     }
 
     /// True when no message is appended.
@@ -163,52 +225,81 @@ impl MessageColumns {
         self.len() == 0
     }
 
-    /// Empties the columns (keeping the room [`MessageColumns::batch`] made for the next).
+    /// Empties the columns.
     pub fn clear(&mut self) {
-        if self.event_time.is_empty() {
-            self.finished = None;
-        } else {
-            *self = MessageColumns::default();
+        if self.open.len() > 0 {
+            self.open = Builders::with_room(CHUNK_ROWS, [CHUNK_ROWS * 16; 6]);
         }
+        self.sealed.clear();
+        self.sealed_rows = 0;
+        self.encoder = None;
+        self.encoded = 0;
+    }
+
+    /// Moves the rows in the builders into a sealed batch.
+    fn seal(&mut self) {
+        if self.open.len() == 0 {
+            return;
+        }
+        match self.open.take() {
+            Ok(b) => {
+                self.sealed_rows += b.num_rows();
+                self.sealed.push(b);
+            }
+            // The builders follow the schema by construction.
+            Err(e) => tracing::error!(error = %e, "messages do not fit their schema"),
+        }
+    }
+
+    /// Encodes the newest sealed batch when the encoder holds all before it; an error ends
+    /// encoding as they come until the next clear (the flush then encodes the sealed
+    /// batches).
+    fn encode_sealed(&mut self) {
+        if self.encoder.is_none() && self.encoded == 0 && self.sealed.len() == 1 {
+            self.encoder = Some(pulse_lake::land::Encoder::new(RawTable::Messages));
+        }
+        let Some(e) = self.encoder.as_mut() else {
+            return;
+        };
+        let Some(next) = self.sealed.get(self.encoded) else {
+            return;
+        };
+        if self.encoded + 1 != self.sealed.len() {
+            self.encoder = None;
+            return;
+        }
+        match e.write(next) {
+            Ok(()) => self.encoded += 1,
+            Err(err) => {
+                tracing::warn!(error = %err, "encoding messages as they come failed; the flush encodes them");
+                self.encoder = None;
+            }
+        }
+    }
+
+    /// Every message appended, encoded as the `messages` files of a landing (one per hour).
+    /// The sealed batches stay until [`MessageColumns::clear`].
+    pub fn encode(&mut self) -> Result<pulse_lake::land::Encoded> {
+        self.seal();
+        let (mut e, from) = match self.encoder.take() {
+            Some(e) => (e, self.encoded),
+            None => (pulse_lake::land::Encoder::new(RawTable::Messages), 0),
+        };
+        // Whatever happens next, the encoder is used up: a later try starts from the batches.
+        self.encoded = usize::MAX;
+        for b in &self.sealed[from..] {
+            e.write(b)?;
+        }
+        Ok(e.finish()?)
     }
 
     /// Every message appended, as one batch of the `messages` schema.
     pub fn batch(&mut self) -> Result<RecordBatch> {
-        if !self.event_time.is_empty() {
-            // The next batch is likely the size of this one: sized up front, its columns
-            // are not copied as they grow.
-            let strings = [
-                &self.source,
-                &self.message_id,
-                &self.channel,
-                &self.author,
-                &self.text,
-                &self.language,
-            ]
-            .map(|b| b.values_slice().len());
-            let next = MessageColumns::with_room(self.event_time.len(), |i| strings[i]);
-            let mut done = std::mem::replace(self, next);
-            let new = RecordBatch::try_new(
-                RawTable::Messages.schema(),
-                vec![
-                    Arc::new(done.event_time.finish()),
-                    Arc::new(done.source.finish()),
-                    Arc::new(done.message_id.finish()),
-                    Arc::new(done.channel.finish()),
-                    Arc::new(done.author.finish()),
-                    Arc::new(done.text.finish()),
-                    Arc::new(done.language.finish()),
-                ],
-            )?;
-            self.finished = Some(match done.finished.take() {
-                None => new,
-                Some(old) => arrow::compute::concat_batches(&new.schema(), [&old, &new])?,
-            });
-        }
-        Ok(self
-            .finished
-            .clone()
-            .unwrap_or_else(|| RecordBatch::new_empty(RawTable::Messages.schema())))
+        self.seal();
+        Ok(arrow::compute::concat_batches(
+            &RawTable::Messages.schema(),
+            &self.sealed,
+        )?)
     }
 }
 
@@ -309,6 +400,14 @@ impl Buffers {
 
     /// The buffered records as one batch per non-empty table.
     pub fn batches(&mut self) -> Result<Vec<(RawTable, RecordBatch)>> {
+        let mut out = self.batches_but_messages()?;
+        if !self.messages.is_empty() {
+            out.push((RawTable::Messages, self.messages.batch()?));
+        }
+        Ok(out)
+    }
+
+    fn batches_but_messages(&self) -> Result<Vec<(RawTable, RecordBatch)>> {
         let mut out = Vec::new();
         if !self.streams.is_empty() {
             out.push((
@@ -325,9 +424,6 @@ impl Buffers {
         if !self.presence.is_empty() {
             out.push((RawTable::Presence, presence_batch(&self.presence)?));
         }
-        if !self.messages.is_empty() {
-            out.push((RawTable::Messages, self.messages.batch()?));
-        }
         if !self.channels.is_empty() {
             out.push((
                 RawTable::Channels,
@@ -338,6 +434,25 @@ impl Buffers {
             if !rows.is_empty() {
                 out.push((*t, relation_batch(*t, rows)?));
             }
+        }
+        Ok(out)
+    }
+
+    /// Lands every buffered table (not quarantine) under `stem`: messages from what was
+    /// encoded as they came, the others converted now. The buffers stay until
+    /// [`Buffers::clear`], so a failed landing can be tried again.
+    pub async fn land(
+        &mut self,
+        lander: &pulse_lake::land::Lander,
+        stem: &str,
+    ) -> Result<Vec<(RawTable, Vec<pulse_lake::land::Landed>)>> {
+        let mut out = Vec::new();
+        for (table, batch) in self.batches_but_messages()? {
+            out.push((table, lander.land(table, &batch, stem).await?));
+        }
+        if !self.messages.is_empty() {
+            let files = self.messages.encode()?;
+            out.push((RawTable::Messages, lander.land_encoded(&files, stem).await?));
         }
         Ok(out)
     }
@@ -469,6 +584,87 @@ mod tests {
         for (t, batch) in batches {
             assert_eq!(batch.schema().fields(), t.schema().fields(), "{t:?}");
             assert_eq!(batch.num_rows(), 1);
+        }
+    }
+
+    /// Messages encoded as they come (in chunks, across an hour boundary) land as exactly the
+    /// rows pushed, one file per hour; a second landing of the same buffer (a retry after a
+    /// failed put) lands the same rows again.
+    #[tokio::test]
+    async fn messages_encoded_as_they_come_land_every_row_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let lake = pulse_lake::Lake::open(
+            dir.path().to_str().unwrap(),
+            &pulse_lake::S3Config::default(),
+        )
+        .unwrap();
+        let lander = pulse_lake::land::Lander::new(lake.clone());
+        // 2026-01-01T00:00Z, minus ten minutes: rows in hours 23 and 00.
+        let t0 = 1_767_225_600_000_000i64 - 600_000_000;
+        let n = 3 * CHUNK_ROWS + 5;
+        let mut b = Buffers::default();
+        for i in 0..n {
+            let text = format!("message {i} #t{}", i % 7);
+            let id = i.to_string();
+            b.messages.push(&MessageRef {
+                event_time: t0 + i as i64 * 100_000,
+                source: "twitter".into(),
+                message_id: Some(id.as_str().into()),
+                channel: None,
+                author: Some("a".into()),
+                text: text.as_str().into(),
+                language: None,
+            });
+        }
+        assert_eq!(b.records(), n);
+        let hour0 = (600_000_000 / 100_000) as usize;
+        for _ in 0..2 {
+            let landed = b.land(&lander, "s").await.unwrap();
+            let files: Vec<(String, usize)> = landed
+                .iter()
+                .flat_map(|(_, l)| l.iter().map(|l| (l.path.to_string(), l.rows)))
+                .collect();
+            assert_eq!(files.len(), 2, "{files:?}");
+            assert!(
+                files[0]
+                    .0
+                    .ends_with("raw/messages/dt=2025-12-31/hour=23/s.parquet")
+            );
+            assert!(
+                files[1]
+                    .0
+                    .ends_with("raw/messages/dt=2026-01-01/hour=00/s.parquet")
+            );
+            assert_eq!((files[0].1, files[1].1), (hour0, n - hour0));
+            let ctx = pulse_lake::catalog::session(&lake).await.unwrap();
+            let got = ctx
+                .sql(
+                    "select count(*) as n, count(distinct message_id) as ids, \
+                     sum(cast(message_id as bigint)) as ids_sum, \
+                     cast(min(event_time) as bigint) as first \
+                     from messages",
+                )
+                .await
+                .unwrap()
+                .collect()
+                .await
+                .unwrap();
+            use arrow::array::AsArray;
+            let row = &got[0];
+            let int = |c: usize| {
+                row.column(c)
+                    .as_primitive::<arrow::datatypes::Int64Type>()
+                    .value(0)
+            };
+            assert_eq!(
+                (int(0), int(1), int(2), int(3)),
+                (
+                    n as i64,
+                    n as i64,
+                    (n * (n - 1) / 2) as i64,
+                    1_767_225_000_000_000
+                )
+            );
         }
     }
 }

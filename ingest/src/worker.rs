@@ -317,8 +317,8 @@ impl Worker {
         };
         let mut files = 0u64;
         let mut bytes = 0u64;
-        for (table, batch) in self.buf.batches()? {
-            for l in self.lander.land(table, &batch, &stem).await? {
+        for (_, landed) in self.buf.land(&self.lander, &stem).await? {
+            for l in landed {
                 files += 1;
                 bytes += l.bytes as u64;
             }

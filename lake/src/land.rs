@@ -144,20 +144,18 @@ impl Lander {
         batch: &RecordBatch,
         stem: &str,
     ) -> Result<Vec<Landed>> {
-        if batch.num_rows() == 0 {
-            return Ok(Vec::new());
-        }
-        let schema = table.schema();
-        if batch.schema().fields() != schema.fields() {
-            return Err(Error::Partition {
-                table: table.name().into(),
-                reason: format!("batch schema {:?} is not the table's", batch.schema()),
-            });
-        }
+        let mut e = Encoder::new(table);
+        e.write(batch)?;
+        self.land_encoded(&e.finish()?, stem).await
+    }
+
+    /// Puts files an [`Encoder`] made, named `<stem>.parquet`. A failed put leaves `files`
+    /// to the caller, to try again.
+    pub async fn land_encoded(&self, files: &Encoded, stem: &str) -> Result<Vec<Landed>> {
         let mut landed = Vec::new();
-        for (hour, part) in split_by_hour(batch, table.time_column(), table.name())? {
-            let dir = partition_dir(table, hour_start(hour));
-            landed.push(self.put(&dir, stem, &schema, &part).await?);
+        for (hour, bytes, rows) in &files.files {
+            let dir = partition_dir(files.table, hour_start(*hour));
+            landed.push(self.put_bytes(&dir, stem, bytes.clone(), *rows).await?);
         }
         Ok(landed)
     }
@@ -205,15 +203,113 @@ impl Lander {
         part: &RecordBatch,
     ) -> Result<Landed> {
         let bytes = encode_parquet(schema, std::slice::from_ref(part))?;
+        self.put_bytes(dir, stem, bytes, part.num_rows()).await
+    }
+
+    async fn put_bytes(&self, dir: &str, stem: &str, bytes: Bytes, rows: usize) -> Result<Landed> {
         let path = self.lake.path(&format!("{dir}/{stem}.parquet"));
         let size = bytes.len();
         self.lake.store().put(&path, bytes.into()).await?;
-        tracing::debug!(path = %path, rows = part.num_rows(), bytes = size, "landed");
+        tracing::debug!(path = %path, rows, bytes = size, "landed");
         Ok(Landed {
             path,
-            rows: part.num_rows(),
+            rows,
             bytes: size,
         })
+    }
+}
+
+/// A raw table's landing, encoded as its rows arrive: one Parquet writer per hour they span,
+/// fed batch by batch. A worker that hands it its buffer in slices spreads the encoding over
+/// the time the rows come in, instead of stopping for all of it at a flush (a live worker on
+/// one core stays responsive); the files equal those of encoding the rows at once.
+pub struct Encoder {
+    table: RawTable,
+    schema: SchemaRef,
+    writers: BTreeMap<i64, (ArrowWriter<Vec<u8>>, usize)>,
+    rows: usize,
+}
+
+impl std::fmt::Debug for Encoder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Encoder")
+            .field("table", &self.table)
+            .field("hours", &self.writers.len())
+            .field("rows", &self.rows)
+            .finish()
+    }
+}
+
+impl Encoder {
+    /// An encoder of `table`'s rows.
+    pub fn new(table: RawTable) -> Encoder {
+        Encoder {
+            table,
+            schema: table.schema(),
+            writers: BTreeMap::new(),
+            rows: 0,
+        }
+    }
+
+    /// Encodes `batch` (of the table's schema) into the files of the hours it spans.
+    pub fn write(&mut self, batch: &RecordBatch) -> Result<()> {
+        if batch.num_rows() == 0 {
+            return Ok(());
+        }
+        if batch.schema().fields() != self.schema.fields() {
+            return Err(Error::Partition {
+                table: self.table.name().into(),
+                reason: format!("batch schema {:?} is not the table's", batch.schema()),
+            });
+        }
+        for (hour, part) in split_by_hour(batch, self.table.time_column(), self.table.name())? {
+            let (w, rows) = match self.writers.entry(hour) {
+                std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
+                std::collections::btree_map::Entry::Vacant(e) => e.insert((
+                    ArrowWriter::try_new(
+                        Vec::new(),
+                        self.schema.clone(),
+                        Some(writer_properties()),
+                    )?,
+                    0,
+                )),
+            };
+            w.write(&part)?;
+            *rows += part.num_rows();
+            self.rows += part.num_rows();
+        }
+        Ok(())
+    }
+
+    /// Rows written.
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    /// Closes every hour's file.
+    pub fn finish(self) -> Result<Encoded> {
+        let mut files = Vec::with_capacity(self.writers.len());
+        for (hour, (w, rows)) in self.writers {
+            files.push((hour, Bytes::from(w.into_inner()?), rows));
+        }
+        Ok(Encoded {
+            table: self.table,
+            files,
+        })
+    }
+}
+
+/// Files an [`Encoder`] finished, not yet in the store: (hour since the epoch, bytes, rows).
+#[derive(Debug, Clone)]
+pub struct Encoded {
+    table: RawTable,
+    files: Vec<(i64, Bytes, usize)>,
+}
+
+impl Encoded {
+    /// Rows in all the files.
+    pub fn rows(&self) -> usize {
+        self.files.iter().map(|f| f.2).sum()
     }
 }
 
@@ -273,5 +369,54 @@ mod tests {
                 .ends_with("raw/presence/dt=2026-01-01/hour=01/s.parquet")
         );
         assert_eq!(got.iter().map(|g| g.1).collect::<Vec<_>>(), [1, 2, 2]);
+    }
+
+    /// Rows fed to an [`Encoder`] in slices make the files one batch makes: the same hours,
+    /// and the same rows in each, in order.
+    #[test]
+    fn an_encoder_fed_in_slices_equals_one_batch() {
+        let h = 3_600_000_000i64;
+        let t0 = 1_767_225_600_000_000i64;
+        let times: Vec<i64> = (0..10_000).map(|i| t0 - h / 2 + i * (h / 3000)).collect();
+        let batch = presence(&times);
+        let decode = |e: Encoded| -> Vec<(i64, usize, RecordBatch)> {
+            e.files
+                .into_iter()
+                .map(|(hour, bytes, rows)| {
+                    let r = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
+                        bytes,
+                    )
+                    .unwrap()
+                    .build()
+                    .unwrap();
+                    let parts: Vec<RecordBatch> = r.map(|b| b.unwrap()).collect();
+                    let all = arrow::compute::concat_batches(&parts[0].schema(), &parts).unwrap();
+                    (hour, rows, all)
+                })
+                .collect()
+        };
+        let mut whole = Encoder::new(RawTable::Presence);
+        whole.write(&batch).unwrap();
+        let mut sliced = Encoder::new(RawTable::Presence);
+        for at in (0..batch.num_rows()).step_by(777) {
+            sliced
+                .write(&batch.slice(at, 777.min(batch.num_rows() - at)))
+                .unwrap();
+        }
+        assert_eq!(sliced.rows(), 10_000);
+        let (a, b) = (
+            decode(whole.finish().unwrap()),
+            decode(sliced.finish().unwrap()),
+        );
+        assert_eq!(a.len(), 4, "hours 23, 00, 01 and 02");
+        assert_eq!(a.iter().map(|f| f.1).sum::<usize>(), 10_000);
+        for (x, y) in a.iter().zip(&b) {
+            assert_eq!((x.0, x.1), (y.0, y.1));
+            assert_eq!(x.2, y.2);
+            assert_eq!(x.2.num_rows(), x.1);
+        }
+        // A batch of another table's schema is refused, naming the table.
+        let err = Encoder::new(RawTable::Messages).write(&batch).unwrap_err();
+        assert!(err.to_string().contains("messages"), "{err}");
     }
 }
