@@ -16,7 +16,11 @@
 //! windows it closed before stay closed, and the open ones are rebuilt from the messages it
 //! landed.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+
+/// Tag counts, hashed with foldhash: a pane is updated for every tag of every message, and
+/// SipHash (std's default, built against hash flooding) was a tenth of the live path.
+type HashMap<K, V> = foldhash::HashMap<K, V>;
 use std::sync::{Arc, OnceLock};
 
 use arrow::array::{
@@ -264,7 +268,7 @@ impl Windows {
 
     fn top(&self, ws: i64, final_: bool) -> Top {
         let end = ws + self.spec.size_us;
-        let mut sum: HashMap<&str, u64> = HashMap::new();
+        let mut sum: HashMap<&str, u64> = HashMap::default();
         let mut evicted = 0;
         for (pane, counts) in self.panes.range(ws..end) {
             for (tag, n) in counts {

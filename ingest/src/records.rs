@@ -109,7 +109,7 @@ const CHUNK_ROWS: usize = 8192;
 
 /// The `messages` columns, appended to as messages arrive (no row structs in between).
 ///
-/// Every [`CHUNK_ROWS`] messages the columns are sealed into a batch and encoded into the
+/// Every `CHUNK_ROWS` (8,192) messages the columns are sealed into a batch and encoded into the
 /// Parquet files of the next flush, so a flush only encodes the last slice instead of
 /// stopping the worker for the whole buffer. The sealed batches are kept until
 /// [`Buffers::clear`]: they are what a flush lands when encoding as they came was not
