@@ -816,6 +816,21 @@ impl Browser {
         self.call("POST", &format!("/element/{e}/click"), json!({}));
     }
 
+    /// Clicks a link or button that navigates and waits (10 s at most) for a loaded page
+    /// whose path and query satisfy `want`; returns that path (or the last one seen).
+    fn follow(&self, css: &str, want: impl Fn(&str) -> bool) -> String {
+        self.click(css);
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let path = self.path();
+            let loaded = self.js("return document.readyState;") == json!("complete");
+            if (want(&path) && loaded) || std::time::Instant::now() > deadline {
+                return path;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     fn type_into(&self, css: &str, text: &str) {
         let e = self.element(css);
         self.call(
@@ -896,8 +911,8 @@ fn every_page_works_in_headless_chromium() {
         ("/runs", "Runs"),
         ("/", "Overview"),
     ] {
-        b.click(&format!("header nav a[href='{path}']"));
-        assert_eq!(b.path(), path);
+        let at = b.follow(&format!("header nav a[href='{path}']"), |p| p == path);
+        assert_eq!(at, path);
         assert_eq!(h1(), json!(title));
         b.screenshot(title);
         assert_eq!(b.console_errors(), Vec::<String>::new(), "{path}");
@@ -971,8 +986,9 @@ fn every_page_works_in_headless_chromium() {
         .map(|r| r["channel_login"].as_str().unwrap().to_string())
         .collect();
     assert_eq!(labels("#leaderboard-chart g.bar"), names);
-    b.click("#leaderboard-chart g.bar a");
-    assert!(b.path().starts_with(&format!("/channel?name={}", names[0])));
+    let want = format!("/channel?name={}", names[0]);
+    let at = b.follow("#leaderboard-chart g.bar a", |p| p.starts_with(&want));
+    assert!(at.starts_with(&want), "{at}");
     let summary = get(
         &format!("{base}/api/channels/summary?channel={}", names[0]),
         &[],
@@ -993,11 +1009,11 @@ fn every_page_works_in_headless_chromium() {
     b.goto(&format!("{base}/viewer"));
     let prefix: String = top_viewer.chars().take(3).collect();
     b.type_into("#viewer-search input[name=q]", &prefix);
-    b.click("#viewer-search button");
-    assert_eq!(b.path(), format!("/viewer?q={prefix}"));
-    b.click("table a");
-    assert!(b.path().starts_with("/viewer?name="), "{}", b.path());
-    let shown = b.path()[("/viewer?name=".len())..].to_string();
+    let want = format!("/viewer?q={prefix}");
+    assert_eq!(b.follow("#viewer-search button", |p| p == want), want);
+    let at = b.follow("table a", |p| p.starts_with("/viewer?name="));
+    assert!(at.starts_with("/viewer?name="), "{at}");
+    let shown = at[("/viewer?name=".len())..].to_string();
     let profile = get(&format!("{base}/api/viewers/profile?viewer={shown}"), &[]).json();
     let favs: Vec<String> = profile["streamers_total"]
         .as_array()
