@@ -17,10 +17,6 @@
 //! landed.
 
 use std::collections::BTreeMap;
-
-/// Tag counts, hashed with foldhash: a pane is updated for every tag of every message, and
-/// SipHash (std's default, built against hash flooding) was a tenth of the live path.
-type HashMap<K, V> = foldhash::HashMap<K, V>;
 use std::sync::{Arc, OnceLock};
 
 use arrow::array::{
@@ -29,6 +25,10 @@ use arrow::array::{
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimestampMicrosecondType};
 use datafusion::prelude::SessionContext;
 use pulse_lake::schema::{duration_text, ts_type};
+
+/// Tag counts, hashed with foldhash: a pane is updated for every tag of every message, and
+/// SipHash (std's default, built against hash flooding) was a tenth of the live path.
+type HashMap<K, V> = foldhash::HashMap<K, V>;
 
 /// Window size and slide, and how many tags a top holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

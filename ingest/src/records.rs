@@ -121,9 +121,9 @@ pub struct MessageColumns {
     sealed: Vec<RecordBatch>,
     /// Rows in `sealed`.
     sealed_rows: usize,
-    /// An encoder holding exactly `sealed[..encoded]`, while encoding as they come works.
+    /// An encoder holding every sealed batch, while encoding as they come works (from a
+    /// clear until an encoding error or [`MessageColumns::encode`]).
     encoder: Option<pulse_lake::land::Encoder>,
-    encoded: usize,
 }
 
 /// The builders of the rows not sealed yet.
@@ -192,8 +192,7 @@ impl Default for MessageColumns {
             open: Builders::with_room(CHUNK_ROWS, [CHUNK_ROWS * 16; 6]),
             sealed: Vec::new(),
             sealed_rows: 0,
-            encoder: None,
-            encoded: 0,
+            encoder: Some(pulse_lake::land::Encoder::new(RawTable::Messages)),
         }
     }
 }
@@ -211,7 +210,6 @@ impl MessageColumns {
         o.language.append_option(m.language.as_deref());
         if o.len() >= CHUNK_ROWS {
             self.seal();
-            self.encode_sealed();
         }
     }
 
@@ -232,17 +230,24 @@ impl MessageColumns {
         }
         self.sealed.clear();
         self.sealed_rows = 0;
-        self.encoder = None;
-        self.encoded = 0;
+        self.encoder = Some(pulse_lake::land::Encoder::new(RawTable::Messages));
     }
 
-    /// Moves the rows in the builders into a sealed batch.
+    /// Moves the rows in the builders into a sealed batch, encoding it while the encoder
+    /// holds every batch before it; an encoding error ends that until the next clear (the
+    /// flush then encodes the sealed batches).
     fn seal(&mut self) {
         if self.open.len() == 0 {
             return;
         }
         match self.open.take() {
             Ok(b) => {
+                if let Some(e) = self.encoder.as_mut()
+                    && let Err(err) = e.write(&b)
+                {
+                    tracing::warn!(error = %err, "encoding messages as they come failed; the flush encodes them");
+                    self.encoder = None;
+                }
                 self.sealed_rows += b.num_rows();
                 self.sealed.push(b);
             }
@@ -251,45 +256,21 @@ impl MessageColumns {
         }
     }
 
-    /// Encodes the newest sealed batch when the encoder holds all before it; an error ends
-    /// encoding as they come until the next clear (the flush then encodes the sealed
-    /// batches).
-    fn encode_sealed(&mut self) {
-        if self.encoder.is_none() && self.encoded == 0 && self.sealed.len() == 1 {
-            self.encoder = Some(pulse_lake::land::Encoder::new(RawTable::Messages));
-        }
-        let Some(e) = self.encoder.as_mut() else {
-            return;
-        };
-        let Some(next) = self.sealed.get(self.encoded) else {
-            return;
-        };
-        if self.encoded + 1 != self.sealed.len() {
-            self.encoder = None;
-            return;
-        }
-        match e.write(next) {
-            Ok(()) => self.encoded += 1,
-            Err(err) => {
-                tracing::warn!(error = %err, "encoding messages as they come failed; the flush encodes them");
-                self.encoder = None;
-            }
-        }
-    }
-
     /// Every message appended, encoded as the `messages` files of a landing (one per hour).
-    /// The sealed batches stay until [`MessageColumns::clear`].
+    /// The sealed batches stay until [`MessageColumns::clear`]; the encoder does not (a later
+    /// try encodes them again).
     pub fn encode(&mut self) -> Result<pulse_lake::land::Encoded> {
         self.seal();
-        let (mut e, from) = match self.encoder.take() {
-            Some(e) => (e, self.encoded),
-            None => (pulse_lake::land::Encoder::new(RawTable::Messages), 0),
+        let e = match self.encoder.take() {
+            Some(e) => e,
+            None => {
+                let mut e = pulse_lake::land::Encoder::new(RawTable::Messages);
+                for b in &self.sealed {
+                    e.write(b)?;
+                }
+                e
+            }
         };
-        // Whatever happens next, the encoder is used up: a later try starts from the batches.
-        self.encoded = usize::MAX;
-        for b in &self.sealed[from..] {
-            e.write(b)?;
-        }
         Ok(e.finish()?)
     }
 

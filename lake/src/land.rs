@@ -306,13 +306,6 @@ pub struct Encoded {
     files: Vec<(i64, Bytes, usize)>,
 }
 
-impl Encoded {
-    /// Rows in all the files.
-    pub fn rows(&self) -> usize {
-        self.files.iter().map(|f| f.2).sum()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
