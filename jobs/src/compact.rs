@@ -142,11 +142,12 @@ pub async fn compact_partition(
     // Write the new files (invisible until the marker exists), rolling at the target size.
     let mut n = 0;
     let mut offset = 0;
+    let mut written = Vec::new();
     const SLICE: usize = 64 * 1024;
     while offset < sorted.num_rows() || n == 0 {
         let path = dir.clone().join(commit_file_name(&generation, n).as_str());
         let mut w = AsyncArrowWriter::try_new(
-            BufWriter::new(store.clone(), path),
+            BufWriter::new(store.clone(), path.clone()),
             schema.clone(),
             Some(writer_properties()),
         )?;
@@ -158,10 +159,42 @@ pub async fn compact_partition(
                 break;
             }
         }
-        w.close().await?;
+        let meta = w.close().await?;
+        written.push((path, meta));
         n += 1;
     }
     ls.commit(dir, &generation, &names).await?;
+    // The same swap in the table's Delta log: Delta's optimize (the rows do not change).
+    let root = table.dir();
+    let shape = table.shape();
+    let root_path = lake.path(&root);
+    let rel = |p: &Path| -> String {
+        p.prefix_match(&root_path)
+            .map(|parts| {
+                parts
+                    .map(|x| x.as_ref().to_string())
+                    .collect::<Vec<_>>()
+                    .join("/")
+            })
+            .unwrap_or_else(|| p.to_string())
+    };
+    let mut files = Vec::new();
+    for (path, meta) in &written {
+        let size = store.head(path).await?.size;
+        let r = rel(path);
+        let parts = pulse_lake::delta::partitions_of(&r, &shape.partitions);
+        files.push(pulse_lake::delta::DataFile::new(
+            r,
+            size,
+            parts,
+            meta,
+            &shape.schema,
+        ));
+    }
+    let old: Vec<String> = paths.iter().map(rel).collect();
+    pulse_lake::delta::LakeTable::new(lake, &root)
+        .commit(&shape, &files, pulse_lake::delta::Change::Rewrite(old))
+        .await?;
     ls.cleanup(dir, retention).await?;
     let after = ls.visible_files(dir).await?;
     c.files_after = after.len() as u64;

@@ -127,14 +127,30 @@ pub async fn record(lake: &Lake, r: &RunRecord) -> Result<()> {
         (Some(_), Some(e)) if e.starts_with("interrupted") => "interrupted",
         (Some(_), _) => "end",
     };
-    let path = lake.path(&format!(
-        "sys/runs/dt={}/{}-{}-{state}.parquet",
-        r.from, r.run_id, r.job
-    ));
+    let rel = format!("dt={}/{}-{}-{state}.parquet", r.from, r.run_id, r.job);
+    let bytes = encode_parquet(&schema, &[batch])?;
     lake.store()
-        .put(&path, encode_parquet(&schema, &[batch])?.into())
+        .put(&lake.path(&format!("sys/runs/{rel}")), bytes.clone().into())
         .await
         .map_err(pulse_lake::Error::from)?;
+    // The run log is a Delta table too, appended to once per row.
+    let shape = pulse_lake::delta::Shape {
+        schema: schema.clone(),
+        partitions: vec![("dt".into(), arrow::datatypes::DataType::Utf8)],
+    };
+    let file = pulse_lake::delta::DataFile::from_bytes(
+        rel,
+        &bytes,
+        vec![("dt".into(), r.from.to_string())],
+        &schema,
+    )?;
+    pulse_lake::delta::LakeTable::new(lake, "sys/runs")
+        .commit(
+            &shape,
+            &[file],
+            pulse_lake::delta::Change::Append { txn: None },
+        )
+        .await?;
     Ok(())
 }
 

@@ -464,19 +464,44 @@ impl DayWriter {
         Ok(())
     }
 
-    /// Replaces each day's partition with its file; returns the rows written.
+    /// Replaces each day's partition with its file, then commits the new days to the
+    /// table's Delta log in one commit (readers of the log see the old days or the new ones);
+    /// returns the rows written.
     pub(crate) async fn commit(self, lake: &Lake, retention: Duration) -> Result<usize> {
         let mut writers = self.writers;
+        let shape = pulse_lake::delta::Shape {
+            schema: self.file_schema.clone(),
+            partitions: vec![("dt".into(), DataType::Utf8)],
+        };
+        let mut files = Vec::new();
         for day in &self.days {
             let Some(w) = writers.remove(day) else {
                 continue;
             };
             let body = Bytes::from(w.into_inner()?);
             let dir = lake.path(&format!("agg/{}/dt={day}", self.table));
-            lake.lake_store()
-                .replace(&dir, vec![body], retention)
+            let marker = lake
+                .lake_store()
+                .replace(&dir, vec![body.clone()], retention)
                 .await?;
+            for name in &marker.adds {
+                let path = format!("dt={day}/{name}");
+                let parts = vec![("dt".to_string(), day.clone())];
+                files.push(pulse_lake::delta::DataFile::from_bytes(
+                    path,
+                    &body,
+                    parts,
+                    &shape.schema,
+                )?);
+            }
         }
+        pulse_lake::delta::LakeTable::new(lake, &format!("agg/{}", self.table))
+            .commit(
+                &shape,
+                &files,
+                pulse_lake::delta::Change::ReplaceDays(self.days.clone()),
+            )
+            .await?;
         Ok(self.rows)
     }
 }

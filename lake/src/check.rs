@@ -274,6 +274,13 @@ pub async fn quarantine(lake: &Lake, bad: &[BadFile]) -> Result<Vec<Quarantined>
         store
             .commit(&lake.path(dir), &generation, &[name.to_string()])
             .await?;
+        // And out of the table's Delta log (tables are the first two levels: `raw/streams`).
+        let mut parts = f.path.splitn(3, '/');
+        if let (Some(a), Some(b), Some(rest)) = (parts.next(), parts.next(), parts.next()) {
+            crate::delta::LakeTable::new(lake, &format!("{a}/{b}"))
+                .remove(vec![rest.to_string()])
+                .await?;
+        }
         out.push(q);
     }
     Ok(out)

@@ -32,6 +32,23 @@ pub enum Error {
         /// What is wrong with it.
         reason: String,
     },
+    /// Reading or committing a table's Delta log failed.
+    #[error("table {table}: {source}")]
+    Delta {
+        /// The table's directory in the lake.
+        table: String,
+        /// What delta-rs said.
+        source: Box<deltalake_core::DeltaTableError>,
+    },
+    /// The lake is in the layout of an earlier Pulse (commit markers, no Delta logs).
+    #[error(
+        "the lake at {lake} is in the old layout (commit markers, no Delta logs): run \
+         `pulse lake migrate` to convert it"
+    )]
+    OldLayout {
+        /// The lake.
+        lake: String,
+    },
     /// A statement a read-only endpoint refuses (a user mistake): DDL, DML, `SET`, ...
     #[error(
         "{what} is not allowed here: this endpoint is read-only (SELECT, WITH, EXPLAIN, SHOW \
@@ -65,6 +82,12 @@ impl Error {
     pub fn is_transient(&self) -> bool {
         match self {
             Error::Store(e) => store_error_is_transient(e),
+            Error::Delta { source, .. } => match source.as_ref() {
+                deltalake_core::DeltaTableError::ObjectStore { source } => {
+                    store_error_is_transient(source)
+                }
+                _ => false,
+            },
             _ => false,
         }
     }

@@ -18,6 +18,7 @@ use parquet::file::metadata::KeyValue;
 use parquet::file::properties::WriterProperties;
 use std::collections::BTreeMap;
 
+use crate::delta::{Change, DataFile, LakeTable, Shape, partitions_of};
 use crate::schema::{RawTable, SCHEMA_VERSION, SCHEMA_VERSION_KEY, quarantine_schema};
 use crate::{Error, Lake, Result};
 
@@ -149,15 +150,51 @@ impl Lander {
         self.land_encoded(&e.finish()?, stem).await
     }
 
-    /// Puts files an [`Encoder`] made, named `<stem>.parquet`. A failed put leaves `files`
-    /// to the caller, to try again.
+    /// Puts files an [`Encoder`] made, named `<stem>.parquet`, and appends them to the table
+    /// in one Delta commit. A failed put leaves `files` to the caller, to try again.
     pub async fn land_encoded(&self, files: &Encoded, stem: &str) -> Result<Vec<Landed>> {
+        let shape = files.table.shape();
         let mut landed = Vec::new();
+        let mut data = Vec::new();
         for (hour, bytes, rows) in &files.files {
             let dir = partition_dir(files.table, hour_start(*hour));
             landed.push(self.put_bytes(&dir, stem, bytes.clone(), *rows).await?);
+            data.push(self.data_file(&files.table.dir(), &dir, stem, bytes, &shape)?);
         }
+        self.append(&files.table.dir(), &shape, &data, stem).await?;
         Ok(landed)
+    }
+
+    /// Describes the file `<dir>/<stem>.parquet` of the table at `root` for its commit.
+    fn data_file(
+        &self,
+        root: &str,
+        dir: &str,
+        stem: &str,
+        bytes: &Bytes,
+        shape: &Shape,
+    ) -> Result<DataFile> {
+        let rel = dir
+            .strip_prefix(root)
+            .unwrap_or(dir)
+            .trim_start_matches('/');
+        let path = format!("{rel}/{stem}.parquet");
+        let parts = partitions_of(&path, &shape.partitions);
+        DataFile::from_bytes(path, bytes, parts, &shape.schema)
+    }
+
+    /// Appends `data` to the table at `root` in one commit, once per `stem`: the commit
+    /// carries the transaction `pulse-land:<stem>`, so landing the same input again (same
+    /// stem, same file names) adds nothing, also after compaction has replaced the files.
+    async fn append(&self, root: &str, shape: &Shape, data: &[DataFile], stem: &str) -> Result<()> {
+        if data.is_empty() {
+            return Ok(());
+        }
+        let txn = Some((format!("pulse-land:{stem}"), 0));
+        LakeTable::new(&self.lake, root)
+            .commit(shape, data, Change::Append { txn })
+            .await?;
+        Ok(())
     }
 
     /// Lands quarantine records of `source` (rows of [`quarantine_schema`]) by UTC date.
@@ -186,24 +223,24 @@ impl Lander {
         for (hour, part) in split_by_hour(batch, time_col, dir)? {
             by_day.entry(hour.div_euclid(24)).or_default().push(part);
         }
+        let shape = Shape {
+            schema: schema.clone(),
+            partitions: vec![("dt".into(), arrow::datatypes::DataType::Utf8)],
+        };
         let mut landed = Vec::new();
+        let mut data = Vec::new();
         for (day, parts) in by_day {
             let part = arrow::compute::concat_batches(schema, &parts)?;
-            let dir = format!("{dir}/dt={}", hour_start(day * 24).format("%Y-%m-%d"));
-            landed.push(self.put(&dir, stem, schema, &part).await?);
+            let day_dir = format!("{dir}/dt={}", hour_start(day * 24).format("%Y-%m-%d"));
+            let bytes = encode_parquet(schema, std::slice::from_ref(&part))?;
+            landed.push(
+                self.put_bytes(&day_dir, stem, bytes.clone(), part.num_rows())
+                    .await?,
+            );
+            data.push(self.data_file(dir, &day_dir, stem, &bytes, &shape)?);
         }
+        self.append(dir, &shape, &data, stem).await?;
         Ok(landed)
-    }
-
-    async fn put(
-        &self,
-        dir: &str,
-        stem: &str,
-        schema: &SchemaRef,
-        part: &RecordBatch,
-    ) -> Result<Landed> {
-        let bytes = encode_parquet(schema, std::slice::from_ref(part))?;
-        self.put_bytes(dir, stem, bytes, part.num_rows()).await
     }
 
     async fn put_bytes(&self, dir: &str, stem: &str, bytes: Bytes, rows: usize) -> Result<Landed> {

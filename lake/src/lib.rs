@@ -17,6 +17,7 @@
 
 pub mod catalog;
 pub mod check;
+pub mod delta;
 pub mod error;
 pub mod land;
 pub mod latest;

@@ -153,6 +153,11 @@ impl Lake {
         self.store.clone()
     }
 
+    /// The store itself, every object visible (Delta logs, files no commit added).
+    pub fn raw_store(&self) -> Arc<dyn ObjectStore> {
+        self.store.inner().clone()
+    }
+
     /// The commit-aware store as its concrete type (for commits).
     pub fn lake_store(&self) -> &Arc<LakeStore> {
         &self.store

@@ -115,6 +115,14 @@ impl RawTable {
         }
     }
 
+    /// The table's files' schema and its partition columns (`dt`, `hour`).
+    pub fn shape(self) -> crate::delta::Shape {
+        crate::delta::Shape {
+            schema: self.schema(),
+            partitions: crate::catalog::raw_partitions(),
+        }
+    }
+
     /// The table's file schema (without the `dt` and `hour` partition columns).
     pub fn schema(self) -> SchemaRef {
         static SCHEMAS: OnceLock<HashMap<RawTable, SchemaRef>> = OnceLock::new();

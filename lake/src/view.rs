@@ -356,6 +356,17 @@ impl ObjectStore for LakeStore {
             let states = Self::dir_states(inner.as_ref(), &objects)
                 .await
                 .map_err(to_store_error)?;
+            // Nothing under a hidden directory below the prefix (a Delta log) is data.
+            let depth = prefix.as_ref().map_or(0, |p| p.parts().count());
+            let objects: Vec<ObjectMeta> = objects
+                .into_iter()
+                .filter(|o| {
+                    !o.location
+                        .parts()
+                        .skip(depth)
+                        .any(|p| is_hidden(p.as_ref()))
+                })
+                .collect();
             Ok::<_, object_store::Error>(futures::stream::iter(
                 Self::filter(objects, &states).into_iter().map(Ok),
             ))

@@ -5,6 +5,7 @@
 
 mod cluster;
 mod compact;
+mod delta;
 mod demo;
 mod graph;
 mod jobs;

@@ -1,0 +1,787 @@
+//! Every lake table is a Delta table (delta-rs): its `_delta_log` says which files make it up,
+//! so any Delta reader (Spark, DuckDB, Python's `deltalake`, ...) sees exactly the data Pulse
+//! committed, and every change is one atomic commit.
+//!
+//! Pulse writes the Parquet files itself (its own encoders, names and writer properties) and
+//! uses delta-rs for the log: [`LakeTable::commit`] turns files already in the store into one
+//! commit (an append, a replacement of whole days, a rewrite that keeps the rows, a removal),
+//! retrying on a conflict with a concurrent writer. A table is created by its first commit,
+//! with its schema, partition columns and `pulse.schema_version` as a table property.
+//!
+//! Idempotent landing: an append may carry a transaction identifier (Delta's `txn` action, app
+//! id and version, the mechanism Delta streaming writers use for exactly-once). A commit whose
+//! app id the table has already seen at that version or later adds nothing.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use arrow::datatypes::{DataType, Schema, SchemaRef, TimeUnit};
+use deltalake_core::kernel::engine::arrow_conversion::TryIntoKernel;
+use deltalake_core::kernel::transaction::{CommitBuilder, CommitProperties};
+use deltalake_core::kernel::{Action, Add, Remove, StructType, Transaction};
+use deltalake_core::logstore::{LogStoreRef, StorageConfig, default_logstore};
+use deltalake_core::protocol::{DeltaOperation, SaveMode};
+use deltalake_core::{DeltaTable, DeltaTableError};
+use object_store::ObjectStore;
+use object_store::prefix::PrefixStore;
+use parquet::file::metadata::ParquetMetaData;
+use parquet::file::statistics::Statistics;
+use url::Url;
+
+use crate::schema::{SCHEMA_VERSION, SCHEMA_VERSION_KEY};
+use crate::{Error, Lake, Result};
+
+/// How many times a commit is retried when another writer committed first.
+const COMMIT_RETRIES: usize = 30;
+
+/// Longest string kept as a min/max statistic: longer values are left out rather than
+/// truncated (a truncated maximum is not an upper bound).
+const MAX_STAT_STRING: usize = 32;
+
+/// A file Pulse wrote under a table's root, to be added by a commit.
+#[derive(Debug, Clone)]
+pub struct DataFile {
+    /// Path relative to the table root, e.g. `dt=2026-01-05/hour=03/x.parquet`.
+    pub path: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// Partition column values, e.g. `[("dt", "2026-01-05"), ("hour", "3")]`.
+    pub partitions: Vec<(String, String)>,
+    /// Rows in the file.
+    pub rows: u64,
+    /// Delta statistics JSON (row count, null counts, minima and maxima).
+    pub stats: String,
+}
+
+impl DataFile {
+    /// Describes a Parquet file from its footer; `schema` is its file schema (for the types of
+    /// the statistics).
+    pub fn new(
+        path: String,
+        size: u64,
+        partitions: Vec<(String, String)>,
+        meta: &ParquetMetaData,
+        schema: &Schema,
+    ) -> DataFile {
+        let rows = meta.file_metadata().num_rows().max(0) as u64;
+        DataFile {
+            stats: stats_json(meta, schema, rows),
+            path,
+            size,
+            partitions,
+            rows,
+        }
+    }
+
+    /// Describes Parquet `bytes` (a whole file).
+    pub fn from_bytes(
+        path: String,
+        bytes: &bytes::Bytes,
+        partitions: Vec<(String, String)>,
+        schema: &Schema,
+    ) -> Result<DataFile> {
+        let meta = parquet::file::metadata::ParquetMetaDataReader::new().parse_and_finish(bytes)?;
+        Ok(DataFile::new(
+            path,
+            bytes.len() as u64,
+            partitions,
+            &meta,
+            schema,
+        ))
+    }
+
+    fn add(&self, data_change: bool) -> Add {
+        Add {
+            path: self.path.clone(),
+            partition_values: self
+                .partitions
+                .iter()
+                .map(|(k, v)| (k.clone(), Some(v.clone())))
+                .collect(),
+            size: self.size as i64,
+            modification_time: chrono::Utc::now().timestamp_millis(),
+            data_change,
+            stats: Some(self.stats.clone()),
+            ..Default::default()
+        }
+    }
+}
+
+/// The Delta statistics of a Parquet file: rows, and per top-level column its null count and,
+/// where the footer has exact values, its minimum and maximum.
+fn stats_json(meta: &ParquetMetaData, schema: &Schema, rows: u64) -> String {
+    use serde_json::{Map, Value, json};
+    let mut nulls = Map::new();
+    let mut mins = Map::new();
+    let mut maxs = Map::new();
+    let descr = meta.file_metadata().schema_descr();
+    for (i, col) in descr.columns().iter().enumerate() {
+        let path = col.path().parts();
+        let [name] = path else { continue };
+        let Ok(field) = schema.field_with_name(name) else {
+            continue;
+        };
+        let mut null_count = 0u64;
+        let mut lo: Option<Value> = None;
+        let mut hi: Option<Value> = None;
+        let mut exact = true;
+        for rg in meta.row_groups() {
+            let Some(s) = rg.column(i).statistics() else {
+                exact = false;
+                continue;
+            };
+            null_count += s.null_count_opt().unwrap_or(0);
+            if rg.num_rows() as u64 == s.null_count_opt().unwrap_or(0) {
+                continue;
+            }
+            let (Some(a), Some(b)) = (
+                stat_value(s, field.data_type(), false),
+                stat_value(s, field.data_type(), true),
+            ) else {
+                exact = false;
+                continue;
+            };
+            lo = Some(match lo {
+                Some(l) if cmp_json(&l, &a).is_le() => l,
+                _ => a,
+            });
+            hi = Some(match hi {
+                Some(h) if cmp_json(&h, &b).is_ge() => h,
+                _ => b,
+            });
+        }
+        nulls.insert(name.clone(), json!(null_count));
+        if exact && let (Some(l), Some(h)) = (lo, hi) {
+            mins.insert(name.clone(), l);
+            maxs.insert(name.clone(), h);
+        }
+    }
+    json!({"numRecords": rows, "minValues": mins, "maxValues": maxs, "nullCount": nulls})
+        .to_string()
+}
+
+fn cmp_json(a: &serde_json::Value, b: &serde_json::Value) -> std::cmp::Ordering {
+    use serde_json::Value;
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => x
+            .as_i64()
+            .zip(y.as_i64())
+            .map_or(std::cmp::Ordering::Equal, |(x, y)| x.cmp(&y)),
+        (Value::String(x), Value::String(y)) => x.cmp(y),
+        _ => std::cmp::Ordering::Equal,
+    }
+}
+
+/// One bound of a column chunk's statistics as Delta writes it, or None where it is not
+/// exact or not a type Pulse records. Timestamps are rounded outwards to milliseconds (Delta
+/// statistics have millisecond precision), so they stay bounds.
+fn stat_value(s: &Statistics, ty: &DataType, max: bool) -> Option<serde_json::Value> {
+    use serde_json::json;
+    match (s, ty) {
+        (Statistics::Int64(v), DataType::Timestamp(TimeUnit::Microsecond, _)) => {
+            let exact = if max {
+                v.max_is_exact()
+            } else {
+                v.min_is_exact()
+            };
+            let us = *if max { v.max_opt()? } else { v.min_opt()? };
+            if !exact {
+                return None;
+            }
+            let ms = if max {
+                us.div_euclid(1000) + i64::from(us.rem_euclid(1000) != 0)
+            } else {
+                us.div_euclid(1000)
+            };
+            let t = chrono::DateTime::from_timestamp_millis(ms)?;
+            Some(json!(t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()))
+        }
+        (Statistics::Int64(v), DataType::Int64) => {
+            let exact = if max {
+                v.max_is_exact()
+            } else {
+                v.min_is_exact()
+            };
+            let x = *if max { v.max_opt()? } else { v.min_opt()? };
+            exact.then(|| json!(x))
+        }
+        (Statistics::Int32(v), DataType::Int32) => {
+            let exact = if max {
+                v.max_is_exact()
+            } else {
+                v.min_is_exact()
+            };
+            let x = *if max { v.max_opt()? } else { v.min_opt()? };
+            exact.then(|| json!(x))
+        }
+        (Statistics::ByteArray(v), DataType::Utf8 | DataType::Utf8View | DataType::LargeUtf8) => {
+            let exact = if max {
+                v.max_is_exact()
+            } else {
+                v.min_is_exact()
+            };
+            let b = if max { v.max_opt()? } else { v.min_opt()? };
+            let text = b.as_utf8().ok()?;
+            (exact && text.chars().count() <= MAX_STAT_STRING).then(|| json!(text))
+        }
+        _ => None,
+    }
+}
+
+/// What a commit does besides adding its files.
+#[derive(Debug, Clone)]
+pub enum Change {
+    /// Appends the files. With a transaction, a table that has seen `app_id` at `version` or
+    /// later gets nothing (an input landed again).
+    Append {
+        /// The writer's identity and its position in its input.
+        txn: Option<(String, i64)>,
+    },
+    /// Replaces every file of the given `dt` days with the files (a job run's output).
+    ReplaceDays(Vec<String>),
+    /// Replaces the given files (paths relative to the root) with the files, rows unchanged
+    /// (compaction: Delta's optimize).
+    Rewrite(Vec<String>),
+    /// Removes the given files (paths relative to the root).
+    Remove(Vec<String>),
+}
+
+/// The shape of a table: its file schema (without partition columns) and partition columns.
+#[derive(Debug, Clone)]
+pub struct Shape {
+    /// Columns stored in the files.
+    pub schema: SchemaRef,
+    /// Hive partition columns, after the file columns.
+    pub partitions: Vec<(String, DataType)>,
+}
+
+impl Shape {
+    /// The table's logical schema: file columns, then partition columns.
+    pub fn table_schema(&self) -> Schema {
+        let mut fields: Vec<arrow::datatypes::FieldRef> =
+            self.schema.fields().iter().cloned().collect();
+        for (name, ty) in &self.partitions {
+            fields.push(Arc::new(arrow::datatypes::Field::new(
+                name,
+                ty.clone(),
+                false,
+            )));
+        }
+        Schema::new(fields)
+    }
+}
+
+/// A Delta table of the lake at a directory (`raw/streams`, `agg/pagerank`, ...).
+#[derive(Debug, Clone)]
+pub struct LakeTable {
+    lake: Lake,
+    rel: String,
+}
+
+impl LakeTable {
+    /// The table at `rel` in `lake`.
+    pub fn new(lake: &Lake, rel: &str) -> LakeTable {
+        LakeTable {
+            lake: lake.clone(),
+            rel: rel.trim_matches('/').to_string(),
+        }
+    }
+
+    /// Its directory, relative to the lake root.
+    pub fn rel(&self) -> &str {
+        &self.rel
+    }
+
+    /// The Delta log store of the table, over the lake's store (not the filtered view).
+    pub fn log_store(&self) -> Result<LogStoreRef> {
+        let root: Arc<dyn ObjectStore> = self.lake.raw_store();
+        let prefixed: Arc<dyn ObjectStore> =
+            Arc::new(PrefixStore::new(root.clone(), self.lake.path(&self.rel)));
+        let url = Url::parse(&self.lake.url(&self.rel)).map_err(|e| Error::InvalidLocation {
+            url: self.lake.url(&self.rel),
+            reason: e.to_string(),
+        })?;
+        Ok(default_logstore(
+            prefixed,
+            root,
+            &url,
+            &StorageConfig::default(),
+        ))
+    }
+
+    /// True when the table has a Delta log.
+    pub async fn exists(&self) -> Result<bool> {
+        let log = self.lake.path(&format!("{}/_delta_log", self.rel));
+        let listed = self
+            .lake
+            .raw_store()
+            .list_with_delimiter(Some(&log))
+            .await?;
+        Ok(!listed.objects.is_empty())
+    }
+
+    /// The table at its latest version, or None when it has no log yet.
+    pub async fn load(&self) -> Result<Option<DeltaTable>> {
+        self.load_at(None).await
+    }
+
+    /// The table at `version` (latest when None), or None when it has no log yet.
+    pub async fn load_at(&self, version: Option<i64>) -> Result<Option<DeltaTable>> {
+        if !self.exists().await? {
+            return Ok(None);
+        }
+        let mut t = DeltaTable::new(self.log_store()?);
+        let r = match version {
+            Some(v) => t.load_version(v.max(0) as u64).await,
+            None => t.load().await,
+        };
+        match r {
+            Ok(()) => Ok(Some(t)),
+            Err(DeltaTableError::NotATable(_)) => Ok(None),
+            Err(e) => Err(self.error(e)),
+        }
+    }
+
+    /// The table as of `at` (the newest version committed at or before it).
+    pub async fn load_as_of(&self, at: chrono::DateTime<chrono::Utc>) -> Result<DeltaTable> {
+        let mut t = DeltaTable::new(self.log_store()?);
+        t.load_with_datetime(at).await.map_err(|e| self.error(e))?;
+        Ok(t)
+    }
+
+    pub(crate) fn error(&self, e: DeltaTableError) -> Error {
+        Error::Delta {
+            table: self.rel.clone(),
+            source: Box::new(e),
+        }
+    }
+
+    /// The table, created (version 0, no files) with `shape` if it has no log yet.
+    pub async fn open_or_create(&self, shape: &Shape) -> Result<DeltaTable> {
+        if let Some(t) = self.load().await? {
+            return Ok(t);
+        }
+        let schema: StructType = (&shape.table_schema())
+            .try_into_kernel()
+            .map_err(|e| self.error(DeltaTableError::from(e)))?;
+        let created = DeltaTable::new(self.log_store()?)
+            .create()
+            .with_columns(schema.fields().cloned())
+            .with_partition_columns(shape.partitions.iter().map(|(n, _)| n.clone()))
+            .with_configuration_property(
+                deltalake_core::TableProperty::CheckpointInterval,
+                Some("100"),
+            )
+            .with_configuration([(
+                SCHEMA_VERSION_KEY.to_string(),
+                Some(SCHEMA_VERSION.to_string()),
+            )])
+            .with_raise_if_key_not_exists(false)
+            .with_save_mode(SaveMode::Ignore)
+            .await;
+        match created {
+            Ok(t) => Ok(t),
+            // Another writer created it first.
+            Err(_) if self.exists().await? => self
+                .load()
+                .await?
+                .ok_or_else(|| self.error(DeltaTableError::NotATable(self.rel.clone()))),
+            Err(e) => Err(self.error(e)),
+        }
+    }
+
+    /// Commits `files` (already in the store under the table root) with `change`, creating
+    /// the table with `shape` first if needed. Returns the new version, or None when an
+    /// append's transaction was already committed (nothing changed).
+    pub async fn commit(
+        &self,
+        shape: &Shape,
+        files: &[DataFile],
+        change: Change,
+    ) -> Result<Option<i64>> {
+        // A commit that lost to a concurrent one delta-rs cannot reconcile (the table was
+        // created or changed its schema meanwhile) starts again from the newest version.
+        let mut attempt = 0;
+        loop {
+            let table = self.open_or_create(shape).await?;
+            match self
+                .commit_to(&table, Some(shape), files, change.clone())
+                .await
+            {
+                Err(Error::Delta { source, .. })
+                    if attempt < 5 && matches!(*source, DeltaTableError::Transaction { .. }) =>
+                {
+                    attempt += 1;
+                    tracing::debug!(table = %self.rel, attempt, error = %source, "commit conflict; again");
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// Removes files (paths relative to the root) from the table in one commit; nothing when
+    /// the table has no log.
+    pub async fn remove(&self, paths: Vec<String>) -> Result<Option<i64>> {
+        match self.load().await? {
+            Some(t) => self.commit_to(&t, None, &[], Change::Remove(paths)).await,
+            None => Ok(None),
+        }
+    }
+
+    async fn commit_to(
+        &self,
+        table: &DeltaTable,
+        shape: Option<&Shape>,
+        files: &[DataFile],
+        change: Change,
+    ) -> Result<Option<i64>> {
+        let snapshot = table.snapshot().map_err(|e| self.error(e))?;
+        let log_store = table.log_store();
+        let partition_by = Some(snapshot.metadata().partition_columns().to_vec());
+        let mut props = CommitProperties::default().with_max_retries(COMMIT_RETRIES);
+        let now = chrono::Utc::now().timestamp_millis();
+        let remove = |path: &str, data_change: bool| {
+            Action::Remove(Remove {
+                path: path.to_string(),
+                data_change,
+                deletion_timestamp: Some(now),
+                extended_file_metadata: Some(false),
+                ..Default::default()
+            })
+        };
+        let (mut actions, op) =
+            match &change {
+                Change::Append { txn } => {
+                    if let Some((app, version)) = txn {
+                        let seen = snapshot
+                            .transaction_version(log_store.as_ref(), app)
+                            .await
+                            .map_err(|e| self.error(e))?;
+                        if seen.is_some_and(|v| v >= *version) {
+                            tracing::debug!(table = %self.rel, app, version, "already landed");
+                            return Ok(None);
+                        }
+                        props = props.with_application_transaction(
+                            Transaction::new_with_last_update(app, *version, Some(now)),
+                        );
+                    }
+                    (
+                        Vec::new(),
+                        DeltaOperation::Write {
+                            mode: SaveMode::Append,
+                            partition_by,
+                            predicate: None,
+                        },
+                    )
+                }
+                Change::ReplaceDays(days) => {
+                    let mut removes = Vec::new();
+                    for f in self.files(table)? {
+                        if f.1.iter().any(|(k, v)| k == "dt" && days.contains(v)) {
+                            removes.push(remove(&f.0, true));
+                        }
+                    }
+                    let list = days
+                        .iter()
+                        .map(|d| format!("'{d}'"))
+                        .collect::<Vec<_>>()
+                        .join(", ");
+                    (
+                        removes,
+                        DeltaOperation::Write {
+                            mode: SaveMode::Overwrite,
+                            partition_by,
+                            predicate: Some(format!("dt IN ({list})")),
+                        },
+                    )
+                }
+                Change::Rewrite(old) => (
+                    old.iter().map(|p| remove(p, false)).collect(),
+                    DeltaOperation::Optimize {
+                        predicate: None,
+                        target_size: files.iter().map(|f| f.size as i64).max().unwrap_or(0),
+                    },
+                ),
+                Change::Remove(old) => (
+                    old.iter().map(|p| remove(p, true)).collect(),
+                    DeltaOperation::Delete { predicate: None },
+                ),
+            };
+        // A job whose output gained a column: the table's schema follows its newest files
+        // (older files read the new column as NULL).
+        if let Some(shape) = shape.filter(|_| !files.is_empty()) {
+            let wanted: StructType = (&shape.table_schema())
+                .try_into_kernel()
+                .map_err(|e| self.error(DeltaTableError::from(e)))?;
+            let shape_of = |t: &StructType| -> Vec<(String, String)> {
+                t.fields()
+                    .map(|f| (f.name().to_string(), format!("{:?}", f.data_type())))
+                    .collect()
+            };
+            if shape_of(snapshot.schema().as_ref()) != shape_of(&wanted) {
+                use deltalake_core::kernel::MetadataExt;
+                let meta = snapshot
+                    .metadata()
+                    .clone()
+                    .with_schema(&wanted)
+                    .map_err(|e| self.error(DeltaTableError::from(e)))?;
+                actions.push(Action::Metadata(meta));
+            }
+        }
+        let data_change = !matches!(change, Change::Rewrite(_));
+        actions.extend(files.iter().map(|f| Action::Add(f.add(data_change))));
+        let committed = CommitBuilder::from(props)
+            .with_actions(actions)
+            .build(Some(snapshot), log_store, op)
+            .await
+            .map_err(|e| self.error(e))?;
+        Ok(Some(committed.version() as i64))
+    }
+
+    /// The live files of `table` at its loaded version: (path relative to the root,
+    /// partition values, size, rows).
+    pub fn files(&self, table: &DeltaTable) -> Result<Vec<FileEntry>> {
+        let snapshot = table.snapshot().map_err(|e| self.error(e))?;
+        let mut out = Vec::new();
+        for f in snapshot.log_data().iter() {
+            let mut parts: Vec<(String, String)> = f
+                .partition_values_map()
+                .into_iter()
+                .filter_map(|(k, v)| Some((k, v?)))
+                .collect();
+            parts.sort();
+            let rows = f
+                .stats()
+                .and_then(|s| serde_json::from_str::<serde_json::Value>(&s).ok())
+                .and_then(|s| s.get("numRecords").and_then(serde_json::Value::as_u64));
+            out.push((f.path().to_string(), parts, f.size().max(0) as u64, rows));
+        }
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(out)
+    }
+}
+
+/// A live file: path relative to the table root, partition values, size, rows (where its
+/// statistics say).
+pub type FileEntry = (String, Vec<(String, String)>, u64, Option<u64>);
+
+/// The partition values of a file in table `partitions` order, parsed from its relative path
+/// (`dt=2026-01-05/hour=03/x.parquet`); hours are written without a leading zero, as Delta
+/// writes integers.
+pub fn partitions_of(path: &str, partitions: &[(String, DataType)]) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for seg in path.split('/') {
+        if let Some((k, v)) = seg.split_once('=')
+            && let Some((_, ty)) = partitions.iter().find(|(n, _)| n == k)
+        {
+            let v = match ty {
+                DataType::Int32 | DataType::Int64 => v
+                    .parse::<i64>()
+                    .map_or_else(|_| v.to_string(), |n| n.to_string()),
+                _ => v.to_string(),
+            };
+            out.push((k.to_string(), v));
+        }
+    }
+    out
+}
+
+/// Table properties to a map, for tests and `pulse lake history`.
+pub fn properties(table: &DeltaTable) -> HashMap<String, String> {
+    table
+        .snapshot()
+        .map(|s| s.metadata().configuration().clone())
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::S3Config;
+    use crate::schema::RawTable;
+    use arrow::array::{RecordBatch, StringArray, TimestampMicrosecondArray};
+    use object_store::ObjectStoreExt;
+
+    fn presence(times: &[i64], viewer: &str) -> RecordBatch {
+        let n = times.len();
+        RecordBatch::try_new(
+            RawTable::Presence.schema(),
+            vec![
+                Arc::new(TimestampMicrosecondArray::from(times.to_vec()).with_timezone("UTC")),
+                Arc::new(StringArray::from(vec!["chan"; n])),
+                Arc::new(StringArray::from(vec![viewer; n])),
+            ],
+        )
+        .unwrap()
+    }
+
+    async fn put(lake: &Lake, table: &LakeTable, path: &str, batch: &RecordBatch) -> DataFile {
+        let bytes =
+            crate::land::encode_parquet(&batch.schema(), std::slice::from_ref(batch)).unwrap();
+        lake.raw_store()
+            .put(
+                &lake.path(&format!("{}/{path}", table.rel())),
+                bytes.clone().into(),
+            )
+            .await
+            .unwrap();
+        let shape = RawTable::Presence.shape();
+        DataFile::from_bytes(
+            path.into(),
+            &bytes,
+            partitions_of(path, &shape.partitions),
+            &shape.schema,
+        )
+        .unwrap()
+    }
+
+    /// Appends with a transaction land once; a day replaced, files rewritten and removed each
+    /// leave exactly the expected live files, and the statistics bound the rows.
+    #[tokio::test]
+    async fn commits_change_the_live_files_atomically() {
+        let dir = tempfile::tempdir().unwrap();
+        let lake = Lake::open(dir.path().to_str().unwrap(), &S3Config::default()).unwrap();
+        let t = LakeTable::new(&lake, "raw/presence");
+        let shape = RawTable::Presence.shape();
+        assert!(t.load().await.unwrap().is_none());
+        // 2026-01-01T00:00Z and an hour later.
+        let t0 = 1_767_225_600_000_000i64;
+        let a = put(
+            &lake,
+            &t,
+            "dt=2026-01-01/hour=00/a.parquet",
+            &presence(&[t0, t0 + 1_500], "x"),
+        )
+        .await;
+        assert_eq!(
+            a.partitions,
+            [
+                ("dt".into(), "2026-01-01".into()),
+                ("hour".into(), "0".into())
+            ]
+        );
+        let stats: serde_json::Value = serde_json::from_str(&a.stats).unwrap();
+        assert_eq!(stats["numRecords"], 2);
+        assert_eq!(
+            stats["minValues"]["snapshot_time"],
+            "2026-01-01T00:00:00.000Z"
+        );
+        // 1.5 ms rounds up to 2 ms: a maximum stays an upper bound.
+        assert_eq!(
+            stats["maxValues"]["snapshot_time"],
+            "2026-01-01T00:00:00.002Z"
+        );
+        assert_eq!(stats["maxValues"]["viewer_login"], "x");
+        assert_eq!(stats["nullCount"]["channel_login"], 0);
+        let txn = Some(("replay-abc".to_string(), 7));
+        let v = t.commit(
+            &shape,
+            std::slice::from_ref(&a),
+            Change::Append { txn: txn.clone() },
+        );
+        assert_eq!(v.await.unwrap(), Some(1), "version 0 creates the table");
+        // The same input again, and an earlier position of it, add nothing.
+        let again = t.commit(
+            &shape,
+            std::slice::from_ref(&a),
+            Change::Append { txn: txn.clone() },
+        );
+        assert_eq!(again.await.unwrap(), None);
+        let earlier = Change::Append {
+            txn: Some(("replay-abc".to_string(), 3)),
+        };
+        assert_eq!(
+            t.commit(&shape, std::slice::from_ref(&a), earlier)
+                .await
+                .unwrap(),
+            None
+        );
+        let h = 3_600_000_000i64;
+        let b = put(
+            &lake,
+            &t,
+            "dt=2026-01-01/hour=01/b.parquet",
+            &presence(&[t0 + h], "y"),
+        )
+        .await;
+        let c = put(
+            &lake,
+            &t,
+            "dt=2026-01-02/hour=00/c.parquet",
+            &presence(&[t0 + 24 * h], "z"),
+        )
+        .await;
+        t.commit(
+            &shape,
+            &[b.clone(), c.clone()],
+            Change::Append { txn: None },
+        )
+        .await
+        .unwrap();
+        let names = |t: &DeltaTable| -> Vec<String> {
+            LakeTable::new(&lake, "raw/presence")
+                .files(t)
+                .unwrap()
+                .into_iter()
+                .map(|f| f.0)
+                .collect()
+        };
+        let now = t.load().await.unwrap().unwrap();
+        assert_eq!(
+            names(&now),
+            [
+                "dt=2026-01-01/hour=00/a.parquet",
+                "dt=2026-01-01/hour=01/b.parquet",
+                "dt=2026-01-02/hour=00/c.parquet"
+            ]
+        );
+        assert_eq!(t.files(&now).unwrap()[0].3, Some(2));
+        // Compaction: a and b become d, rows unchanged.
+        let d = put(
+            &lake,
+            &t,
+            "dt=2026-01-01/hour=00/d.parquet",
+            &presence(&[t0, t0 + 1_500], "x"),
+        )
+        .await;
+        t.commit(&shape, &[d], Change::Rewrite(vec![a.path.clone()]))
+            .await
+            .unwrap();
+        // A day replaced: every file of 2026-01-01 goes, the new one comes, 01-02 stays.
+        let e = put(
+            &lake,
+            &t,
+            "dt=2026-01-01/hour=05/e.parquet",
+            &presence(&[t0 + 5 * h], "w"),
+        )
+        .await;
+        let v = t
+            .commit(&shape, &[e], Change::ReplaceDays(vec!["2026-01-01".into()]))
+            .await
+            .unwrap()
+            .unwrap();
+        let now = t.load().await.unwrap().unwrap();
+        assert_eq!(
+            names(&now),
+            [
+                "dt=2026-01-01/hour=05/e.parquet",
+                "dt=2026-01-02/hour=00/c.parquet"
+            ]
+        );
+        t.commit(&shape, &[], Change::Remove(vec![c.path.clone()]))
+            .await
+            .unwrap();
+        assert_eq!(
+            names(&t.load().await.unwrap().unwrap()),
+            ["dt=2026-01-01/hour=05/e.parquet"]
+        );
+        // Older versions stay readable (time travel).
+        let old = t.load_at(Some(v as i64 - 2)).await.unwrap().unwrap();
+        assert_eq!(names(&old).len(), 3);
+        let props = properties(&now);
+        assert_eq!(
+            props.get(SCHEMA_VERSION_KEY).map(String::as_str),
+            Some(SCHEMA_VERSION)
+        );
+    }
+}
