@@ -134,10 +134,7 @@ pub async fn record(lake: &Lake, r: &RunRecord) -> Result<()> {
         .await
         .map_err(pulse_lake::Error::from)?;
     // The run log is a Delta table too, appended to once per row.
-    let shape = pulse_lake::delta::Shape {
-        schema: schema.clone(),
-        partitions: vec![("dt".into(), arrow::datatypes::DataType::Utf8)],
-    };
+    let shape = pulse_lake::delta::Shape::daily(schema.clone());
     let file = pulse_lake::delta::DataFile::from_bytes(
         rel,
         &bytes,

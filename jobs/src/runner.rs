@@ -469,10 +469,7 @@ impl DayWriter {
     /// returns the rows written.
     pub(crate) async fn commit(self, lake: &Lake, retention: Duration) -> Result<usize> {
         let mut writers = self.writers;
-        let shape = pulse_lake::delta::Shape {
-            schema: self.file_schema.clone(),
-            partitions: vec![("dt".into(), DataType::Utf8)],
-        };
+        let shape = pulse_lake::delta::Shape::daily(self.file_schema.clone());
         let mut files = Vec::new();
         for day in &self.days {
             let Some(w) = writers.remove(day) else {

@@ -12,7 +12,6 @@
 //! id and version, the mechanism Delta streaming writers use for exactly-once). A commit whose
 //! app id the table has already seen at that version or later adds nothing.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use arrow::datatypes::{DataType, Schema, SchemaRef, TimeUnit};
@@ -25,7 +24,7 @@ use deltalake_core::{DeltaTable, DeltaTableError};
 use object_store::ObjectStore;
 use object_store::prefix::PrefixStore;
 use parquet::file::metadata::ParquetMetaData;
-use parquet::file::statistics::Statistics;
+use parquet::file::statistics::{Statistics, ValueStatistics};
 use url::Url;
 
 use crate::schema::{SCHEMA_VERSION, SCHEMA_VERSION_KEY};
@@ -179,15 +178,7 @@ fn stat_value(s: &Statistics, ty: &DataType, max: bool) -> Option<serde_json::Va
     use serde_json::json;
     match (s, ty) {
         (Statistics::Int64(v), DataType::Timestamp(TimeUnit::Microsecond, _)) => {
-            let exact = if max {
-                v.max_is_exact()
-            } else {
-                v.min_is_exact()
-            };
-            let us = *if max { v.max_opt()? } else { v.min_opt()? };
-            if !exact {
-                return None;
-            }
+            let us = *exact_bound(v, max)?;
             let ms = if max {
                 us.div_euclid(1000) + i64::from(us.rem_euclid(1000) != 0)
             } else {
@@ -196,35 +187,22 @@ fn stat_value(s: &Statistics, ty: &DataType, max: bool) -> Option<serde_json::Va
             let t = chrono::DateTime::from_timestamp_millis(ms)?;
             Some(json!(t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()))
         }
-        (Statistics::Int64(v), DataType::Int64) => {
-            let exact = if max {
-                v.max_is_exact()
-            } else {
-                v.min_is_exact()
-            };
-            let x = *if max { v.max_opt()? } else { v.min_opt()? };
-            exact.then(|| json!(x))
-        }
-        (Statistics::Int32(v), DataType::Int32) => {
-            let exact = if max {
-                v.max_is_exact()
-            } else {
-                v.min_is_exact()
-            };
-            let x = *if max { v.max_opt()? } else { v.min_opt()? };
-            exact.then(|| json!(x))
-        }
+        (Statistics::Int64(v), DataType::Int64) => Some(json!(exact_bound(v, max)?)),
+        (Statistics::Int32(v), DataType::Int32) => Some(json!(exact_bound(v, max)?)),
         (Statistics::ByteArray(v), DataType::Utf8 | DataType::Utf8View | DataType::LargeUtf8) => {
-            let exact = if max {
-                v.max_is_exact()
-            } else {
-                v.min_is_exact()
-            };
-            let b = if max { v.max_opt()? } else { v.min_opt()? };
-            let text = b.as_utf8().ok()?;
-            (exact && text.chars().count() <= MAX_STAT_STRING).then(|| json!(text))
+            let text = exact_bound(v, max)?.as_utf8().ok()?;
+            (text.chars().count() <= MAX_STAT_STRING).then(|| json!(text))
         }
         _ => None,
+    }
+}
+
+/// The minimum or maximum of a column chunk, where the footer says it is exact.
+fn exact_bound<T>(v: &ValueStatistics<T>, max: bool) -> Option<&T> {
+    if max {
+        v.max_opt().filter(|_| v.max_is_exact())
+    } else {
+        v.min_opt().filter(|_| v.min_is_exact())
     }
 }
 
@@ -256,6 +234,14 @@ pub struct Shape {
 }
 
 impl Shape {
+    /// A table partitioned by day (`dt`): job outputs, quarantine, the run log.
+    pub fn daily(schema: SchemaRef) -> Shape {
+        Shape {
+            schema,
+            partitions: vec![("dt".into(), DataType::Utf8)],
+        }
+    }
+
     /// The table's logical schema: file columns, then partition columns.
     pub fn table_schema(&self) -> Schema {
         let mut fields: Vec<arrow::datatypes::FieldRef> =
@@ -340,13 +326,6 @@ impl LakeTable {
             Err(DeltaTableError::NotATable(_)) => Ok(None),
             Err(e) => Err(self.error(e)),
         }
-    }
-
-    /// The table as of `at` (the newest version committed at or before it).
-    pub async fn load_as_of(&self, at: chrono::DateTime<chrono::Utc>) -> Result<DeltaTable> {
-        let mut t = DeltaTable::new(self.log_store()?);
-        t.load_with_datetime(at).await.map_err(|e| self.error(e))?;
-        Ok(t)
     }
 
     pub(crate) fn error(&self, e: DeltaTableError) -> Error {
@@ -586,14 +565,6 @@ pub fn partitions_of(path: &str, partitions: &[(String, DataType)]) -> Vec<(Stri
     out
 }
 
-/// Table properties to a map, for tests and `pulse lake history`.
-pub fn properties(table: &DeltaTable) -> HashMap<String, String> {
-    table
-        .snapshot()
-        .map(|s| s.metadata().configuration().clone())
-        .unwrap_or_default()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -778,7 +749,7 @@ mod tests {
         // Older versions stay readable (time travel).
         let old = t.load_at(Some(v as i64 - 2)).await.unwrap().unwrap();
         assert_eq!(names(&old).len(), 3);
-        let props = properties(&now);
+        let props = now.snapshot().unwrap().metadata().configuration().clone();
         assert_eq!(
             props.get(SCHEMA_VERSION_KEY).map(String::as_str),
             Some(SCHEMA_VERSION)

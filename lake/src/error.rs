@@ -40,15 +40,6 @@ pub enum Error {
         /// What delta-rs said.
         source: Box<deltalake_core::DeltaTableError>,
     },
-    /// The lake is in the layout of an earlier Pulse (commit markers, no Delta logs).
-    #[error(
-        "the lake at {lake} is in the old layout (commit markers, no Delta logs): run \
-         `pulse lake migrate` to convert it"
-    )]
-    OldLayout {
-        /// The lake.
-        lake: String,
-    },
     /// A statement a read-only endpoint refuses (a user mistake): DDL, DML, `SET`, ...
     #[error(
         "{what} is not allowed here: this endpoint is read-only (SELECT, WITH, EXPLAIN, SHOW \

@@ -223,10 +223,7 @@ impl Lander {
         for (hour, part) in split_by_hour(batch, time_col, dir)? {
             by_day.entry(hour.div_euclid(24)).or_default().push(part);
         }
-        let shape = Shape {
-            schema: schema.clone(),
-            partitions: vec![("dt".into(), arrow::datatypes::DataType::Utf8)],
-        };
+        let shape = Shape::daily(schema.clone());
         let mut landed = Vec::new();
         let mut data = Vec::new();
         for (day, parts) in by_day {
