@@ -643,10 +643,17 @@ fn init_tracing(verbose: u8) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
     // Pulse's executors send no per-operator task metrics (scheduler::NoTaskMetrics); the
     // scheduler would warn about that for every stage.
-    let filter = match "ballista_scheduler::state::execution_stage=error".parse() {
-        Ok(d) => filter.add_directive(d),
-        Err(_) => filter,
-    };
+    // delta-rs warns of every commit that found another writer's commit before it, which it
+    // then checks and retries: routine for concurrent writers, not the user's to act on.
+    let filter = [
+        "ballista_scheduler::state::execution_stage=error",
+        "deltalake_core::kernel::transaction=error",
+    ]
+    .into_iter()
+    .fold(filter, |f, d| match d.parse() {
+        Ok(d) => f.add_directive(d),
+        Err(_) => f,
+    });
     use std::io::IsTerminal;
     let ansi = std::io::stderr().is_terminal();
     tracing_subscriber::fmt()

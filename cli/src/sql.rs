@@ -73,18 +73,22 @@ pub async fn query_with(
     Ok(run_one(ctx, sql, params).await?.1)
 }
 
-/// Runs one statement once: its result schema (also when it returns no batch) and batches.
+/// Runs one statement: its result schema (also when it returns no batch) and batches. A
+/// query that failed transiently (an executor lost while it ran) runs again.
 async fn run_one(
     ctx: &SessionContext,
     sql: &str,
     params: &[datafusion::scalar::ScalarValue],
 ) -> anyhow::Result<(arrow::datatypes::SchemaRef, Vec<RecordBatch>)> {
-    let mut df = ctx.sql(sql).await?;
-    if !params.is_empty() {
-        df = df.with_param_values(params.to_vec())?;
-    }
-    let schema = df.schema().inner().clone();
-    Ok((schema, df.collect().await?))
+    let once = || async {
+        let mut df = ctx.sql(sql).await?;
+        if !params.is_empty() {
+            df = df.with_param_values(params.to_vec())?;
+        }
+        let schema = df.schema().inner().clone();
+        Ok((schema, df.collect().await?))
+    };
+    Ok(pulse_jobs::with_retries("query", pulse_jobs::df_transient, once).await?)
 }
 
 /// A `--param` value: an integer when it reads as one, else text.

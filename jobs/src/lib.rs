@@ -73,7 +73,39 @@ impl Error {
     }
 }
 
-fn df_transient(e: &datafusion::error::DataFusionError) -> bool {
+/// How many times work that failed transiently runs in all (a step, a query).
+pub const ATTEMPTS: u32 = 3;
+
+/// Runs `f` until it succeeds, fails in a way `transient` rejects, or has run [`ATTEMPTS`]
+/// times, waiting 2 s, then 4 s, between runs. `f` must be safe to run again: a step
+/// commits nothing when it fails, a query only reads. `what` names it in the warning.
+pub async fn with_retries<T, E, F, Fut>(
+    what: &str,
+    transient: impl Fn(&E) -> bool,
+    mut f: F,
+) -> std::result::Result<T, E>
+where
+    E: std::error::Error,
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = std::result::Result<T, E>>,
+{
+    let mut attempt = 1;
+    loop {
+        match f().await {
+            Err(e) if attempt < ATTEMPTS && transient(&e) => {
+                let wait = std::time::Duration::from_secs(2u64.pow(attempt));
+                tracing::warn!(what, attempt, error = %error_chain(&e), ?wait, "failed; running it again");
+                tokio::time::sleep(wait).await;
+                attempt += 1;
+            }
+            r => return r,
+        }
+    }
+}
+
+/// True when a query that failed this way may succeed if run again: the store's I/O, the
+/// network, an executor lost while it ran.
+pub fn df_transient(e: &datafusion::error::DataFusionError) -> bool {
     use datafusion::error::DataFusionError as D;
     match e {
         D::ObjectStore(e) => pulse_lake::error::store_error_is_transient(e),
@@ -86,9 +118,22 @@ fn df_transient(e: &datafusion::error::DataFusionError) -> bool {
                 || t.contains("connection refused")
                 || t.contains("connection reset")
         }
+        // Ballista reports a failed fetch from a dead executor as an execution error; Pulse's
+        // scheduler fails a job that lost work to one (`pulse_scheduler::lost::LOST`).
+        // With no executor left a new job would wait for one forever: not transient.
         D::Execution(t) => {
             let t = t.to_lowercase();
-            t.contains("executors were lost") || t.contains("transport error")
+            if t.contains("executors were lost")
+                || t.contains("no executors are left")
+                || t.contains("no executors are registered")
+            {
+                return false;
+            }
+            t.contains("lost work to an executor")
+                || t.contains("transport error")
+                || t.contains("grpcconnectionerror")
+                || t.contains("connection refused")
+                || t.contains("broken pipe")
         }
         _ => false,
     }
@@ -465,10 +510,22 @@ mod tests {
         assert!(
             Error::Step {
                 step: "s".into(),
-                source: D::Execution("all executors were lost".into()),
+                source: D::Execution("executor e lost (transport error)".into()),
             }
             .is_transient()
         );
+        // How Ballista reports fetching a result from an executor that died after its task.
+        let fetch = "GrpcConnectionError(\"Error connecting to Ballista scheduler or executor at \
+                     http://127.0.0.1:1: tcp connect error (Connection refused)\")";
+        assert!(Error::DataFusion(D::Execution(fetch.into())).is_transient());
+        let lost = "Job 1 failed: the job lost work to an executor that stopped (executor e was \
+                    removed while it ran); run it again";
+        assert!(Error::DataFusion(D::Execution(lost.into())).is_transient());
+        // With no executor left, a new job would wait for one forever.
+        let none = format!("{lost}; no executors are left");
+        assert!(!Error::DataFusion(D::Execution(none)).is_transient());
+        let all = "all executors were lost and no executor re-registered within 6s";
+        assert!(!Error::DataFusion(D::Execution(all.into())).is_transient());
         // A bad query, bad data, a missing file or a user mistake fail the same way again.
         assert!(!Error::DataFusion(D::Plan("no column x".into())).is_transient());
         assert!(!Error::DataFusion(D::ResourcesExhausted("memory".into())).is_transient());

@@ -248,41 +248,81 @@ async fn run_steps(
     scratch: &mut Vec<String>,
     report: &mut RunReport,
 ) -> Result<()> {
+    use tracing::Instrument;
     for step in job.steps {
         let name = step.name.replace("{suffix}", suffix);
         // The suffix is made by the job from typed parameters (e.g. `30m`), never user text.
         let sql = params.render(&step.sql.replace("{suffix}", suffix))?;
         let span = tracing::info_span!("step", job = job.name, step = %name);
-        let _enter = span.enter();
-        let df = ctx.sql(&sql).await.map_err(|e| Error::Step {
-            step: name.clone(),
-            source: e,
-        })?;
-        if step.kind == StepKind::View {
-            ctx.deregister_table(name.as_str())?;
-            ctx.register_table(name.as_str(), df.into_view())?;
-            continue;
-        }
-        let schema = Arc::new(df.schema().as_arrow().clone());
-        ctx.deregister_table(name.as_str())?;
-        if step.kind == StepKind::Materialize {
-            let rel = format!("tmp/{}-{suffix}/{name}", job.name);
-            let (rows_in, spilled) = materialize(lake, ctx, &name, &rel, df).await?;
-            report.rows_in += rows_in;
-            report.spilled_bytes += spilled;
-            scratch.push(rel);
-        } else {
-            let mut w = DayWriter::new(&name, &schema, days)?;
-            let (rows_in, spilled) = stream_counting(df, &name, |b| w.push(&b)).await?;
-            report.rows_in += rows_in;
-            report.spilled_bytes += spilled;
-            let rows = w.commit(lake, retention).await?;
-            tracing::info!(rows, partitions = days.len(), "output written");
-            report.outputs.push((name.clone(), rows, days.len()));
-            pulse_lake::catalog::register_agg(ctx, lake, &name).await?;
+        let rel = format!("tmp/{}-{suffix}/{name}", job.name);
+        // A step whose cluster lost an executor (a task or the result's fetch failed) runs
+        // again: nothing of it was committed.
+        let done = crate::with_retries(&name, Error::is_transient, || {
+            run_step(lake, ctx, step.kind, &name, &sql, &rel, days, retention)
+                .instrument(span.clone())
+        })
+        .await?;
+        report.rows_in += done.rows_in;
+        report.spilled_bytes += done.spilled;
+        match step.kind {
+            StepKind::View => {}
+            StepKind::Materialize => scratch.push(rel),
+            StepKind::Output => report.outputs.push((name, done.rows_out, days.len())),
         }
     }
     Ok(())
+}
+
+/// What one step read, spilled and (for an output) wrote.
+#[derive(Default)]
+struct StepDone {
+    rows_in: u64,
+    spilled: u64,
+    rows_out: usize,
+}
+
+/// Plans and runs one step: registers a view, writes a scratch table at `rel`, or writes
+/// and commits an output's days. Fails without committing anything, so it can run again.
+#[allow(clippy::too_many_arguments)]
+async fn run_step(
+    lake: &Lake,
+    ctx: &SessionContext,
+    kind: StepKind,
+    name: &str,
+    sql: &str,
+    rel: &str,
+    days: &[String],
+    retention: Duration,
+) -> Result<StepDone> {
+    let df = ctx.sql(sql).await.map_err(|e| Error::Step {
+        step: name.to_string(),
+        source: e,
+    })?;
+    if kind == StepKind::View {
+        ctx.deregister_table(name)?;
+        ctx.register_table(name, df.into_view())?;
+        return Ok(StepDone::default());
+    }
+    let schema = Arc::new(df.schema().as_arrow().clone());
+    ctx.deregister_table(name)?;
+    if kind == StepKind::Materialize {
+        let (rows_in, spilled) = materialize(lake, ctx, name, rel, df).await?;
+        return Ok(StepDone {
+            rows_in,
+            spilled,
+            rows_out: 0,
+        });
+    }
+    let mut w = DayWriter::new(name, &schema, days)?;
+    let (rows_in, spilled) = stream_counting(df, name, |b| w.push(&b)).await?;
+    let rows_out = w.commit(lake, retention).await?;
+    tracing::info!(rows = rows_out, partitions = days.len(), "output written");
+    pulse_lake::catalog::register_agg(ctx, lake, name).await?;
+    Ok(StepDone {
+        rows_in,
+        spilled,
+        rows_out,
+    })
 }
 
 /// Runs `df`, handing each result batch to `each` as it comes (results are never all in

@@ -12,6 +12,7 @@
 //! id and version, the mechanism Delta streaming writers use for exactly-once). A commit whose
 //! app id the table has already seen at that version or later adds nothing.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use arrow::datatypes::{DataType, Schema, SchemaRef, TimeUnit};
@@ -257,6 +258,18 @@ impl Shape {
     }
 }
 
+/// The Delta tables a process has loaded, by directory: each is brought up to date by
+/// reading only the commits made since, and the process's commits to one take turns.
+#[derive(Default)]
+pub struct Tables(std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<Option<DeltaTable>>>>>);
+
+impl Tables {
+    fn slot(&self, rel: &str) -> Arc<tokio::sync::Mutex<Option<DeltaTable>>> {
+        let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        map.entry(rel.to_string()).or_default().clone()
+    }
+}
+
 /// A Delta table of the lake at a directory (`raw/streams`, `agg/pagerank`, ...).
 #[derive(Debug, Clone)]
 pub struct LakeTable {
@@ -308,10 +321,26 @@ impl LakeTable {
 
     /// The table at its latest version, or None when it has no log yet.
     pub async fn load(&self) -> Result<Option<DeltaTable>> {
-        self.load_at(None).await
+        let slot = self.lake.delta_tables().slot(&self.rel);
+        let mut cached = slot.lock().await;
+        self.refresh(&mut cached).await?;
+        Ok(cached.clone())
     }
 
-    /// The table at `version` (latest when None), or None when it has no log yet.
+    /// Brings the process's copy of the table up to date: reads only the commits made since
+    /// it was loaded (the whole log, from its last checkpoint, the first time).
+    async fn refresh(&self, cached: &mut Option<DeltaTable>) -> Result<()> {
+        match cached {
+            Some(t) => t.load().await.map_err(|e| self.error(e)),
+            None => {
+                *cached = self.load_at(None).await?;
+                Ok(())
+            }
+        }
+    }
+
+    /// The table at `version` (latest when None), or None when it has no log yet; read from
+    /// the store, not the process's copy.
     pub async fn load_at(&self, version: Option<i64>) -> Result<Option<DeltaTable>> {
         if !self.exists().await? {
             return Ok(None);
@@ -335,10 +364,16 @@ impl LakeTable {
         }
     }
 
-    /// The table, created (version 0, no files) with `shape` if it has no log yet.
-    pub async fn open_or_create(&self, shape: &Shape) -> Result<DeltaTable> {
-        if let Some(t) = self.load().await? {
-            return Ok(t);
+    /// The table, up to date in `cached`, created (version 0, no files) with `shape` if it
+    /// has no log yet.
+    async fn open_or_create(
+        &self,
+        cached: &mut Option<DeltaTable>,
+        shape: &Shape,
+    ) -> Result<DeltaTable> {
+        self.refresh(cached).await?;
+        if let Some(t) = cached {
+            return Ok(t.clone());
         }
         let schema: StructType = (&shape.table_schema())
             .try_into_kernel()
@@ -359,12 +394,17 @@ impl LakeTable {
             .with_save_mode(SaveMode::Ignore)
             .await;
         match created {
-            Ok(t) => Ok(t),
+            Ok(t) => {
+                *cached = Some(t.clone());
+                Ok(t)
+            }
             // Another writer created it first.
-            Err(_) if self.exists().await? => self
-                .load()
-                .await?
-                .ok_or_else(|| self.error(DeltaTableError::NotATable(self.rel.clone()))),
+            Err(_) if self.exists().await? => {
+                self.refresh(cached).await?;
+                cached
+                    .clone()
+                    .ok_or_else(|| self.error(DeltaTableError::NotATable(self.rel.clone())))
+            }
             Err(e) => Err(self.error(e)),
         }
     }
@@ -378,11 +418,14 @@ impl LakeTable {
         files: &[DataFile],
         change: Change,
     ) -> Result<Option<i64>> {
-        // A commit that lost to a concurrent one delta-rs cannot reconcile (the table was
-        // created or changed its schema meanwhile) starts again from the newest version.
+        // This process's commits to a table take turns (no conflict to resolve among them).
+        // A commit that lost to another process's, which delta-rs cannot reconcile (the table
+        // was created or changed its schema meanwhile), starts again from the newest version.
+        let slot = self.lake.delta_tables().slot(&self.rel);
+        let mut cached = slot.lock().await;
         let mut attempt = 0;
         loop {
-            let table = self.open_or_create(shape).await?;
+            let table = self.open_or_create(&mut cached, shape).await?;
             match self
                 .commit_to(&table, Some(shape), files, change.clone())
                 .await
@@ -401,8 +444,11 @@ impl LakeTable {
     /// Removes files (paths relative to the root) from the table in one commit; nothing when
     /// the table has no log.
     pub async fn remove(&self, paths: Vec<String>) -> Result<Option<i64>> {
-        match self.load().await? {
-            Some(t) => self.commit_to(&t, None, &[], Change::Remove(paths)).await,
+        let slot = self.lake.delta_tables().slot(&self.rel);
+        let mut cached = slot.lock().await;
+        self.refresh(&mut cached).await?;
+        match cached.as_ref() {
+            Some(t) => self.commit_to(t, None, &[], Change::Remove(paths)).await,
             None => Ok(None),
         }
     }

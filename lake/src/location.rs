@@ -58,6 +58,7 @@ pub struct Lake {
     prefix: Path,
     store: Arc<LakeStore>,
     display: String,
+    delta: Arc<crate::delta::Tables>,
 }
 
 impl fmt::Debug for Lake {
@@ -114,6 +115,7 @@ impl Lake {
                     store_url,
                     prefix,
                     store: Arc::new(LakeStore::new(Arc::new(inner))),
+                    delta: Arc::default(),
                 })
             }
             Ok(url) if url.scheme() == "file" => {
@@ -145,6 +147,7 @@ impl Lake {
             store_url,
             prefix,
             store: Arc::new(LakeStore::new(Arc::new(LocalFileSystem::new()))),
+            delta: Arc::default(),
         })
     }
 
@@ -156,6 +159,11 @@ impl Lake {
     /// The store itself, every object visible (Delta logs, files no commit added).
     pub fn raw_store(&self) -> Arc<dyn ObjectStore> {
         self.store.inner().clone()
+    }
+
+    /// The Delta tables this process has loaded (shared by every clone of the lake).
+    pub fn delta_tables(&self) -> &crate::delta::Tables {
+        &self.delta
     }
 
     /// The commit-aware store as its concrete type (for commits).

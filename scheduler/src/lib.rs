@@ -24,6 +24,7 @@ use datafusion::execution::session_state::SessionState;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use pulse_lake::Lake;
 
+pub mod lost;
 pub mod security;
 pub use security::Credentials;
 
@@ -254,12 +255,29 @@ pub async fn run_scheduler(lake: Lake, o: SchedulerOptions) -> Result<()> {
         .map_err(|e| Error::Usage(format!("bad scheduler address: {e}")))?;
     cfg.validate()?;
     let cluster = BallistaCluster::new_from_config(&cfg).await?;
+    let losses = Arc::new(lost::Losses::new(
+        cluster.cluster_state(),
+        std::time::Duration::from_secs(o.executor_timeout_s),
+    ));
+    let cluster = BallistaCluster::new(
+        Arc::new(lost::WatchedCluster::new(losses.clone())),
+        cluster.job_state(),
+    );
     let credentials = o.credentials.map(Arc::new);
     let tls = match &o.tls {
         Some(t) => Some((security::tls_listener(t).await?, t.listen.clone())),
         None => None,
     };
-    serve(cluster, addr, Arc::new(cfg), o.flight_sql, credentials, tls).await
+    serve(
+        cluster,
+        losses,
+        addr,
+        Arc::new(cfg),
+        o.flight_sql,
+        credentials,
+        tls,
+    )
+    .await
 }
 
 /// Serves the scheduler's gRPC, Flight SQL (read-only), REST API and web page on one port,
@@ -267,6 +285,7 @@ pub async fn run_scheduler(lake: Lake, o: SchedulerOptions) -> Result<()> {
 /// every route when credentials are set.
 async fn serve(
     cluster: BallistaCluster,
+    losses: Arc<lost::Losses>,
     addr: SocketAddr,
     cfg: Arc<SchedulerConfig>,
     flight_sql: bool,
@@ -286,13 +305,14 @@ async fn serve(
         cfg.grpc_server_max_decoding_message_size as usize,
         cfg.grpc_server_max_encoding_message_size as usize,
     );
+    let scheduler = Arc::new(scheduler);
+    losses.attach(scheduler.clone());
     let mut routes = tonic::service::RoutesBuilder::default();
     routes.add_service(
-        SchedulerGrpcServer::new(scheduler.clone())
+        SchedulerGrpcServer::new(lost::Guarded::new(scheduler.clone(), losses))
             .max_encoding_message_size(max_encoding)
             .max_decoding_message_size(max_decoding),
     );
-    let scheduler = Arc::new(scheduler);
     let proxy = ballista_core::flight_proxy_service::BallistaFlightProxyService::new(
         max_decoding,
         max_encoding,

@@ -218,6 +218,45 @@ pub fn job_outputs(p: &Pulse) -> Vec<(String, Vec<Vec<String>>)> {
         .collect()
 }
 
+/// Asserts two lakes' job outputs are equal; on a difference it names each table that
+/// differs with its row counts and a few rows only one side has (not every row of both).
+#[track_caller]
+pub fn assert_same_outputs(
+    a: &[(String, Vec<Vec<String>>)],
+    b: &[(String, Vec<Vec<String>>)],
+    what: &str,
+) {
+    if a == b {
+        return;
+    }
+    let names =
+        |o: &[(String, Vec<Vec<String>>)]| o.iter().map(|t| t.0.clone()).collect::<Vec<_>>();
+    let mut report = format!("{what}: tables {:?} vs {:?}\n", names(a), names(b));
+    for (t, rows) in a {
+        let Some((_, other)) = b.iter().find(|o| &o.0 == t) else {
+            continue;
+        };
+        if rows == other {
+            continue;
+        }
+        let only = |x: &[Vec<String>], y: &[Vec<String>]| {
+            x.iter()
+                .filter(|r| !y.contains(r))
+                .take(5)
+                .cloned()
+                .collect::<Vec<_>>()
+        };
+        report += &format!(
+            "{t}: {} rows vs {}; only left: {:?}; only right: {:?}\n",
+            rows.len(),
+            other.len(),
+            only(rows, other),
+            only(other, rows)
+        );
+    }
+    panic!("{report}");
+}
+
 /// Checks that every job output `p`'s lake holds (under `agg/`) is, on a new lake, already
 /// a table with no rows and the same columns and types; returns how many were compared.
 pub fn outputs_exist_empty_on_a_new_lake(p: &Pulse) -> usize {
