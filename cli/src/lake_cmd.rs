@@ -1,6 +1,6 @@
 //! `pulse lake check`: finds the lake's unreadable files and, with `--quarantine`, moves them
-//! out of the visible set (see `pulse_lake::check`); and the helper that names such files in
-//! the error of a failed query or job.
+//! out of the visible set (see `pulse_lake::check`); `pulse lake history`: a table's commits;
+//! and the helper that names unreadable files in the error of a failed query or job.
 
 use clap::Subcommand;
 use pulse_lake::Lake;
@@ -25,16 +25,53 @@ pub enum LakeCmd {
         #[arg(long)]
         quarantine: bool,
     },
+    /// List a table's commits, oldest first: version, time, operation, and the files and
+    /// rows each added and removed. `pulse sql` reads a version as "TABLE@vN", or the table
+    /// at a time as "TABLE@2026-01-05T00:00:00Z" (quoted).
+    History {
+        /// The table, as `pulse sql` names it (presence, hashtag_counts_1h_5m, runs_log, ...).
+        table: String,
+    },
 }
 
 /// Runs a lake command.
 pub async fn run(lake: &Lake, cmd: LakeCmd) -> anyhow::Result<()> {
-    let LakeCmd::Check {
-        table,
-        date,
-        pages,
-        quarantine,
-    } = cmd;
+    match cmd {
+        LakeCmd::Check {
+            table,
+            date,
+            pages,
+            quarantine,
+        } => check(lake, table, date, pages, quarantine).await,
+        LakeCmd::History { table } => history(lake, &table).await,
+    }
+}
+
+async fn history(lake: &Lake, table: &str) -> anyhow::Result<()> {
+    let ctx = pulse_lake::catalog::session(lake).await?;
+    let dir = pulse_lake::travel::table_dir(&ctx, lake, table).await?;
+    let commits = pulse_lake::travel::history(lake, &dir).await?;
+    println!("version\ttime\toperation\tfiles_added\trows_added\tfiles_removed\trows_removed");
+    for c in commits {
+        let time = c
+            .time
+            .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+            .unwrap_or_default();
+        println!(
+            "{}\t{time}\t{}\t{}\t{}\t{}\t{}",
+            c.version, c.operation, c.files_added, c.rows_added, c.files_removed, c.rows_removed
+        );
+    }
+    Ok(())
+}
+
+async fn check(
+    lake: &Lake,
+    table: Option<String>,
+    date: Option<String>,
+    pages: bool,
+    quarantine: bool,
+) -> anyhow::Result<()> {
     let o = pulse_lake::check::CheckOptions { table, date, pages };
     let report = pulse_lake::check::check(lake, &o).await?;
     println!("checked {} file(s)", report.checked);

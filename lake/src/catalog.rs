@@ -223,6 +223,7 @@ pub async fn register(ctx: &SessionContext, lake: &Lake) -> Result<()> {
         ctx.register_csv(name, url, opts).await?;
     }
     register_history(ctx, lake).await?;
+    crate::travel::install(ctx, lake)?;
     let mut sources: Vec<String> = crate::schema::source::ALL.map(String::from).to_vec();
     for source in list_dirs(lake, "quarantine").await? {
         if !sources.contains(&source) {

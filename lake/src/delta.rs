@@ -357,6 +357,22 @@ impl LakeTable {
         }
     }
 
+    /// The table as it was at `time`: its newest version committed then, or None when it has
+    /// no log yet.
+    pub async fn load_as_of(
+        &self,
+        time: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Option<DeltaTable>> {
+        if !self.exists().await? {
+            return Ok(None);
+        }
+        let mut t = DeltaTable::new(self.log_store()?);
+        t.load_with_datetime(time)
+            .await
+            .map_err(|e| self.error(e))?;
+        Ok(Some(t))
+    }
+
     pub(crate) fn error(&self, e: DeltaTableError) -> Error {
         Error::Delta {
             table: self.rel.clone(),

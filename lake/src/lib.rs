@@ -24,6 +24,7 @@ pub mod latest;
 pub mod location;
 pub mod readonly;
 pub mod schema;
+pub mod travel;
 pub mod view;
 
 pub use error::{Error, Result};

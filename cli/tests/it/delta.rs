@@ -144,3 +144,84 @@ fn outside_readers_see_what_pulse_sees() {
     runner.0.wait().unwrap();
     compare(&p, py, &tables);
 }
+
+/// Tweets for `2026-01-05` from `from` on, one per second, written as a replay input.
+fn tweets(p: &Pulse, file: &str, from: usize, n: usize) -> String {
+    let path = p.dir.path().join(file);
+    let lines: String = (from..from + n)
+        .map(|i| {
+            format!(
+                "{{\"created_at\":\"2026-01-05T{:02}:{:02}:{:02}Z\",\"text\":\"t{i} #x{}\"}}\n",
+                i / 3600,
+                (i % 3600) / 60,
+                i % 60,
+                i % 5
+            )
+        })
+        .collect();
+    std::fs::write(&path, lines).unwrap();
+    path.to_str().unwrap().to_string()
+}
+
+#[test]
+fn every_version_reads_back_as_its_history_says() {
+    let p = Pulse::new();
+    let first = tweets(&p, "a.jsonl", 0, 1000);
+    p.ok(&["ingest", "replay", &first, "--flush-rows", "250"]);
+    // Commit times are in milliseconds: this instant falls between the two ingests.
+    std::thread::sleep(Duration::from_millis(1100));
+    let between = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    std::thread::sleep(Duration::from_millis(1100));
+    let second = tweets(&p, "b.jsonl", 1000, 500);
+    p.ok(&["ingest", "replay", &second, "--flush-rows", "250"]);
+    p.ok(&["run", "compact", "--date", "2026-01-05"]);
+    assert_eq!(p.count("SELECT count(*) FROM messages"), 1500);
+
+    let history = p.ok(&["lake", "history", "messages"]);
+    let rows: Vec<Vec<&str>> = history
+        .lines()
+        .skip(1)
+        .map(|l| l.split('\t').collect())
+        .collect();
+    // Created, four appends, two appends, one optimize.
+    let ops: Vec<&str> = rows.iter().map(|r| r[2]).collect();
+    assert_eq!(ops.first(), Some(&"CREATE TABLE"), "{history}");
+    assert_eq!(
+        ops.iter().filter(|o| **o == "WRITE").count(),
+        6,
+        "{history}"
+    );
+    assert_eq!(ops.last(), Some(&"OPTIMIZE"), "{history}");
+    // Each version holds what the commits up to it added less what they removed.
+    let mut live = 0i64;
+    for r in &rows {
+        let n = |i: usize| r[i].parse::<i64>().unwrap();
+        live += n(4) - n(6);
+        let q = format!("SELECT count(*) FROM \"messages@v{}\"", r[0]);
+        assert_eq!(p.count(&q), live, "version {}: {history}", r[0]);
+    }
+    assert_eq!(live, 1500);
+    let optimize = rows.last().unwrap();
+    assert!(optimize[5].parse::<i64>().unwrap() > 1, "{history}");
+    assert_eq!(
+        optimize[4], optimize[6],
+        "an optimize moves rows, adds none: {history}"
+    );
+    // By time: the table between the two ingests.
+    let q = format!("SELECT count(*) FROM \"messages@{between}\"");
+    assert_eq!(p.count(&q), 1000);
+    // Mistakes name what is wrong.
+    for (name, says) in [
+        ("messages@v999", "the newest version of messages is v"),
+        ("messages@yesterday", "bad point in time"),
+        ("messages@2020-01-01", "did not exist yet"),
+    ] {
+        let out = p.run(&["sql", &format!("SELECT count(*) FROM \"{name}\"")]);
+        assert!(!out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(says), "{name}: {err}");
+    }
+    let out = p.run(&["lake", "history", "no_such_table"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no_such_table"));
+}

@@ -190,10 +190,26 @@ fn an_s3_lake_works_for_ingest_compaction_jobs_and_the_cluster() {
     ]);
     let presence = p.count("SELECT count(*) FROM presence");
     assert!(presence > 0);
+    // Time travel and history read the Delta log on S3 too.
+    let history = p.ok(&["lake", "history", "messages"]);
+    assert!(
+        history
+            .lines()
+            .any(|l| l.starts_with("1\t") && l.contains("\tWRITE\t1\t1\t0\t0")),
+        "{history}"
+    );
+    assert_eq!(p.count("SELECT count(*) FROM \"messages@v1\""), 1);
+    assert_eq!(p.count("SELECT count(*) FROM \"messages@v0\""), 0);
     // Compaction commits through conditional puts on S3.
     let out = p.ok(&["compact", "--date", "2026-01-05", "--retention", "0s"]);
     assert!(out.contains("presence"), "{out}");
     assert_eq!(p.count("SELECT count(*) FROM presence"), presence);
+    let history = p.ok(&["lake", "history", "presence"]);
+    let newest = history.lines().last().unwrap_or_default();
+    assert!(newest.contains("\tOPTIMIZE\t"), "{history}");
+    let version = newest.split('\t').next().unwrap_or_default();
+    let q = format!("SELECT count(*) FROM \"presence@v{version}\"");
+    assert_eq!(p.count(&q), presence);
     assert_eq!(p.count("SELECT count(*) FROM quarantine_replay"), 1);
     // Jobs embedded, then the same job on a cluster whose processes reach S3 too.
     p.ok(&[
