@@ -74,12 +74,22 @@ pub async fn query_with(
 }
 
 /// Runs one statement: its result schema (also when it returns no batch) and batches. A
-/// query that failed transiently (an executor lost while it ran) runs again.
+/// query (a statement that only reads) that failed transiently, such as an executor lost
+/// while it ran, runs again; a statement that writes or defines something runs once.
 async fn run_one(
     ctx: &SessionContext,
     sql: &str,
     params: &[datafusion::scalar::ScalarValue],
 ) -> anyhow::Result<(arrow::datatypes::SchemaRef, Vec<RecordBatch>)> {
+    use datafusion::logical_expr::LogicalPlan;
+    // Planned without running it: `SessionContext::sql` runs DDL as it plans.
+    let reads = matches!(
+        ctx.state().create_logical_plan(sql).await,
+        Ok(p) if !matches!(
+            p,
+            LogicalPlan::Dml(_) | LogicalPlan::Copy(_) | LogicalPlan::Ddl(_) | LogicalPlan::Statement(_)
+        )
+    );
     let once = || async {
         let mut df = ctx.sql(sql).await?;
         if !params.is_empty() {
@@ -88,7 +98,8 @@ async fn run_one(
         let schema = df.schema().inner().clone();
         Ok((schema, df.collect().await?))
     };
-    Ok(pulse_jobs::with_retries("query", pulse_jobs::df_transient, once).await?)
+    let transient = |e: &datafusion::error::DataFusionError| reads && pulse_jobs::df_transient(e);
+    Ok(pulse_jobs::with_retries("query", transient, once).await?)
 }
 
 /// A `--param` value: an integer when it reads as one, else text.

@@ -107,6 +107,14 @@ where
 /// network, an executor lost while it ran.
 pub fn df_transient(e: &datafusion::error::DataFusionError) -> bool {
     use datafusion::error::DataFusionError as D;
+    // With no executor left a new job would wait for one forever: not transient.
+    let text = e.to_string().to_lowercase();
+    if text.contains("executors were lost")
+        || text.contains("no executors are left")
+        || text.contains("no executors are registered")
+    {
+        return false;
+    }
     match e {
         D::ObjectStore(e) => pulse_lake::error::store_error_is_transient(e),
         D::IoError(_) => true,
@@ -120,15 +128,8 @@ pub fn df_transient(e: &datafusion::error::DataFusionError) -> bool {
         }
         // Ballista reports a failed fetch from a dead executor as an execution error; Pulse's
         // scheduler fails a job that lost work to one (`pulse_scheduler::lost::LOST`).
-        // With no executor left a new job would wait for one forever: not transient.
         D::Execution(t) => {
             let t = t.to_lowercase();
-            if t.contains("executors were lost")
-                || t.contains("no executors are left")
-                || t.contains("no executors are registered")
-            {
-                return false;
-            }
             t.contains("lost work to an executor")
                 || t.contains("transport error")
                 || t.contains("grpcconnectionerror")

@@ -256,7 +256,7 @@ async fn run_steps(
         let span = tracing::info_span!("step", job = job.name, step = %name);
         let rel = format!("tmp/{}-{suffix}/{name}", job.name);
         // A step whose cluster lost an executor (a task or the result's fetch failed) runs
-        // again: nothing of it was committed.
+        // again.
         let done = crate::with_retries(&name, Error::is_transient, || {
             run_step(lake, ctx, step.kind, &name, &sql, &rel, days, retention)
                 .instrument(span.clone())
@@ -282,7 +282,8 @@ struct StepDone {
 }
 
 /// Plans and runs one step: registers a view, writes a scratch table at `rel`, or writes
-/// and commits an output's days. Fails without committing anything, so it can run again.
+/// and commits an output's days. Safe to run again after a failure: a failure before the
+/// commit changed nothing; one during it left some days replaced, which the rerun replaces.
 #[allow(clippy::too_many_arguments)]
 async fn run_step(
     lake: &Lake,
@@ -304,25 +305,36 @@ async fn run_step(
         return Ok(StepDone::default());
     }
     let schema = Arc::new(df.schema().as_arrow().clone());
-    ctx.deregister_table(name)?;
-    if kind == StepKind::Materialize {
-        let (rows_in, spilled) = materialize(lake, ctx, name, rel, df).await?;
-        return Ok(StepDone {
+    // The step may read the table it replaces (the plan holds it); a failed step puts the
+    // name back, so that running it again plans the same way.
+    let previous = ctx.deregister_table(name)?;
+    let written: Result<StepDone> = async {
+        if kind == StepKind::Materialize {
+            let (rows_in, spilled) = materialize(lake, ctx, name, rel, df).await?;
+            return Ok(StepDone {
+                rows_in,
+                spilled,
+                rows_out: 0,
+            });
+        }
+        let mut w = DayWriter::new(name, &schema, days)?;
+        let (rows_in, spilled) = stream_counting(df, name, |b| w.push(&b)).await?;
+        let rows_out = w.commit(lake, retention).await?;
+        tracing::info!(rows = rows_out, partitions = days.len(), "output written");
+        pulse_lake::catalog::register_agg(ctx, lake, name).await?;
+        Ok(StepDone {
             rows_in,
             spilled,
-            rows_out: 0,
-        });
+            rows_out,
+        })
     }
-    let mut w = DayWriter::new(name, &schema, days)?;
-    let (rows_in, spilled) = stream_counting(df, name, |b| w.push(&b)).await?;
-    let rows_out = w.commit(lake, retention).await?;
-    tracing::info!(rows = rows_out, partitions = days.len(), "output written");
-    pulse_lake::catalog::register_agg(ctx, lake, name).await?;
-    Ok(StepDone {
-        rows_in,
-        spilled,
-        rows_out,
-    })
+    .await;
+    if let (Err(_), Some(previous)) = (&written, previous)
+        && !ctx.table_exist(name)?
+    {
+        ctx.register_table(name, previous)?;
+    }
+    written
 }
 
 /// Runs `df`, handing each result batch to `each` as it comes (results are never all in

@@ -60,7 +60,8 @@ pub fn raw_partitions() -> Vec<(String, DataType)> {
 }
 
 /// A session with the lake registered: its store, Pulse's functions, the raw tables and the
-/// quarantine table of every source (also when still empty), job outputs and the run history.
+/// quarantine table of every source (also when still empty), job outputs and the run history,
+/// each also as it was at a version or time (`"name@v3"`, see [`crate::travel`]).
 ///
 /// DataFusion's list-files cache is off: its default keeps a listing forever, so a long-lived
 /// session (the prompt, a scheduler) would never see files landed or committed after it
@@ -82,6 +83,8 @@ pub async fn session_limited(lake: &Lake, memory_limit: Option<usize>) -> Result
     }
     let ctx = SessionContext::new_with_config_rt(config, runtime(lake, None, memory_limit)?);
     register(&ctx, lake).await?;
+    // Embedded only: a cluster's plans cannot carry delta-rs's scan.
+    crate::travel::install(&ctx, lake)?;
     Ok(ctx)
 }
 
@@ -223,7 +226,6 @@ pub async fn register(ctx: &SessionContext, lake: &Lake) -> Result<()> {
         ctx.register_csv(name, url, opts).await?;
     }
     register_history(ctx, lake).await?;
-    crate::travel::install(ctx, lake)?;
     let mut sources: Vec<String> = crate::schema::source::ALL.map(String::from).to_vec();
     for source in list_dirs(lake, "quarantine").await? {
         if !sources.contains(&source) {

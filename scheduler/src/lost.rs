@@ -52,15 +52,15 @@ impl Losses {
         }
     }
 
-    /// Waits up to the grace period for an executor: Ballista would queue a job sent to a
-    /// scheduler with none forever.
+    /// Waits up to the grace period (at most 15 s, inside the client's 20 s request timeout)
+    /// for an executor: Ballista would queue a job sent to a scheduler with none forever.
     async fn executor_ready(&self) -> std::result::Result<(), Status> {
-        let deadline = tokio::time::Instant::now() + self.grace;
+        let wait = self.grace.min(Duration::from_secs(15));
+        let deadline = tokio::time::Instant::now() + wait;
         while self.cluster.executor_heartbeats().is_empty() {
             if tokio::time::Instant::now() >= deadline {
                 return Err(Status::unavailable(format!(
-                    "no executors are registered with the scheduler (waited {:?})",
-                    self.grace
+                    "no executors are registered with the scheduler (waited {wait:?})"
                 )));
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
@@ -218,6 +218,10 @@ impl ClusterState for WatchedCluster {
     }
 
     async fn remove_executor(&self, executor_id: &str) -> Result<()> {
+        // An executor removed before (its heartbeat is gone) took no work of today's jobs.
+        if self.inner.get_executor_heartbeat(executor_id).is_none() {
+            return self.inner.remove_executor(executor_id).await;
+        }
         // Before Ballista hears of the loss, so no repaired job can be reported first.
         let left = self
             .inner
