@@ -120,6 +120,18 @@ pub fn df_transient(e: &datafusion::error::DataFusionError) -> bool {
         D::IoError(_) => true,
         D::Context(_, inner) => df_transient(inner),
         D::Shared(inner) => df_transient(inner),
+        // A result streamed from an executor that died mid-stream.
+        D::ArrowError(inner, _) => {
+            let t = inner.to_string().to_lowercase();
+            [
+                "h2 protocol error",
+                "broken pipe",
+                "connection reset",
+                "connection refused",
+            ]
+            .iter()
+            .any(|w| t.contains(w))
+        }
         D::External(inner) => {
             let t = inner.to_string().to_lowercase();
             t.contains("executor") && (t.contains("lost") || t.contains("transport"))
@@ -519,6 +531,13 @@ mod tests {
         let fetch = "GrpcConnectionError(\"Error connecting to Ballista scheduler or executor at \
                      http://127.0.0.1:1: tcp connect error (Connection refused)\")";
         assert!(Error::DataFusion(D::Execution(fetch.into())).is_transient());
+        // A result stream cut when its executor died.
+        let cut = arrow::error::ArrowError::ExternalError(
+            "code: 'Unknown error', message: \"h2 protocol error: error reading a body from \
+             connection\", source: BrokenPipe"
+                .into(),
+        );
+        assert!(Error::DataFusion(D::ArrowError(Box::new(cut), None)).is_transient());
         let lost = "Job 1 failed: the job lost work to an executor that stopped (executor e was \
                     removed while it ran); run it again";
         assert!(Error::DataFusion(D::Execution(lost.into())).is_transient());
