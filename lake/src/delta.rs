@@ -258,6 +258,15 @@ impl Shape {
     }
 }
 
+/// A point in a table's history.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum At {
+    /// A Delta version.
+    Version(i64),
+    /// The newest version committed at or before this time.
+    Time(chrono::DateTime<chrono::Utc>),
+}
+
 /// The Delta tables a process has loaded, by directory: each is brought up to date by
 /// reading only the commits made since, and the process's commits to one take turns.
 #[derive(Default)]
@@ -339,15 +348,16 @@ impl LakeTable {
         }
     }
 
-    /// The table at `version` (latest when None), or None when it has no log yet; read from
-    /// the store, not the process's copy.
-    pub async fn load_at(&self, version: Option<i64>) -> Result<Option<DeltaTable>> {
+    /// The table at `at` (its latest version when None), or None when it has no log yet;
+    /// read from the store, not the process's copy.
+    pub async fn load_at(&self, at: Option<At>) -> Result<Option<DeltaTable>> {
         if !self.exists().await? {
             return Ok(None);
         }
         let mut t = DeltaTable::new(self.log_store()?);
-        let r = match version {
-            Some(v) => t.load_version(v.max(0) as u64).await,
+        let r = match at {
+            Some(At::Version(v)) => t.load_version(v.max(0) as u64).await,
+            Some(At::Time(time)) => t.load_with_datetime(time).await,
             None => t.load().await,
         };
         match r {
@@ -355,22 +365,6 @@ impl LakeTable {
             Err(DeltaTableError::NotATable(_)) => Ok(None),
             Err(e) => Err(self.error(e)),
         }
-    }
-
-    /// The table as it was at `time`: its newest version committed then, or None when it has
-    /// no log yet.
-    pub async fn load_as_of(
-        &self,
-        time: chrono::DateTime<chrono::Utc>,
-    ) -> Result<Option<DeltaTable>> {
-        if !self.exists().await? {
-            return Ok(None);
-        }
-        let mut t = DeltaTable::new(self.log_store()?);
-        t.load_with_datetime(time)
-            .await
-            .map_err(|e| self.error(e))?;
-        Ok(Some(t))
     }
 
     pub(crate) fn error(&self, e: DeltaTableError) -> Error {
@@ -809,7 +803,11 @@ mod tests {
             ["dt=2026-01-01/hour=05/e.parquet"]
         );
         // Older versions stay readable (time travel).
-        let old = t.load_at(Some(v as i64 - 2)).await.unwrap().unwrap();
+        let old = t
+            .load_at(Some(At::Version(v as i64 - 2)))
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(names(&old).len(), 3);
         let props = now.snapshot().unwrap().metadata().configuration().clone();
         assert_eq!(

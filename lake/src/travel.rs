@@ -19,16 +19,8 @@ use datafusion::error::{DataFusionError, Result as DfResult};
 use datafusion::prelude::SessionContext;
 
 use crate::Lake;
+pub use crate::delta::At;
 use crate::delta::LakeTable;
-
-/// A point in a table's history.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum At {
-    /// A Delta version.
-    Version(i64),
-    /// The newest version committed at or before this time.
-    Time(DateTime<Utc>),
-}
 
 impl At {
     /// Parses the part after `@`: `v12` or an RFC 3339 time (or a date, its midnight UTC).
@@ -136,8 +128,7 @@ impl SchemaProvider for TravelSchema {
             At::Version(v) if v as u64 > newest => {
                 return Err(plan(format!("the newest version of {base} is v{newest}")));
             }
-            At::Version(v) => table.load_at(Some(v)).await,
-            At::Time(t) => table.load_as_of(t).await,
+            _ => table.load_at(Some(at)).await,
         }
         .map_err(|e| plan(e.to_string()))?
         .ok_or_else(|| plan(format!("{base} has no Delta log")))?;
@@ -236,8 +227,8 @@ pub async fn history(lake: &Lake, rel: &str) -> crate::Result<Vec<Commit>> {
             let action: serde_json::Value = serde_json::from_slice(line).map_err(|e| {
                 table.error(DeltaTableError::Generic(format!("version {version}: {e}")))
             })?;
-            if action.get("commitInfo").is_some() {
-                (c.time, c.operation) = commit_info(line);
+            if let Some(info) = action.get("commitInfo") {
+                (c.time, c.operation) = time_and_operation(info);
             } else if let Some(add) = action.get("add") {
                 let path = add.get("path").and_then(|p| p.as_str()).unwrap_or_default();
                 let rows = add
@@ -263,22 +254,23 @@ pub async fn history(lake: &Lake, rel: &str) -> crate::Result<Vec<Commit>> {
     Ok(out)
 }
 
-/// The time and operation of a commit, from its `commitInfo` (in a commit file or one line).
+/// The time and operation of a commit, from its `commitInfo` line.
 fn commit_info(commit: &[u8]) -> (Option<DateTime<Utc>>, String) {
-    for line in commit.split(|b| *b == b'\n') {
-        let Ok(action) = serde_json::from_slice::<serde_json::Value>(line) else {
-            continue;
-        };
-        if let Some(info) = action.get("commitInfo") {
-            let time = info
-                .get("timestamp")
-                .and_then(|t| t.as_i64())
-                .and_then(DateTime::from_timestamp_millis);
-            let op = info.get("operation").and_then(|o| o.as_str());
-            return (time, op.unwrap_or_default().to_string());
-        }
-    }
-    (None, String::new())
+    commit
+        .split(|b| *b == b'\n')
+        .filter_map(|line| serde_json::from_slice::<serde_json::Value>(line).ok())
+        .find_map(|action| action.get("commitInfo").map(time_and_operation))
+        .unwrap_or_default()
+}
+
+/// The time and operation a `commitInfo` action records.
+fn time_and_operation(info: &serde_json::Value) -> (Option<DateTime<Utc>>, String) {
+    let time = info
+        .get("timestamp")
+        .and_then(|t| t.as_i64())
+        .and_then(DateTime::from_timestamp_millis);
+    let op = info.get("operation").and_then(|o| o.as_str());
+    (time, op.unwrap_or_default().to_string())
 }
 
 #[cfg(test)]
