@@ -770,10 +770,25 @@ async fn write_history(
         ];
         for (table, batch) in batches {
             rows += batch.num_rows() as u64;
-            let body = encode_parquet(&batch.schema(), &[batch])?;
-            let dir = lake.path(&format!("agg/{table}/dt={date}"));
-            lake.lake_store()
-                .replace(&dir, vec![body], chrono::Duration::zero())
+            let schema = batch.schema();
+            let body = encode_parquet(&schema, &[batch])?;
+            let rel = format!("agg/{table}");
+            let path = format!("dt={date}/c-bench-0000.parquet");
+            lake.raw_store()
+                .put_opts(
+                    &lake.path(&format!("{rel}/{path}")),
+                    body.clone().into(),
+                    Default::default(),
+                )
+                .await?;
+            let parts = vec![("dt".to_string(), date.to_string())];
+            let file = pulse_lake::delta::DataFile::from_bytes(path, &body, parts, &schema)?;
+            pulse_lake::delta::LakeTable::new(lake, &rel)
+                .commit(
+                    &pulse_lake::delta::Shape::daily(schema),
+                    &[file],
+                    pulse_lake::delta::Change::ReplaceDays(vec![date.to_string()]),
+                )
                 .await?;
         }
         bar.inc(1);
@@ -978,9 +993,7 @@ async fn bench_presence(channels: usize, viewers: usize, bots: usize) -> anyhow:
     let landed_bytes: u64 = files.iter().map(|f| f.1).sum();
     let peak = peak_rss();
     let t = Instant::now();
-    let c =
-        pulse_jobs::compact::compact_day(&lake, opts.start, 128 << 20, chrono::Duration::hours(1))
-            .await?;
+    let c = pulse_jobs::compact::compact_day(&lake, opts.start, 128 << 20).await?;
     let compact = t.elapsed();
     let p = c
         .iter()

@@ -1,6 +1,6 @@
 //! `pulse lake check`: finds the lake's unreadable files and, with `--quarantine`, moves them
 //! out of the visible set (see `pulse_lake::check`); `pulse lake history`: a table's commits;
-//! and the helper that names unreadable files in the error of a failed query or job.
+//! `pulse lake migrate`: a lake written before Delta tables becomes Delta tables; and the helper that names unreadable files in the error of a failed query or job.
 
 use clap::Subcommand;
 use pulse_lake::Lake;
@@ -32,6 +32,10 @@ pub enum LakeCmd {
         /// The table, as `pulse sql` names it (presence, hashtag_counts_1h_5m, runs_log, ...).
         table: String,
     },
+    /// Turn a lake written before Pulse's tables were Delta tables into Delta tables, in
+    /// place: each table's committed files become its first version (files the old layout
+    /// hid are left out, for `pulse run vacuum`). Tables that have a Delta log are left alone.
+    Migrate,
 }
 
 /// Runs a lake command.
@@ -44,7 +48,19 @@ pub async fn run(lake: &Lake, cmd: LakeCmd) -> anyhow::Result<()> {
             quarantine,
         } => check(lake, table, date, pages, quarantine).await,
         LakeCmd::History { table } => history(lake, &table).await,
+        LakeCmd::Migrate => migrate(lake).await,
     }
+}
+
+async fn migrate(lake: &Lake) -> anyhow::Result<()> {
+    let done = pulse_lake::migrate::migrate(lake).await?;
+    if done.is_empty() {
+        println!("nothing to migrate: every table has a Delta log");
+    }
+    for m in done {
+        println!("{}	{} files	{} rows", m.dir, m.files, m.rows);
+    }
+    Ok(())
 }
 
 async fn history(lake: &Lake, table: &str) -> anyhow::Result<()> {

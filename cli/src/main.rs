@@ -68,9 +68,6 @@ enum Cmd {
         /// Target file size, e.g. 128MiB.
         #[arg(long, default_value = "128MiB", value_parser = parse_bytes)]
         target_size: u64,
-        /// Keep replaced files (hidden) this long, so running queries can finish.
-        #[arg(long, default_value = "1h", value_parser = humantime::parse_duration)]
-        retention: Duration,
     },
     /// Run SQL over the lake: a query, a file, or an interactive prompt.
     Sql {
@@ -136,12 +133,13 @@ enum Cmd {
     Run {
         #[command(flatten)]
         job: JobArgs,
-        /// Keep replaced output files (hidden) this long, so running queries can finish.
+        /// For `vacuum`: keep files no reader of a table's newest version needs this long, so
+        /// running queries can finish reading them.
         #[arg(long, default_value = "1h", value_parser = humantime::parse_duration)]
         retention: Duration,
     },
     /// Run the nightly DAG (compact, viewer-day, bots, profiles, verify, channels, categories,
-    /// hashtags, graph, pagerank, betweenness, pipeline-stats) for one date now.
+    /// hashtags, graph, pagerank, betweenness, pipeline-stats, vacuum) for one date now.
     Nightly(nightly::NightlyArgs),
     /// Run the nightly DAG for a range of dates; dates without data are reported.
     Backfill(nightly::BackfillArgs),
@@ -810,17 +808,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             );
         }
         Cmd::Ingest(i) => ingest(&cfg, open(&cfg)?, i).await?,
-        Cmd::Compact {
-            date,
-            target_size,
-            retention,
-        } => {
+        Cmd::Compact { date, target_size } => {
             let lake = open(&cfg)?;
-            let retention =
-                chrono::Duration::from_std(retention).context("--retention is too long")?;
             let spin = spinner(&format!("compacting {date}"));
-            let report =
-                pulse_jobs::compact::compact_day(&lake, date, target_size, retention).await;
+            let report = pulse_jobs::compact::compact_day(&lake, date, target_size).await;
             spin.finish_and_clear();
             let report = report?;
             if report.is_empty() {

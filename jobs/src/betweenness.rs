@@ -83,7 +83,6 @@ pub async fn run(
     lake: &Lake,
     ctx: &datafusion::prelude::SessionContext,
     o: &BetweennessOptions,
-    retention: chrono::Duration,
 ) -> Result<(RunReport, BetweennessReport)> {
     if o.samples.is_some_and(|k| k < 2) {
         return Err(Error::Usage(
@@ -171,8 +170,7 @@ pub async fn run(
     ))
     .await?;
     let table = o.edges.output_table("betweenness");
-    let rows =
-        crate::runner::write_day_output(lake, ctx, &table, &o.date, df, &base, retention).await?;
+    let rows = crate::runner::write_day_output(lake, ctx, &table, &o.date, df, &base).await?;
     Ok((
         RunReport {
             outputs: vec![(table, rows, 1)],

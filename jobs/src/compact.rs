@@ -1,10 +1,10 @@
 //! `pulse compact --date D`: merges a day's small files into a few large ones per hour
-//! partition (about `target_bytes` each, 128 MiB by default), sorted by time, and swaps them in
-//! with one commit marker per partition: a reader sees the old files or the new ones, never
-//! both or neither. Replaced files stay (hidden) for a retention period so running queries
-//! can finish reading them; a later run deletes them. Rerunning on a compacted day rewrites
-//! nothing. Run one compaction of a
-//! partition at a time (the nightly scheduler makes sure of it).
+//! partition (about `target_bytes` each, 128 MiB by default), sorted by the table's key, and
+//! swaps them in with one Delta commit per partition (Delta's optimize: the rows do not
+//! change): a reader sees the old files or the new ones, never both or neither. Replaced files
+//! stay in the store until [`vacuum`] deletes them, after a retention period, so running
+//! queries can finish reading them. Rerunning on a compacted day rewrites nothing. Run one
+//! compaction of a partition at a time (the nightly scheduler makes sure of it).
 
 use std::sync::Arc;
 
@@ -22,7 +22,6 @@ use pulse_lake::Lake;
 use pulse_lake::catalog::list_dirs;
 use pulse_lake::land::writer_properties;
 use pulse_lake::schema::RawTable;
-use pulse_lake::view::commit_file_name;
 
 use crate::Result;
 
@@ -56,12 +55,7 @@ async fn read_all(store: &Arc<dyn ObjectStore>, files: &[Path]) -> Result<Vec<Re
 }
 
 /// Compacts every raw table's partitions of `date`.
-pub async fn compact_day(
-    lake: &Lake,
-    date: NaiveDate,
-    target_bytes: u64,
-    retention: chrono::Duration,
-) -> Result<CompactReport> {
+pub async fn compact_day(lake: &Lake, date: NaiveDate, target_bytes: u64) -> Result<CompactReport> {
     let mut report = Vec::new();
     let day = date.format("%Y-%m-%d").to_string();
     for table in RawTable::ALL {
@@ -69,7 +63,7 @@ pub async fn compact_day(
         let day_dir = format!("{}/dt={day}", table.dir());
         for hour in list_dirs(lake, &day_dir).await? {
             let dir = lake.path(&format!("{day_dir}/{hour}"));
-            let c = compact_partition(lake, table, &dir, target_bytes, retention).await?;
+            let c = compact_partition(lake, table, &dir, target_bytes).await?;
             t.files_before += c.files_before;
             t.bytes_before += c.bytes_before;
             t.files_after += c.files_after;
@@ -84,17 +78,22 @@ pub async fn compact_day(
     Ok(report)
 }
 
-/// Compacts one partition directory. Replaced files are deleted once they have been hidden
-/// for `retention` (by this run or a later one), so queries that listed them can finish.
+/// The files a reader sees directly in `dir`, sorted.
+async fn visible(lake: &Lake, dir: &Path) -> Result<Vec<object_store::ObjectMeta>> {
+    let mut files = lake.store().list_with_delimiter(Some(dir)).await?.objects;
+    files.retain(|f| f.location.as_ref().ends_with(".parquet"));
+    files.sort_by(|a, b| a.location.cmp(&b.location));
+    Ok(files)
+}
+
+/// Compacts one partition directory.
 pub async fn compact_partition(
     lake: &Lake,
     table: RawTable,
     dir: &Path,
     target_bytes: u64,
-    retention: chrono::Duration,
 ) -> Result<TableCompaction> {
-    let ls = lake.lake_store();
-    let files = ls.visible_files(dir).await?;
+    let files = visible(lake, dir).await?;
     let mut c = TableCompaction {
         files_before: files.len() as u64,
         bytes_before: files.iter().map(|f| f.size).sum(),
@@ -104,9 +103,8 @@ pub async fn compact_partition(
         .iter()
         .filter_map(|f| f.location.filename().map(str::to_string))
         .collect();
-    // A single compacted file is as merged as a partition gets; still drop what markers hide.
+    // A single compacted file is as merged as a partition gets.
     if files.is_empty() || (names.len() == 1 && names[0].starts_with("c-")) {
-        ls.cleanup(dir, retention).await?;
         c.files_after = c.files_before;
         c.bytes_after = c.bytes_before;
         if let Some(f) = files.first() {
@@ -139,13 +137,15 @@ pub async fn compact_partition(
     let mut sorted_names = names.clone();
     sorted_names.sort();
     let generation = blake3::hash(sorted_names.join("\n").as_bytes()).to_hex()[..16].to_string();
-    // Write the new files (invisible until the marker exists), rolling at the target size.
+    // Write the new files (unseen until committed), rolling at the target size.
     let mut n = 0;
     let mut offset = 0;
     let mut written = Vec::new();
     const SLICE: usize = 64 * 1024;
     while offset < sorted.num_rows() || n == 0 {
-        let path = dir.clone().join(commit_file_name(&generation, n).as_str());
+        let path = dir
+            .clone()
+            .join(format!("c-{generation}-{n:04}.parquet").as_str());
         let mut w = AsyncArrowWriter::try_new(
             BufWriter::new(store.clone(), path.clone()),
             schema.clone(),
@@ -163,8 +163,6 @@ pub async fn compact_partition(
         written.push((path, meta));
         n += 1;
     }
-    ls.commit(dir, &generation, &names).await?;
-    // The same swap in the table's Delta log: Delta's optimize (the rows do not change).
     let root = table.dir();
     let shape = table.shape();
     let root_path = lake.path(&root);
@@ -192,12 +190,30 @@ pub async fn compact_partition(
         ));
     }
     let old: Vec<String> = paths.iter().map(rel).collect();
+    pulse_lake::delta::pause_before_commit(&root).await;
     pulse_lake::delta::LakeTable::new(lake, &root)
         .commit(&shape, &files, pulse_lake::delta::Change::Rewrite(old))
         .await?;
-    ls.cleanup(dir, retention).await?;
-    let after = ls.visible_files(dir).await?;
+    let after = visible(lake, dir).await?;
     c.files_after = after.len() as u64;
     c.bytes_after = after.iter().map(|f| f.size).sum();
     Ok(c)
+}
+
+/// Vacuums every table of the lake (raw tables, quarantine, job outputs, the run log): deletes
+/// the files no reader of its newest version needs once they have been out of it for
+/// `retention` (see [`LakeTable::vacuum`](pulse_lake::delta::LakeTable::vacuum)). Returns
+/// the files deleted per table directory.
+pub async fn vacuum(lake: &Lake, retention: chrono::Duration) -> Result<Vec<(String, usize)>> {
+    let mut out = Vec::new();
+    for t in pulse_lake::check::tables(lake).await? {
+        let deleted = pulse_lake::delta::LakeTable::new(lake, &t.dir)
+            .vacuum(retention)
+            .await?;
+        if deleted > 0 {
+            tracing::info!(table = %t.dir, deleted, "vacuumed");
+        }
+        out.push((t.dir, deleted));
+    }
+    Ok(out)
 }

@@ -145,7 +145,7 @@ pub async fn record(lake: &Lake, r: &RunRecord) -> Result<()> {
         .commit(
             &shape,
             &[file],
-            pulse_lake::delta::Change::Append { txn: None },
+            pulse_lake::delta::Change::Append { txns: vec![] },
         )
         .await?;
     Ok(())
@@ -204,6 +204,36 @@ pub async fn load(lake: &Lake) -> Result<Vec<RunRecord>> {
     Ok(out)
 }
 
+tokio::task_local! {
+    /// The run id of the job run the current task works for (set by [`crate::run_with`]):
+    /// its output commits record it, so an interrupted run's history can say which it made.
+    pub static RUN_ID: String;
+}
+
+/// The run id of the job run the current task works for, if any.
+pub fn current_run() -> Option<String> {
+    RUN_ID.try_with(String::clone).ok()
+}
+
+/// What an interrupted run committed before it stopped: the job outputs whose Delta log
+/// has a commit of `r` (a job commits its outputs one after another).
+async fn committed_before_stopping(lake: &Lake, r: &RunRecord) -> Result<String> {
+    let mut done = Vec::new();
+    for table in pulse_lake::catalog::list_dirs(lake, "agg").await? {
+        let rel = format!("agg/{table}");
+        let versions =
+            pulse_lake::travel::committed_by(lake, &rel, &r.run_id, r.started_at).await?;
+        if let Some(v) = versions.first() {
+            done.push(format!("{table} (v{v})"));
+        }
+    }
+    Ok(if done.is_empty() {
+        "it committed no output".to_string()
+    } else {
+        format!("it committed {} and no other output", done.join(", "))
+    })
+}
+
 /// Marks runs left `running` by a runner that died (no live lease) as failed, so they show
 /// as interrupted and are picked up again. Returns them.
 pub async fn recover(lake: &Lake) -> Result<Vec<RunRecord>> {
@@ -216,8 +246,9 @@ pub async fn recover(lake: &Lake) -> Result<Vec<RunRecord>> {
         }
         r.status = "failed".into();
         r.ended_at = Some(Utc::now());
+        let committed = committed_before_stopping(lake, &r).await?;
         r.error = Some(format!(
-            "interrupted: its runner ({}) stopped before the run ended",
+            "interrupted: its runner ({}) stopped before the run ended; {committed}",
             r.runner.as_deref().unwrap_or("unknown")
         ));
         record(lake, &r).await?;

@@ -162,7 +162,7 @@ impl From<object_store::Error> for Error {
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// The jobs written in Rust rather than as SQL steps.
-const NATIVE_JOBS: [&str; 4] = ["compact", "verify", "pagerank", "betweenness"];
+const NATIVE_JOBS: [&str; 5] = ["compact", "vacuum", "verify", "pagerank", "betweenness"];
 
 /// Every job `pulse run` knows: the SQL jobs and the native ones.
 pub fn job_names() -> Vec<&'static str> {
@@ -174,7 +174,7 @@ pub fn job_names() -> Vec<&'static str> {
 /// How a run is guarded and recorded.
 #[derive(Debug, Clone)]
 pub struct RunOptions {
-    /// Keep replaced output files (hidden) this long.
+    /// How long `vacuum` keeps files no reader of a table's newest version needs.
     pub retention: chrono::Duration,
     /// Which try this is (1 for the first), as recorded in the history.
     pub attempt: i64,
@@ -248,25 +248,23 @@ pub async fn run_with(
     };
     let mut rec = history::RunRecord::start(name, from, to, o.attempt);
     history::record(lake, &rec).await?;
-    let work = async {
+    // Output commits record the run (see `history::current_run`).
+    let work = history::RUN_ID.scope(rec.run_id.clone(), async {
         match def {
             Some(def) => {
                 let mut params = runner::params_for(def, start, end);
                 for (k, v) in set {
                     params.set(k, v)?;
                 }
-                runner::run(lake, ctx, def, params, o.retention).await
+                runner::run(lake, ctx, def, params).await
             }
-            None if name == "pagerank" => {
-                run_pagerank(lake, ctx, start, end, set, o.retention).await
-            }
-            None if name == "betweenness" => {
-                run_betweenness(lake, ctx, start, end, set, o.retention).await
-            }
-            None if name == "compact" => run_compact(lake, start, end, set, o.retention).await,
-            None => run_verify(lake, ctx, start, end, set, o.retention).await,
+            None if name == "pagerank" => run_pagerank(lake, ctx, start, end, set).await,
+            None if name == "betweenness" => run_betweenness(lake, ctx, start, end, set).await,
+            None if name == "compact" => run_compact(lake, start, end, set).await,
+            None if name == "vacuum" => run_vacuum(lake, start, end, o.retention).await,
+            None => run_verify(lake, ctx, start, end, set).await,
         }
-    };
+    });
     // Renew the lease while the job runs; stop the job if another runner took it over.
     let keep = async {
         loop {
@@ -324,7 +322,6 @@ async fn run_verify(
     start: chrono::DateTime<chrono::Utc>,
     end: chrono::DateTime<chrono::Utc>,
     set: &[(String, String)],
-    retention: chrono::Duration,
 ) -> Result<runner::RunReport> {
     let mut p = params::Params::default();
     p.insert("k", params::Value::Int(50));
@@ -345,7 +342,7 @@ async fn run_verify(
             k: p.int("k")?.max(0) as usize,
             sample: p.duration("sample")?,
         };
-        let r = verify::run(lake, ctx, &o, retention).await?;
+        let r = verify::run(lake, ctx, &o).await?;
         report.rows_in += r.rows_in;
         days += 1;
         report.outputs = vec![("verification".into(), days, days)];
@@ -360,7 +357,6 @@ async fn run_pagerank(
     start: chrono::DateTime<chrono::Utc>,
     end: chrono::DateTime<chrono::Utc>,
     set: &[(String, String)],
-    retention: chrono::Duration,
 ) -> Result<runner::RunReport> {
     let date = graph_day(start, end, "pagerank")?;
     let mut o = pagerank::PageRankOptions {
@@ -399,7 +395,7 @@ async fn run_pagerank(
             }
         }
     }
-    let (report, pr) = pagerank::run(lake, ctx, &o, retention).await?;
+    let (report, pr) = pagerank::run(lake, ctx, &o).await?;
     tracing::info!(nodes = pr.nodes, iterations = pr.iterations, l1 = pr.l1, resumed_from = ?pr.resumed_from, "pagerank converged");
     Ok(report)
 }
@@ -438,7 +434,6 @@ async fn run_betweenness(
     start: chrono::DateTime<chrono::Utc>,
     end: chrono::DateTime<chrono::Utc>,
     set: &[(String, String)],
-    retention: chrono::Duration,
 ) -> Result<runner::RunReport> {
     let date = graph_day(start, end, "betweenness")?;
     let mut o = betweenness::BetweennessOptions {
@@ -465,7 +460,7 @@ async fn run_betweenness(
             }
         }
     }
-    let (report, b) = betweenness::run(lake, ctx, &o, retention).await?;
+    let (report, b) = betweenness::run(lake, ctx, &o).await?;
     tracing::info!(
         nodes = b.nodes,
         edges = b.edges,
@@ -481,7 +476,6 @@ async fn run_compact(
     start: chrono::DateTime<chrono::Utc>,
     end: chrono::DateTime<chrono::Utc>,
     set: &[(String, String)],
-    retention: chrono::Duration,
 ) -> Result<runner::RunReport> {
     runner::check_interval(start, end)?;
     let mut p = params::Params::default();
@@ -493,7 +487,7 @@ async fn run_compact(
     let mut report = runner::RunReport::default();
     let mut day = start;
     while day < end {
-        for (table, c) in compact::compact_day(lake, day.date_naive(), target, retention).await? {
+        for (table, c) in compact::compact_day(lake, day.date_naive(), target).await? {
             report.rows_in += c.rows;
             report
                 .outputs
@@ -502,6 +496,19 @@ async fn run_compact(
         day += chrono::Duration::days(1);
     }
     Ok(report)
+}
+
+/// Vacuums every lake table (see [`compact::vacuum`]). Works on whole tables: the interval
+/// only names the run.
+async fn run_vacuum(
+    lake: &pulse_lake::Lake,
+    start: chrono::DateTime<chrono::Utc>,
+    end: chrono::DateTime<chrono::Utc>,
+    retention: chrono::Duration,
+) -> Result<runner::RunReport> {
+    runner::check_interval(start, end)?;
+    compact::vacuum(lake, retention).await?;
+    Ok(runner::RunReport::default())
 }
 
 #[cfg(test)]

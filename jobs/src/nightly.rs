@@ -30,7 +30,7 @@ pub struct Task {
 
 /// The nightly DAG for a date, in an order that respects `after`. `profiles` also needs the
 /// previous date's profiles (it refuses to skip a day).
-pub const DAG: [Task; 12] = [
+pub const DAG: [Task; 13] = [
     Task {
         job: "compact",
         after: &[],
@@ -97,6 +97,12 @@ pub const DAG: [Task; 12] = [
             "hashtags",
             "betweenness",
         ],
+        set: &[],
+    },
+    // Last: deletes what the night's commits replaced, once the retention has passed.
+    Task {
+        job: "vacuum",
+        after: &["pipeline-stats"],
         set: &[],
     },
 ];

@@ -87,7 +87,6 @@ pub async fn run(
     lake: &Lake,
     ctx: &datafusion::prelude::SessionContext,
     o: &PageRankOptions,
-    retention: chrono::Duration,
 ) -> Result<(RunReport, PageRankReport)> {
     if !(0.0..1.0).contains(&o.damping) || o.tol <= 0.0 || o.max_iter == 0 {
         return Err(Error::Usage(
@@ -225,8 +224,7 @@ pub async fn run(
         ))
         .await?;
     let table = o.edges.output_table("pagerank");
-    let rows =
-        crate::runner::write_day_output(lake, ctx, &table, &o.date, df, &base, retention).await?;
+    let rows = crate::runner::write_day_output(lake, ctx, &table, &o.date, df, &base).await?;
     Ok((
         RunReport {
             outputs: vec![(table, rows, 1)],

@@ -148,18 +148,17 @@ pub fn derive_read_from(p: &mut Params, lookback: std::time::Duration) -> Result
 }
 
 /// Runs `job` with `params` in `ctx` (a session with the lake registered), writing outputs to
-/// `lake`. `retention` is how long replaced output files stay for running readers.
+/// `lake`.
 pub async fn run(
     lake: &Lake,
     ctx: &SessionContext,
     job: &JobDef,
     params: Params,
-    retention: Duration,
 ) -> Result<RunReport> {
     let (start, end) = (params.time("start")?, params.time("end")?);
     check_interval(start, end)?;
     if !job.daily {
-        return run_interval(lake, ctx, job, params, retention).await;
+        return run_interval(lake, ctx, job, params).await;
     }
     let mut total = RunReport::default();
     let mut day = start;
@@ -167,7 +166,7 @@ pub async fn run(
         let mut p = params.clone();
         p.insert("start", Value::Time(day));
         p.insert("end", Value::Time(day + Duration::days(1)));
-        let r = run_interval(lake, ctx, job, p, retention).await?;
+        let r = run_interval(lake, ctx, job, p).await?;
         total.rows_in += r.rows_in;
         total.spilled_bytes += r.spilled_bytes;
         for (table, rows, days) in r.outputs {
@@ -195,7 +194,6 @@ async fn run_interval(
     ctx: &SessionContext,
     job: &JobDef,
     mut params: Params,
-    retention: Duration,
 ) -> Result<RunReport> {
     derive(job, &mut params)?;
     let suffix = (job.suffix)(&params);
@@ -225,7 +223,6 @@ async fn run_interval(
         &params,
         &suffix,
         &days,
-        retention,
         &mut scratch,
         &mut report,
     )
@@ -244,7 +241,6 @@ async fn run_steps(
     params: &Params,
     suffix: &str,
     days: &[String],
-    retention: Duration,
     scratch: &mut Vec<String>,
     report: &mut RunReport,
 ) -> Result<()> {
@@ -258,8 +254,7 @@ async fn run_steps(
         // A step whose cluster lost an executor (a task or the result's fetch failed) runs
         // again.
         let done = crate::with_retries(&name, Error::is_transient, || {
-            run_step(lake, ctx, step.kind, &name, &sql, &rel, days, retention)
-                .instrument(span.clone())
+            run_step(lake, ctx, step.kind, &name, &sql, &rel, days).instrument(span.clone())
         })
         .await?;
         report.rows_in += done.rows_in;
@@ -293,7 +288,6 @@ async fn run_step(
     sql: &str,
     rel: &str,
     days: &[String],
-    retention: Duration,
 ) -> Result<StepDone> {
     let df = ctx.sql(sql).await.map_err(|e| Error::Step {
         step: name.to_string(),
@@ -319,7 +313,7 @@ async fn run_step(
         }
         let mut w = DayWriter::new(name, &schema, days)?;
         let (rows_in, spilled) = stream_counting(df, name, |b| w.push(&b)).await?;
-        let rows_out = w.commit(lake, retention).await?;
+        let rows_out = w.commit(lake).await?;
         tracing::info!(rows = rows_out, partitions = days.len(), "output written");
         pulse_lake::catalog::register_agg(ctx, lake, name).await?;
         Ok(StepDone {
@@ -516,11 +510,12 @@ impl DayWriter {
         Ok(())
     }
 
-    /// Replaces each day's partition with its file, then commits the new days to the
-    /// table's Delta log in one commit (readers of the log see the old days or the new ones);
-    /// returns the rows written.
-    pub(crate) async fn commit(self, lake: &Lake, retention: Duration) -> Result<usize> {
+    /// Puts each day's file into the table's directory (unseen until committed), then
+    /// replaces the interval's days with them in one Delta commit: readers see the old days or
+    /// the new ones. Returns the rows written.
+    pub(crate) async fn commit(self, lake: &Lake) -> Result<usize> {
         let mut writers = self.writers;
+        let rel = format!("agg/{}", self.table);
         let shape = pulse_lake::delta::Shape::daily(self.file_schema.clone());
         let mut files = Vec::new();
         for day in &self.days {
@@ -528,23 +523,22 @@ impl DayWriter {
                 continue;
             };
             let body = Bytes::from(w.into_inner()?);
-            let dir = lake.path(&format!("agg/{}/dt={day}", self.table));
-            let marker = lake
-                .lake_store()
-                .replace(&dir, vec![body.clone()], retention)
-                .await?;
-            for name in &marker.adds {
-                let path = format!("dt={day}/{name}");
-                let parts = vec![("dt".to_string(), day.clone())];
-                files.push(pulse_lake::delta::DataFile::from_bytes(
-                    path,
-                    &body,
-                    parts,
-                    &shape.schema,
-                )?);
-            }
+            let path = format!("dt={day}/{}", new_file_name(&rel, day, &body));
+            lake.raw_store()
+                .put(&lake.path(&format!("{rel}/{path}")), body.clone().into())
+                .await
+                .map_err(pulse_lake::Error::from)?;
+            let parts = vec![("dt".to_string(), day.clone())];
+            files.push(pulse_lake::delta::DataFile::from_bytes(
+                path,
+                &body,
+                parts,
+                &shape.schema,
+            )?);
         }
-        pulse_lake::delta::LakeTable::new(lake, &format!("agg/{}", self.table))
+        pulse_lake::delta::pause_before_commit(&rel).await;
+        pulse_lake::delta::LakeTable::new(lake, &rel)
+            .for_run(crate::history::current_run())
             .commit(
                 &shape,
                 &files,
@@ -553,6 +547,21 @@ impl DayWriter {
             .await?;
         Ok(self.rows)
     }
+}
+
+/// A name for a new output file of `rel`'s day `day` with contents `body`, unlike any other
+/// run's (a rerun never overwrites a file a reader may still be reading).
+fn new_file_name(rel: &str, day: &str, body: &[u8]) -> String {
+    let mut h = blake3::Hasher::new();
+    h.update(rel.as_bytes());
+    h.update(day.as_bytes());
+    h.update(&std::process::id().to_le_bytes());
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    h.update(&nanos.to_le_bytes());
+    h.update(blake3::hash(body).as_bytes());
+    format!("c-{}-0000.parquet", &h.finalize().to_hex()[..16])
 }
 
 /// Deletes every object under `rel` (a job's scratch directory).
@@ -576,19 +585,10 @@ pub(crate) async fn write_day_output(
     date: &str,
     df: datafusion::prelude::DataFrame,
     scratch: &str,
-    retention: Duration,
 ) -> Result<usize> {
     let schema = Arc::new(df.schema().as_arrow().clone());
     let batches = df.collect().await?;
-    let rows = write_days(
-        lake,
-        table,
-        &schema,
-        &batches,
-        &[date.to_string()],
-        retention,
-    )
-    .await?;
+    let rows = write_days(lake, table, &schema, &batches, &[date.to_string()]).await?;
     ctx.deregister_table(table)?;
     pulse_lake::catalog::register_agg(ctx, lake, table).await?;
     delete_dir(lake, scratch).await?;
@@ -603,11 +603,10 @@ pub(crate) async fn write_days(
     schema: &Arc<Schema>,
     batches: &[RecordBatch],
     days: &[String],
-    retention: Duration,
 ) -> Result<usize> {
     let mut w = DayWriter::new(table, schema, days)?;
     for b in batches {
         w.push(b)?;
     }
-    w.commit(lake, retention).await
+    w.commit(lake).await
 }

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use arrow::array::{ArrayRef, AsArray, Int64Array, RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Field, Float64Type, Int64Type, Schema};
-use chrono::{Duration, NaiveDate, Timelike};
+use chrono::{NaiveDate, Timelike};
 use datafusion::prelude::{SessionContext, col, lit};
 
 use crate::runner::{RunReport, write_days};
@@ -100,7 +100,6 @@ pub async fn run(
     lake: &pulse_lake::Lake,
     ctx: &SessionContext,
     o: &VerifyOptions,
-    retention: Duration,
 ) -> Result<RunReport> {
     let day = o.date.to_string();
     let sample_us = o.sample.as_micros() as i64;
@@ -267,7 +266,6 @@ pub async fn run(
         &schema,
         &[batch],
         std::slice::from_ref(&day),
-        retention,
     )
     .await?;
     ctx.deregister_table("verification")?;

@@ -1,6 +1,6 @@
-//! Registers the lake in a DataFusion session: its store (the commit-aware [`LakeStore`]),
-//! Pulse's functions, and every table by name with `dt` and `hour` as partition columns, so
-//! `WHERE dt = '2026-01-05'` lists and reads only that day's files. Hand-kept reference
+//! Registers the lake in a DataFusion session: its store (each table as its Delta log says,
+//! [`LakeStore`]), Pulse's functions, and every table by name with `dt` and `hour` as
+//! partition columns, so `WHERE dt = '2026-01-05'` lists and reads only that day's files. Hand-kept reference
 //! files, `ref/<name>.csv`, are tables too (e.g. `bot_overrides`).
 //!
 //! [`LakeStore`]: crate::view::LakeStore
@@ -290,10 +290,12 @@ pub async fn register_agg(ctx: &SessionContext, lake: &Lake, table: &str) -> Res
     let rel = format!("agg/{table}");
     let mut newest = None;
     for day in list_dirs(lake, &rel).await?.into_iter().rev() {
-        let files = lake
-            .lake_store()
-            .visible_files(&lake.path(&format!("{rel}/{day}")))
-            .await?;
+        let mut files = lake
+            .store()
+            .list_with_delimiter(Some(&lake.path(&format!("{rel}/{day}"))))
+            .await?
+            .objects;
+        files.sort_by(|a, b| a.location.cmp(&b.location));
         if let Some(f) = files
             .into_iter()
             .rfind(|f| f.location.as_ref().ends_with(".parquet"))

@@ -3,9 +3,8 @@
 //! A truncated or corrupt Parquet file fails every query that scans its table, and
 //! DataFusion's error ("Corrupt footer") does not say which file it was. [`check`] reads the
 //! footer (and optionally every page) of each visible file and reports the unreadable ones
-//! with the reason; [`quarantine`] keeps a copy of each under `sys/quarantined/` and hides it
-//! with a commit marker (the same commit path every rewrite uses), so nothing is deleted and
-//! jobs run again on the remaining files. [`quarantined`] lists what was moved and why.
+//! with the reason; [`quarantine`] keeps a copy of each under `sys/quarantined/` and removes
+//! it from its table's Delta log, so jobs run again on the remaining files. [`quarantined`] lists what was moved and why.
 
 use bytes::Bytes;
 use futures::TryStreamExt;
@@ -239,20 +238,17 @@ pub struct Quarantined {
     pub kept_at: String,
 }
 
-/// Keeps a copy of each bad file under [`QUARANTINED_DIR`] with a record of why, then hides
-/// the file with a commit marker in its directory. Nothing is deleted; to bring a file back,
-/// copy it from `kept_at` into its table's directory under a new name.
+/// Keeps a copy of each bad file under [`QUARANTINED_DIR`] with a record of why, then removes
+/// the file from its table's Delta log in one commit. Nothing is deleted (vacuum may delete
+/// the table's copy later; the one under `kept_at` stays).
 pub async fn quarantine(lake: &Lake, bad: &[BadFile]) -> Result<Vec<Quarantined>> {
-    let store = lake.lake_store();
+    let store = lake.raw_store();
     let mut out = Vec::new();
     for f in bad {
         let from = lake.path(&f.path);
         let kept_at = format!("{QUARANTINED_DIR}/{}", f.path);
-        let bytes = store.inner().get(&from).await?.bytes().await?;
-        store
-            .inner()
-            .put(&lake.path(&kept_at), bytes.into())
-            .await?;
+        let bytes = store.get(&from).await?.bytes().await?;
+        store.put(&lake.path(&kept_at), bytes.into()).await?;
         let q = Quarantined {
             file: f.clone(),
             kept_at: kept_at.clone(),
@@ -262,23 +258,14 @@ pub async fn quarantine(lake: &Lake, bad: &[BadFile]) -> Result<Vec<Quarantined>
             reason: e.to_string(),
         })?;
         store
-            .inner()
             .put(
                 &lake.path(&format!("{kept_at}.json")),
                 Bytes::from(record).into(),
             )
             .await?;
-        let (dir, name) = f.path.rsplit_once('/').unwrap_or(("", f.path.as_str()));
-        let generation =
-            blake3::hash(format!("quarantine\n{}", f.path).as_bytes()).to_hex()[..16].to_string();
-        store
-            .commit(&lake.path(dir), &generation, &[name.to_string()])
-            .await?;
-        // And out of the table's Delta log (tables are the first two levels: `raw/streams`).
-        let mut parts = f.path.splitn(3, '/');
-        if let (Some(a), Some(b), Some(rest)) = (parts.next(), parts.next(), parts.next()) {
-            crate::delta::LakeTable::new(lake, &format!("{a}/{b}"))
-                .remove(vec![rest.to_string()])
+        if let Some((root, inside)) = crate::delta::table_root(&f.path) {
+            crate::delta::LakeTable::new(lake, root)
+                .remove(vec![inside.to_string()])
                 .await?;
         }
         out.push(q);
@@ -289,24 +276,13 @@ pub async fn quarantine(lake: &Lake, bad: &[BadFile]) -> Result<Vec<Quarantined>
 /// The files quarantined so far.
 pub async fn quarantined(lake: &Lake) -> Result<Vec<Quarantined>> {
     let prefix = lake.path(QUARANTINED_DIR);
-    let objects: Vec<_> = lake
-        .lake_store()
-        .inner()
-        .list(Some(&prefix))
-        .try_collect()
-        .await?;
+    let objects: Vec<_> = lake.raw_store().list(Some(&prefix)).try_collect().await?;
     let mut out = Vec::new();
     for o in objects {
         if !o.location.as_ref().ends_with(".json") {
             continue;
         }
-        let bytes = lake
-            .lake_store()
-            .inner()
-            .get(&o.location)
-            .await?
-            .bytes()
-            .await?;
+        let bytes = lake.raw_store().get(&o.location).await?.bytes().await?;
         let q: Quarantined =
             serde_json::from_slice(&bytes).map_err(|e| crate::Error::CorruptMarker {
                 path: o.location.to_string(),

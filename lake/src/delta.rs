@@ -12,7 +12,7 @@
 //! id and version, the mechanism Delta streaming writers use for exactly-once). A commit whose
 //! app id the table has already seen at that version or later adds nothing.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use arrow::datatypes::{DataType, Schema, SchemaRef, TimeUnit};
@@ -22,14 +22,17 @@ use deltalake_core::kernel::{Action, Add, Remove, StructType, Transaction};
 use deltalake_core::logstore::{LogStoreRef, StorageConfig, default_logstore};
 use deltalake_core::protocol::{DeltaOperation, SaveMode};
 use deltalake_core::{DeltaTable, DeltaTableError};
-use object_store::ObjectStore;
 use object_store::prefix::PrefixStore;
+use object_store::{ObjectStore, ObjectStoreExt};
 use parquet::file::metadata::ParquetMetaData;
 use parquet::file::statistics::{Statistics, ValueStatistics};
 use url::Url;
 
 use crate::schema::{SCHEMA_VERSION, SCHEMA_VERSION_KEY};
 use crate::{Error, Lake, Result};
+
+/// The `commitInfo` field naming the job run that made a commit.
+pub const RUN_ID_KEY: &str = "pulse.run_id";
 
 /// How many times a commit is retried when another writer committed first.
 const COMMIT_RETRIES: usize = 30;
@@ -210,11 +213,11 @@ fn exact_bound<T>(v: &ValueStatistics<T>, max: bool) -> Option<&T> {
 /// What a commit does besides adding its files.
 #[derive(Debug, Clone)]
 pub enum Change {
-    /// Appends the files. With a transaction, a table that has seen `app_id` at `version` or
-    /// later gets nothing (an input landed again).
+    /// Appends the files. With transactions, a table that has seen each `app_id` at its
+    /// `version` or later gets nothing (an input landed again).
     Append {
-        /// The writer's identity and its position in its input.
-        txn: Option<(String, i64)>,
+        /// The writers' identities and their positions in their inputs.
+        txns: Vec<(String, i64)>,
     },
     /// Replaces every file of the given `dt` days with the files (a job run's output).
     ReplaceDays(Vec<String>),
@@ -267,32 +270,195 @@ pub enum At {
     Time(chrono::DateTime<chrono::Utc>),
 }
 
-/// The Delta tables a process has loaded, by directory: each is brought up to date by
-/// reading only the commits made since, and the process's commits to one take turns.
-#[derive(Default)]
-pub struct Tables(std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<Option<DeltaTable>>>>>);
+/// The lake's tables as one process sees them: where they live (the store, the lake's root in
+/// it, its URL) and the Delta tables loaded so far, by directory. Each is brought up to date
+/// by reading only the commits made since, and the process's commits to one take turns.
+/// Shared by every clone of a [`Lake`].
+pub struct Tables {
+    store: Arc<dyn ObjectStore>,
+    store_url: Url,
+    root: object_store::path::Path,
+    slots: std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<Option<DeltaTable>>>>>,
+    /// The live files of each table at a version, as store paths relative to its root.
+    live: std::sync::Mutex<HashMap<String, (u64, LiveFiles)>>,
+    /// When each table's log was last listed.
+    listed_at: std::sync::Mutex<HashMap<String, std::time::Instant>>,
+}
+
+/// The live files of a table at one version, as store paths relative to its root.
+pub type LiveFiles = Arc<HashSet<String>>;
+
+/// How long data files in a table without a Delta log are taken for a first commit in flight
+/// rather than for a lake written before Delta tables.
+const FIRST_COMMIT_GRACE: chrono::Duration = chrono::Duration::minutes(10);
+
+/// How often a loaded table's log is listed even when no next commit appeared.
+const FULL_REFRESH: std::time::Duration = std::time::Duration::from_secs(60);
+
+impl std::fmt::Debug for Tables {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Tables({}, {})", self.store, self.root)
+    }
+}
 
 impl Tables {
+    /// The tables of the lake at `root` in `store`, registered with DataFusion as `store_url`.
+    pub fn new(
+        store: Arc<dyn ObjectStore>,
+        store_url: Url,
+        root: object_store::path::Path,
+    ) -> Tables {
+        Tables {
+            store,
+            store_url,
+            root,
+            slots: Default::default(),
+            live: Default::default(),
+            listed_at: Default::default(),
+        }
+    }
+
+    /// The store, every object visible (Delta logs, files no commit added).
+    pub fn store(&self) -> &Arc<dyn ObjectStore> {
+        &self.store
+    }
+
+    /// The store URL (`file:///` or `s3://bucket`).
+    pub fn store_url(&self) -> &Url {
+        &self.store_url
+    }
+
+    /// The lake's root inside the store.
+    pub fn root(&self) -> &object_store::path::Path {
+        &self.root
+    }
+
+    /// The store path of `rel` (a `/`-separated path relative to the lake root).
+    pub fn path(&self, rel: &str) -> object_store::path::Path {
+        let mut p = self.root.clone();
+        for part in rel.split('/').filter(|s| !s.is_empty()) {
+            p = p.join(part);
+        }
+        p
+    }
+
+    /// The URL of `rel` as DataFusion sees it, ending in `/` (a directory).
+    pub fn url(&self, rel: &str) -> String {
+        let p = self.path(rel);
+        if self.store_url.scheme() == "file" {
+            format!("file:///{p}/")
+        } else {
+            format!("{}/{p}/", self.store_url.as_str().trim_end_matches('/'))
+        }
+    }
+
+    /// True when the log of the table at `rel` was listed within [`FULL_REFRESH`].
+    fn listed_lately(&self, rel: &str) -> bool {
+        let at = self.listed_at.lock().unwrap_or_else(|e| e.into_inner());
+        at.get(rel).is_some_and(|t| t.elapsed() < FULL_REFRESH)
+    }
+
+    /// Notes that the log of the table at `rel` was just listed.
+    fn listed(&self, rel: &str) {
+        let mut at = self.listed_at.lock().unwrap_or_else(|e| e.into_inner());
+        at.insert(rel.to_string(), std::time::Instant::now());
+    }
+
     fn slot(&self, rel: &str) -> Arc<tokio::sync::Mutex<Option<DeltaTable>>> {
-        let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let mut map = self.slots.lock().unwrap_or_else(|e| e.into_inner());
         map.entry(rel.to_string()).or_default().clone()
     }
+
+    /// The live files of the table at `rel` (store paths relative to its root) at its newest
+    /// version; None when it has no Delta log and no data files. A table directory with data
+    /// files but no log was written before tables were Delta tables: an error says to migrate.
+    pub async fn live(self: &Arc<Self>, rel: &str) -> Result<Option<LiveFiles>> {
+        let table = LakeTable {
+            tables: self.clone(),
+            rel: rel.to_string(),
+            run: None,
+        };
+        let Some(t) = table.load().await? else {
+            table.refuse_unmigrated().await?;
+            return Ok(None);
+        };
+        let version = t.version().unwrap_or(0);
+        {
+            let live = self.live.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some((v, files)) = live.get(rel)
+                && *v == version
+            {
+                return Ok(Some(files.clone()));
+            }
+        }
+        let snapshot = t.snapshot().map_err(|e| table.error(e))?;
+        let files: HashSet<String> = snapshot
+            .log_data()
+            .iter()
+            .map(|f| object_store::path::Path::from(f.path().as_ref()).to_string())
+            .collect();
+        let files = Arc::new(files);
+        let mut live = self.live.lock().unwrap_or_else(|e| e.into_inner());
+        live.insert(rel.to_string(), (version, files.clone()));
+        Ok(Some(files))
+    }
+}
+
+/// Fault injection for the crash tests: with `PULSE_PAUSE_BEFORE_COMMIT=<text>`, a writer
+/// whose table directory contains the text waits a minute after writing its files and before
+/// committing them, so a test can kill the process there.
+pub async fn pause_before_commit(rel: &str) {
+    if let Ok(t) = std::env::var("PULSE_PAUSE_BEFORE_COMMIT")
+        && !t.is_empty()
+        && rel.contains(&t)
+    {
+        tracing::warn!(
+            table = rel,
+            "PULSE_PAUSE_BEFORE_COMMIT: pausing before the commit"
+        );
+        tokio::time::sleep(std::time::Duration::from_secs(60)).await;
+    }
+}
+
+/// The table a lake path (relative to the lake root) belongs to, and the path inside it:
+/// tables are the first two levels, `raw/<table>`, `agg/<table>`, `quarantine/<source>`, and
+/// the run log `sys/runs`. None for paths outside tables (scratch space, reference files).
+pub fn table_root(rel: &str) -> Option<(&str, &str)> {
+    let rel = rel.trim_start_matches('/');
+    let (top, rest) = rel.split_once('/')?;
+    let (name, inside) = rest.split_once('/').unwrap_or((rest, ""));
+    let is_table = match top {
+        "raw" | "agg" | "quarantine" => !name.is_empty(),
+        "sys" => name == "runs",
+        _ => false,
+    };
+    is_table.then(|| (&rel[..top.len() + 1 + name.len()], inside))
 }
 
 /// A Delta table of the lake at a directory (`raw/streams`, `agg/pagerank`, ...).
 #[derive(Debug, Clone)]
 pub struct LakeTable {
-    lake: Lake,
+    tables: Arc<Tables>,
     rel: String,
+    /// The job run its commits belong to, recorded in each commit's `commitInfo`.
+    run: Option<String>,
 }
 
 impl LakeTable {
     /// The table at `rel` in `lake`.
     pub fn new(lake: &Lake, rel: &str) -> LakeTable {
         LakeTable {
-            lake: lake.clone(),
+            tables: lake.tables().clone(),
             rel: rel.trim_matches('/').to_string(),
+            run: None,
         }
+    }
+
+    /// The same table, its commits recorded as made by the job run `run` (its run id, as
+    /// `pulse.run_id` in each commit's `commitInfo`): see [`crate::travel::committed_by`].
+    pub fn for_run(mut self, run: Option<String>) -> LakeTable {
+        self.run = run;
+        self
     }
 
     /// Its directory, relative to the lake root.
@@ -302,11 +468,11 @@ impl LakeTable {
 
     /// The Delta log store of the table, over the lake's store (not the filtered view).
     pub fn log_store(&self) -> Result<LogStoreRef> {
-        let root: Arc<dyn ObjectStore> = self.lake.raw_store();
+        let root: Arc<dyn ObjectStore> = self.tables.store.clone();
         let prefixed: Arc<dyn ObjectStore> =
-            Arc::new(PrefixStore::new(root.clone(), self.lake.path(&self.rel)));
-        let url = Url::parse(&self.lake.url(&self.rel)).map_err(|e| Error::InvalidLocation {
-            url: self.lake.url(&self.rel),
+            Arc::new(PrefixStore::new(root.clone(), self.tables.path(&self.rel)));
+        let url = Url::parse(&self.tables.url(&self.rel)).map_err(|e| Error::InvalidLocation {
+            url: self.tables.url(&self.rel),
             reason: e.to_string(),
         })?;
         Ok(default_logstore(
@@ -319,18 +485,14 @@ impl LakeTable {
 
     /// True when the table has a Delta log.
     pub async fn exists(&self) -> Result<bool> {
-        let log = self.lake.path(&format!("{}/_delta_log", self.rel));
-        let listed = self
-            .lake
-            .raw_store()
-            .list_with_delimiter(Some(&log))
-            .await?;
+        let log = self.tables.path(&format!("{}/_delta_log", self.rel));
+        let listed = self.tables.store.list_with_delimiter(Some(&log)).await?;
         Ok(!listed.objects.is_empty())
     }
 
     /// The table at its latest version, or None when it has no log yet.
     pub async fn load(&self) -> Result<Option<DeltaTable>> {
-        let slot = self.lake.delta_tables().slot(&self.rel);
+        let slot = self.tables.slot(&self.rel);
         let mut cached = slot.lock().await;
         self.refresh(&mut cached).await?;
         Ok(cached.clone())
@@ -338,11 +500,32 @@ impl LakeTable {
 
     /// Brings the process's copy of the table up to date: reads only the commits made since
     /// it was loaded (the whole log, from its last checkpoint, the first time).
+    /// While no commit follows the loaded version (one `head` of the next commit's file tells),
+    /// nothing is read; every [`FULL_REFRESH`] the log is listed anyway, in case its commits
+    /// since were cleaned up behind a checkpoint.
     async fn refresh(&self, cached: &mut Option<DeltaTable>) -> Result<()> {
         match cached {
-            Some(t) => t.load().await.map_err(|e| self.error(e)),
+            Some(t) => {
+                if let Some(v) = t.version() {
+                    let next =
+                        self.tables
+                            .path(&format!("{}/_delta_log/{:020}.json", self.rel, v + 1));
+                    let listed_lately = self.tables.listed_lately(&self.rel);
+                    match self.tables.store.head(&next).await {
+                        Err(object_store::Error::NotFound { .. }) if listed_lately => {
+                            return Ok(());
+                        }
+                        Err(object_store::Error::NotFound { .. }) | Ok(_) => {}
+                        Err(e) => return Err(e.into()),
+                    }
+                }
+                t.load().await.map_err(|e| self.error(e))?;
+                self.tables.listed(&self.rel);
+                Ok(())
+            }
             None => {
                 *cached = self.load_at(None).await?;
+                self.tables.listed(&self.rel);
                 Ok(())
             }
         }
@@ -367,6 +550,22 @@ impl LakeTable {
         }
     }
 
+    /// Fails when the table, which has no Delta log, holds data files of the layout before
+    /// Delta tables. Files younger than [`FIRST_COMMIT_GRACE`] are taken for the files of a
+    /// first commit in flight (a concurrent writer's, or the caller's own).
+    async fn refuse_unmigrated(&self) -> Result<()> {
+        let dir = self.tables.path(&self.rel);
+        let legacy = crate::view::legacy_files(self.tables.store.as_ref(), &dir).await?;
+        let settled = chrono::Utc::now() - FIRST_COMMIT_GRACE;
+        match legacy.files.iter().find(|f| f.last_modified < settled) {
+            Some(f) => Err(Error::NotMigrated {
+                table: self.rel.clone(),
+                file: f.location.to_string(),
+            }),
+            None => Ok(()),
+        }
+    }
+
     pub(crate) fn error(&self, e: DeltaTableError) -> Error {
         Error::Delta {
             table: self.rel.clone(),
@@ -380,10 +579,15 @@ impl LakeTable {
         &self,
         cached: &mut Option<DeltaTable>,
         shape: &Shape,
+        adopting: bool,
     ) -> Result<DeltaTable> {
         self.refresh(cached).await?;
         if let Some(t) = cached {
             return Ok(t.clone());
+        }
+        // A table written before Delta: creating a log now would hide its data.
+        if !adopting {
+            self.refuse_unmigrated().await?;
         }
         let schema: StructType = (&shape.table_schema())
             .try_into_kernel()
@@ -428,25 +632,52 @@ impl LakeTable {
         files: &[DataFile],
         change: Change,
     ) -> Result<Option<i64>> {
+        self.commit_with(shape, files, change, false).await
+    }
+
+    /// [`LakeTable::commit`] for the migration: the table may hold files of the layout before
+    /// Delta tables (`files` are those it keeps).
+    pub(crate) async fn adopt(
+        &self,
+        shape: &Shape,
+        files: &[DataFile],
+        change: Change,
+    ) -> Result<Option<i64>> {
+        self.commit_with(shape, files, change, true).await
+    }
+
+    async fn commit_with(
+        &self,
+        shape: &Shape,
+        files: &[DataFile],
+        change: Change,
+        adopting: bool,
+    ) -> Result<Option<i64>> {
         // This process's commits to a table take turns (no conflict to resolve among them).
         // A commit that lost to another process's, which delta-rs cannot reconcile (the table
         // was created or changed its schema meanwhile), starts again from the newest version.
-        let slot = self.lake.delta_tables().slot(&self.rel);
+        let slot = self.tables.slot(&self.rel);
         let mut cached = slot.lock().await;
         let mut attempt = 0;
         loop {
-            let table = self.open_or_create(&mut cached, shape).await?;
+            let table = self.open_or_create(&mut cached, shape, adopting).await?;
             match self
                 .commit_to(&table, Some(shape), files, change.clone())
                 .await
             {
+                Ok(done) => {
+                    return Ok(done.map(|(v, t)| {
+                        *cached = Some(t);
+                        v
+                    }));
+                }
                 Err(Error::Delta { source, .. })
                     if attempt < 5 && matches!(*source, DeltaTableError::Transaction { .. }) =>
                 {
                     attempt += 1;
                     tracing::debug!(table = %self.rel, attempt, error = %source, "commit conflict; again");
                 }
-                other => return other,
+                Err(e) => return Err(e),
             }
         }
     }
@@ -454,13 +685,40 @@ impl LakeTable {
     /// Removes files (paths relative to the root) from the table in one commit; nothing when
     /// the table has no log.
     pub async fn remove(&self, paths: Vec<String>) -> Result<Option<i64>> {
-        let slot = self.lake.delta_tables().slot(&self.rel);
+        let slot = self.tables.slot(&self.rel);
         let mut cached = slot.lock().await;
         self.refresh(&mut cached).await?;
-        match cached.as_ref() {
-            Some(t) => self.commit_to(t, None, &[], Change::Remove(paths)).await,
-            None => Ok(None),
-        }
+        let Some(t) = cached.clone() else {
+            return Ok(None);
+        };
+        let done = self.commit_to(&t, None, &[], Change::Remove(paths)).await?;
+        Ok(done.map(|(v, t)| {
+            *cached = Some(t);
+            v
+        }))
+    }
+
+    /// Deletes the table's files no reader needs any more (Delta's vacuum): files a commit
+    /// removed at least `retention` ago, and files no commit added (a writer that died before
+    /// committing) older than that. The delay lets a query that listed the files before a
+    /// commit finish reading them. Returns how many files it deleted.
+    pub async fn vacuum(&self, retention: chrono::Duration) -> Result<usize> {
+        use deltalake_core::operations::vacuum::VacuumMode;
+        let slot = self.tables.slot(&self.rel);
+        let mut cached = slot.lock().await;
+        self.refresh(&mut cached).await?;
+        let Some(table) = cached.clone() else {
+            return Ok(0);
+        };
+        let (table, metrics) = table
+            .vacuum()
+            .with_retention_period(retention)
+            .with_enforce_retention_duration(false)
+            .with_mode(VacuumMode::Full)
+            .await
+            .map_err(|e| self.error(e))?;
+        *cached = Some(table);
+        Ok(metrics.files_deleted.len())
     }
 
     async fn commit_to(
@@ -469,11 +727,14 @@ impl LakeTable {
         shape: Option<&Shape>,
         files: &[DataFile],
         change: Change,
-    ) -> Result<Option<i64>> {
+    ) -> Result<Option<(i64, DeltaTable)>> {
         let snapshot = table.snapshot().map_err(|e| self.error(e))?;
         let log_store = table.log_store();
         let partition_by = Some(snapshot.metadata().partition_columns().to_vec());
         let mut props = CommitProperties::default().with_max_retries(COMMIT_RETRIES);
+        if let Some(run) = &self.run {
+            props = props.with_metadata([(RUN_ID_KEY.to_string(), serde_json::json!(run))]);
+        }
         let now = chrono::Utc::now().timestamp_millis();
         let remove = |path: &str, data_change: bool| {
             Action::Remove(Remove {
@@ -484,64 +745,69 @@ impl LakeTable {
                 ..Default::default()
             })
         };
-        let (mut actions, op) =
-            match &change {
-                Change::Append { txn } => {
-                    if let Some((app, version)) = txn {
-                        let seen = snapshot
-                            .transaction_version(log_store.as_ref(), app)
-                            .await
-                            .map_err(|e| self.error(e))?;
-                        if seen.is_some_and(|v| v >= *version) {
-                            tracing::debug!(table = %self.rel, app, version, "already landed");
-                            return Ok(None);
-                        }
-                        props = props.with_application_transaction(
-                            Transaction::new_with_last_update(app, *version, Some(now)),
-                        );
-                    }
-                    (
-                        Vec::new(),
-                        DeltaOperation::Write {
-                            mode: SaveMode::Append,
-                            partition_by,
-                            predicate: None,
-                        },
-                    )
+        let (mut actions, op) = match &change {
+            Change::Append { txns } => {
+                let mut fresh = txns.is_empty();
+                for (app, version) in txns {
+                    let seen = snapshot
+                        .transaction_version(log_store.as_ref(), app)
+                        .await
+                        .map_err(|e| self.error(e))?;
+                    fresh |= seen.is_none_or(|v| v < *version);
                 }
-                Change::ReplaceDays(days) => {
-                    let mut removes = Vec::new();
-                    for f in self.files(table)? {
-                        if f.1.iter().any(|(k, v)| k == "dt" && days.contains(v)) {
-                            removes.push(remove(&f.0, true));
-                        }
-                    }
-                    let list = days
-                        .iter()
-                        .map(|d| format!("'{d}'"))
-                        .collect::<Vec<_>>()
-                        .join(", ");
-                    (
-                        removes,
-                        DeltaOperation::Write {
-                            mode: SaveMode::Overwrite,
-                            partition_by,
-                            predicate: Some(format!("dt IN ({list})")),
-                        },
-                    )
+                if !fresh {
+                    tracing::debug!(table = %self.rel, ?txns, "already landed");
+                    return Ok(None);
                 }
-                Change::Rewrite(old) => (
-                    old.iter().map(|p| remove(p, false)).collect(),
-                    DeltaOperation::Optimize {
+                props = props.with_application_transactions(
+                    txns.iter()
+                        .map(|(app, version)| {
+                            Transaction::new_with_last_update(app, *version, Some(now))
+                        })
+                        .collect(),
+                );
+                (
+                    Vec::new(),
+                    DeltaOperation::Write {
+                        mode: SaveMode::Append,
+                        partition_by,
                         predicate: None,
-                        target_size: files.iter().map(|f| f.size as i64).max().unwrap_or(0),
                     },
-                ),
-                Change::Remove(old) => (
-                    old.iter().map(|p| remove(p, true)).collect(),
-                    DeltaOperation::Delete { predicate: None },
-                ),
-            };
+                )
+            }
+            Change::ReplaceDays(days) => {
+                let mut removes = Vec::new();
+                for f in self.files(table)? {
+                    if f.1.iter().any(|(k, v)| k == "dt" && days.contains(v)) {
+                        removes.push(remove(&f.0, true));
+                    }
+                }
+                let list = days
+                    .iter()
+                    .map(|d| format!("'{d}'"))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                (
+                    removes,
+                    DeltaOperation::Write {
+                        mode: SaveMode::Overwrite,
+                        partition_by,
+                        predicate: Some(format!("dt IN ({list})")),
+                    },
+                )
+            }
+            Change::Rewrite(old) => (
+                old.iter().map(|p| remove(p, false)).collect(),
+                DeltaOperation::Optimize {
+                    predicate: None,
+                    target_size: files.iter().map(|f| f.size as i64).max().unwrap_or(0),
+                },
+            ),
+            Change::Remove(old) => (
+                old.iter().map(|p| remove(p, true)).collect(),
+                DeltaOperation::Delete { predicate: None },
+            ),
+        };
         // A job whose output gained a column: the table's schema follows its newest files
         // (older files read the new column as NULL).
         if let Some(shape) = shape.filter(|_| !files.is_empty()) {
@@ -570,7 +836,10 @@ impl LakeTable {
             .build(Some(snapshot), log_store, op)
             .await
             .map_err(|e| self.error(e))?;
-        Ok(Some(committed.version() as i64))
+        // The table as the commit left it: the next reader need not read the commit back.
+        let mut after = table.clone();
+        after.state = Some(committed.snapshot());
+        Ok(Some((committed.version() as i64, after)))
     }
 
     /// The live files of `table` at its loaded version: (path relative to the root,
@@ -700,22 +969,22 @@ mod tests {
         );
         assert_eq!(stats["maxValues"]["viewer_login"], "x");
         assert_eq!(stats["nullCount"]["channel_login"], 0);
-        let txn = Some(("replay-abc".to_string(), 7));
+        let txn = vec![("replay-abc".to_string(), 7)];
         let v = t.commit(
             &shape,
             std::slice::from_ref(&a),
-            Change::Append { txn: txn.clone() },
+            Change::Append { txns: txn.clone() },
         );
         assert_eq!(v.await.unwrap(), Some(1), "version 0 creates the table");
         // The same input again, and an earlier position of it, add nothing.
         let again = t.commit(
             &shape,
             std::slice::from_ref(&a),
-            Change::Append { txn: txn.clone() },
+            Change::Append { txns: txn.clone() },
         );
         assert_eq!(again.await.unwrap(), None);
         let earlier = Change::Append {
-            txn: Some(("replay-abc".to_string(), 3)),
+            txns: vec![("replay-abc".to_string(), 3)],
         };
         assert_eq!(
             t.commit(&shape, std::slice::from_ref(&a), earlier)
@@ -741,7 +1010,7 @@ mod tests {
         t.commit(
             &shape,
             &[b.clone(), c.clone()],
-            Change::Append { txn: None },
+            Change::Append { txns: vec![] },
         )
         .await
         .unwrap();

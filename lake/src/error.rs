@@ -40,6 +40,20 @@ pub enum Error {
         /// What delta-rs said.
         source: Box<deltalake_core::DeltaTableError>,
     },
+    /// A table directory holds data files but no Delta log: the lake was written by a Pulse
+    /// from before lake tables were Delta tables (or a table's very first commit was cut
+    /// short). `pulse lake migrate` commits its files.
+    #[error(
+        "table {table} has data files but no Delta log (e.g. {file}): the lake was written \
+         before Pulse's tables were Delta tables, or the table's first commit was cut short; \
+         run `pulse lake migrate` to commit them"
+    )]
+    NotMigrated {
+        /// The table's directory in the lake.
+        table: String,
+        /// One of its files.
+        file: String,
+    },
     /// A statement a read-only endpoint refuses (a user mistake): DDL, DML, `SET`, ...
     #[error(
         "{what} is not allowed here: this endpoint is read-only (SELECT, WITH, EXPLAIN, SHOW \

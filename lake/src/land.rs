@@ -111,6 +111,18 @@ fn hour_start(hour: i64) -> DateTime<Utc> {
     DateTime::from_timestamp(hour * 3600, 0).unwrap_or_default()
 }
 
+/// The Delta transaction (app id) of landing the files named `<stem>.parquet`: a table that
+/// has seen it gets nothing more from that input.
+pub fn land_txn(stem: &str) -> String {
+    format!("pulse-land:{stem}")
+}
+
+/// The stem whose landing a file name records (`<stem>.parquet`), for names a landing gave.
+pub fn land_stem(name: &str) -> Option<&str> {
+    name.strip_suffix(".parquet")
+        .filter(|s| !s.starts_with("c-") && !s.starts_with('_') && !s.starts_with('.'))
+}
+
 /// The partition directory of `table` for the hour starting at `t`.
 pub fn partition_dir(table: RawTable, t: DateTime<Utc>) -> String {
     format!(
@@ -190,9 +202,9 @@ impl Lander {
         if data.is_empty() {
             return Ok(());
         }
-        let txn = Some((format!("pulse-land:{stem}"), 0));
+        let txns = vec![(land_txn(stem), 0)];
         LakeTable::new(&self.lake, root)
-            .commit(shape, data, Change::Append { txn })
+            .commit(shape, data, Change::Append { txns })
             .await?;
         Ok(())
     }

@@ -5,9 +5,11 @@
 //! - [`schema`]: the raw tables, their Arrow schemas and the schema version stamped in each file.
 //! - [`land`]: turns record batches into Hive-partitioned (`dt=`, `hour=`), zstd Parquet files,
 //!   each written with one atomic put under a name the caller derives from its input.
-//! - [`view`]: the commit protocol. Files replaced by a commit marker are hidden and a commit's
-//!   own files appear only once its marker exists, so a reader sees an old set or a new set of
-//!   files, never both or neither, on a local disk and on S3 alike.
+//! - [`delta`]: every table is a Delta table: Pulse writes the files, then commits them to the
+//!   table's Delta log in one atomic commit (append, replace days, rewrite, remove, vacuum).
+//! - [`view`]: what readers see: under each table, exactly the files of its newest version, so
+//!   a reader sees an old set or a new set of files, never both or neither, on a local disk
+//!   and on S3 alike. [`travel`] reads older versions; [`migrate`] converts an older lake.
 //! - [`catalog`]: registers every lake table by name in a DataFusion session.
 //! - [`readonly`]: what SQL from the network may run (queries over the lake's tables only).
 //! - [`check`]: finds lake files that cannot be read and moves them out of the visible set.
@@ -22,6 +24,7 @@ pub mod error;
 pub mod land;
 pub mod latest;
 pub mod location;
+pub mod migrate;
 pub mod readonly;
 pub mod schema;
 pub mod travel;

@@ -48,17 +48,12 @@ impl fmt::Debug for S3Config {
     }
 }
 
-/// An opened lake: the store (wrapped in the commit-aware [`LakeStore`]), the prefix inside it,
-/// and the URL DataFusion uses to reach it.
+/// An opened lake: its tables (where they live, their Delta logs as this process has loaded
+/// them) and the store as readers see it, [`LakeStore`].
 #[derive(Clone)]
 pub struct Lake {
-    /// The store root URL registered with DataFusion (`file:///` or `s3://bucket`).
-    store_url: Url,
-    /// The lake's root inside the store.
-    prefix: Path,
     store: Arc<LakeStore>,
     display: String,
-    delta: Arc<crate::delta::Tables>,
 }
 
 impl fmt::Debug for Lake {
@@ -110,13 +105,12 @@ impl Lake {
                 let store_url =
                     Url::parse(&format!("s3://{bucket}")).map_err(|e| invalid(e.to_string()))?;
                 let prefix = Path::from(url.path().trim_matches('/'));
-                Ok(Lake {
-                    display: location.trim_end_matches('/').to_string(),
+                Ok(Lake::new(
+                    location.trim_end_matches('/').to_string(),
+                    Arc::new(inner),
                     store_url,
                     prefix,
-                    store: Arc::new(LakeStore::new(Arc::new(inner))),
-                    delta: Arc::default(),
-                })
+                ))
             }
             Ok(url) if url.scheme() == "file" => {
                 let path = url
@@ -142,16 +136,23 @@ impl Lake {
         let abs = std::fs::canonicalize(path).map_err(|e| invalid(e.to_string()))?;
         let prefix = Path::from_filesystem_path(&abs).map_err(|e| invalid(e.to_string()))?;
         let store_url = Url::parse("file:///").map_err(|e| invalid(e.to_string()))?;
-        Ok(Lake {
-            display: abs.display().to_string(),
+        Ok(Lake::new(
+            abs.display().to_string(),
+            Arc::new(LocalFileSystem::new()),
             store_url,
             prefix,
-            store: Arc::new(LakeStore::new(Arc::new(LocalFileSystem::new()))),
-            delta: Arc::default(),
-        })
+        ))
     }
 
-    /// The commit-aware store every read and write of the lake goes through.
+    fn new(display: String, store: Arc<dyn ObjectStore>, store_url: Url, prefix: Path) -> Lake {
+        let tables = Arc::new(crate::delta::Tables::new(store, store_url, prefix));
+        Lake {
+            store: Arc::new(LakeStore::new(tables)),
+            display,
+        }
+    }
+
+    /// The store as readers see it: each table as its Delta log says (see [`LakeStore`]).
     pub fn store(&self) -> Arc<dyn ObjectStore> {
         self.store.clone()
     }
@@ -161,44 +162,30 @@ impl Lake {
         self.store.inner().clone()
     }
 
-    /// The Delta tables this process has loaded (shared by every clone of the lake).
-    pub fn delta_tables(&self) -> &crate::delta::Tables {
-        &self.delta
-    }
-
-    /// The commit-aware store as its concrete type (for commits).
-    pub fn lake_store(&self) -> &Arc<LakeStore> {
-        &self.store
+    /// The lake's tables: where they live and their Delta logs as this process has loaded
+    /// them (shared by every clone of the lake).
+    pub fn tables(&self) -> &Arc<crate::delta::Tables> {
+        self.store.tables()
     }
 
     /// The store path of `rel` (a `/`-separated path relative to the lake root).
     pub fn path(&self, rel: &str) -> Path {
-        let mut p = self.prefix.clone();
-        for part in rel.split('/').filter(|s| !s.is_empty()) {
-            p = p.join(part);
-        }
-        p
+        self.tables().path(rel)
     }
 
     /// The URL of `rel` as DataFusion sees it, ending in `/` (a directory).
     pub fn url(&self, rel: &str) -> String {
-        let root = self.store_url.as_str().trim_end_matches('/');
-        let p = self.path(rel);
-        if self.is_local() {
-            format!("file:///{p}/")
-        } else {
-            format!("{root}/{p}/")
-        }
+        self.tables().url(rel)
     }
 
     /// The store URL (`file:///` or `s3://bucket`) under which [`Lake::store`] is registered.
     pub fn store_url(&self) -> &Url {
-        &self.store_url
+        self.tables().store_url()
     }
 
     /// True when the lake lives in a local directory.
     pub fn is_local(&self) -> bool {
-        self.store_url.scheme() == "file"
+        self.store_url().scheme() == "file"
     }
 }
 

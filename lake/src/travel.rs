@@ -254,6 +254,44 @@ pub async fn history(lake: &Lake, rel: &str) -> crate::Result<Vec<Commit>> {
     Ok(out)
 }
 
+/// The versions of the table at `rel` that the job run `run` committed (see
+/// [`LakeTable::for_run`]), newest first, among those committed at or after `since` (the run's
+/// start): the commits are read newest first until one is older.
+pub async fn committed_by(
+    lake: &Lake,
+    rel: &str,
+    run: &str,
+    since: DateTime<Utc>,
+) -> crate::Result<Vec<i64>> {
+    let table = LakeTable::new(lake, rel);
+    let Some(newest) = table.load().await?.and_then(|t| t.version()) else {
+        return Ok(Vec::new());
+    };
+    let store = table.log_store()?;
+    let mut out = Vec::new();
+    for version in (0..=newest).rev() {
+        let Some(bytes) = store
+            .read_commit_entry(version)
+            .await
+            .map_err(|e| table.error(e))?
+        else {
+            break;
+        };
+        let info = bytes
+            .split(|b| *b == b'\n')
+            .filter_map(|line| serde_json::from_slice::<serde_json::Value>(line).ok())
+            .find_map(|action| action.get("commitInfo").cloned());
+        let Some(info) = info else { continue };
+        if time_and_operation(&info).0.is_some_and(|t| t < since) {
+            break;
+        }
+        if info.get(crate::delta::RUN_ID_KEY).and_then(|r| r.as_str()) == Some(run) {
+            out.push(version as i64);
+        }
+    }
+    Ok(out)
+}
+
 /// The time and operation of a commit, from its `commitInfo` line.
 fn commit_info(commit: &[u8]) -> (Option<DateTime<Utc>>, String) {
     commit

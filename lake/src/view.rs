@@ -1,25 +1,25 @@
-//! The commit protocol that makes multi-file changes atomic on any object store.
+//! What a reader of the lake sees: under each table, exactly the files its Delta log names at
+//! its newest version.
 //!
-//! Object stores make one object's put atomic and nothing more, so replacing a set of files
-//! (compaction, a job rewriting a partition) needs a rule that readers follow. Ours, per
-//! directory:
+//! Pulse writes a table's Parquet files first and commits them to the table's Delta log after
+//! (see [`crate::delta`]); until then, and once a commit has removed them, they sit in the
+//! table's directory unseen by any Delta reader. [`LakeStore`] gives everything that lists
+//! files through it the same view: DataFusion's listing tables embedded, on the cluster's
+//! scheduler and in the web app, and Pulse's own maintenance. A listing under a table shows
+//! the files of the table's newest version and the directories that hold them; outside tables
+//! (scratch space, reference files) it shows everything. Names starting with `_` or `.` are
+//! never shown. Reads of a named object and all writes pass straight through.
 //!
-//! 1. The writer puts the new files under names `c-<gen>-<n>.parquet`. Readers hide them while
-//!    no marker for `<gen>` exists.
-//! 2. The writer puts the marker `_commit-<gen>.json`, which lists the files it replaces. This
-//!    single put is the commit: from then on readers see the new files and not the replaced
-//!    ones. Before it they saw only the old ones.
-//! 3. Cleanup deletes the replaced files and markers a newer marker makes obsolete. A reader
-//!    never depends on cleanup having run.
+//! Each listing refreshes the table's log (only the commits made since, see
+//! [`crate::delta::Tables`]), so a long-lived session sees every commit, and one listing is one
+//! version: a day a job replaced shows its old files or its new ones, never both or neither.
 //!
-//! Names starting with `_` or `.` are never shown. Markers stay after cleanup so that an
-//! ingest replay that rewrites a compacted-away file (same deterministic name) stays hidden:
-//! replays remain idempotent after compaction.
-//!
-//! [`LakeStore`] applies the rule inside `list` and `list_with_delimiter`, so DataFusion (and
-//! anything else that lists through it) sees a consistent set without knowing the protocol.
+//! A table directory with data files but no Delta log was written by a Pulse from before lake
+//! tables were Delta tables, whose commit protocol used `_commit-<gen>.json` markers:
+//! [`legacy_files`] still reads that protocol, for `pulse lake migrate`, and listing such a
+//! table fails with an error that says to run it.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::sync::Arc;
 
@@ -29,280 +29,140 @@ use futures::stream::{BoxStream, StreamExt, TryStreamExt};
 use object_store::path::Path;
 use object_store::{
     CopyOptions, GetOptions, GetResult, ListResult, MultipartUpload, ObjectMeta, ObjectStore,
-    ObjectStoreExt, PutMode, PutMultipartOptions, PutOptions, PutPayload, PutResult,
+    PutMultipartOptions, PutOptions, PutPayload, PutResult,
 };
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
+use crate::delta::{LiveFiles, Tables, table_root};
 use crate::{Error, Result};
 
-/// Prefix of commit marker names.
-const MARKER_PREFIX: &str = "_commit-";
-
-/// A commit marker: the files a commit replaced in its directory.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct Marker {
-    /// Format version of the marker.
-    pub version: u32,
-    /// The commit's generation: its files are named `c-<gen>-<n>.parquet`.
-    pub generation: String,
-    /// File names (in the marker's directory) that this commit replaced.
-    pub replaces: BTreeSet<String>,
-    /// File names this commit added.
-    pub adds: BTreeSet<String>,
+/// The object store wrapper that shows each table as its Delta log says.
+pub struct LakeStore {
+    tables: Arc<Tables>,
 }
 
-/// The name of the `n`th file of commit `generation`.
-pub fn commit_file_name(generation: &str, n: usize) -> String {
-    format!("c-{generation}-{n:04}.parquet")
+impl fmt::Debug for LakeStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "LakeStore({})", self.tables.store())
+    }
 }
 
-fn commit_generation_of(name: &str) -> Option<&str> {
-    let rest = name.strip_prefix("c-")?;
-    let (generation, _) = rest.split_once('-')?;
-    Some(generation)
+impl fmt::Display for LakeStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "LakeStore({})", self.tables.store())
+    }
 }
 
-fn marker_name(generation: &str) -> String {
-    format!("{MARKER_PREFIX}{generation}.json")
-}
+impl LakeStore {
+    /// The view of the lake whose tables are `tables`.
+    pub fn new(tables: Arc<Tables>) -> LakeStore {
+        LakeStore { tables }
+    }
 
-fn split_dir(p: &Path) -> (&str, &str) {
-    p.as_ref().rsplit_once('/').unwrap_or(("", p.as_ref()))
+    /// The unwrapped store (sees everything: Delta logs, files no commit added or still live).
+    pub fn inner(&self) -> &Arc<dyn ObjectStore> {
+        self.tables.store()
+    }
+
+    /// The lake's tables.
+    pub fn tables(&self) -> &Arc<Tables> {
+        &self.tables
+    }
 }
 
 fn is_hidden(name: &str) -> bool {
     name.starts_with('_') || name.starts_with('.')
 }
 
-/// The object store wrapper that applies the commit protocol to listings. Reads of a named
-/// object and all writes pass straight through.
-pub struct LakeStore {
-    inner: Arc<dyn ObjectStore>,
+/// `p` relative to the lake root, or None when it lies outside the lake.
+fn lake_rel(tables: &Tables, p: &Path) -> Option<String> {
+    let parts: Vec<String> = p
+        .prefix_match(tables.root())?
+        .map(|x| x.as_ref().to_string())
+        .collect();
+    Some(parts.join("/"))
 }
 
-impl fmt::Debug for LakeStore {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "LakeStore({})", self.inner)
-    }
+/// The live-file sets of the tables one listing touches, each loaded once.
+struct Live<'a> {
+    tables: &'a Arc<Tables>,
+    loaded: HashMap<String, Option<LiveFiles>>,
 }
 
-impl fmt::Display for LakeStore {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "LakeStore({})", self.inner)
-    }
-}
-
-/// What the markers of one directory say.
-#[derive(Default)]
-struct DirState {
-    replaced: HashSet<String>,
-    committed: HashSet<String>,
-}
-
-impl DirState {
-    fn visible(&self, name: &str) -> bool {
-        if is_hidden(name) || self.replaced.contains(name) {
-            return false;
+impl Live<'_> {
+    async fn of(&mut self, root: &str) -> Result<Option<LiveFiles>> {
+        if let Some(l) = self.loaded.get(root) {
+            return Ok(l.clone());
         }
-        match commit_generation_of(name) {
-            Some(g) => self.committed.contains(g),
+        let l = self.tables.live(root).await?;
+        self.loaded.insert(root.to_string(), l.clone());
+        Ok(l)
+    }
+
+    /// True when a reader sees the object at `rel` (relative to the lake root).
+    async fn shows_file(&mut self, rel: &str) -> Result<bool> {
+        match table_root(rel) {
+            Some((root, inside)) if !inside.is_empty() => {
+                Ok(self.of(root).await?.is_some_and(|l| l.contains(inside)))
+            }
+            _ => Ok(true),
+        }
+    }
+
+    /// True when a reader sees the directory at `rel`: inside a table, one holding live files.
+    async fn shows_dir(&mut self, rel: &str) -> Result<bool> {
+        match table_root(rel) {
+            Some((root, inside)) if !inside.is_empty() => {
+                let dir = format!("{inside}/");
+                Ok(self
+                    .of(root)
+                    .await?
+                    .is_some_and(|l| l.iter().any(|f| f.starts_with(&dir))))
+            }
+            _ => Ok(true),
+        }
+    }
+}
+
+/// The objects of a listing under `prefix` that a reader sees.
+async fn visible(
+    tables: &Arc<Tables>,
+    prefix: Option<&Path>,
+    objects: Vec<ObjectMeta>,
+) -> Result<Vec<ObjectMeta>> {
+    let depth = prefix.map_or(0, |p| p.parts().count());
+    let mut live = Live {
+        tables,
+        loaded: HashMap::new(),
+    };
+    let mut out = Vec::with_capacity(objects.len());
+    for o in objects {
+        // Nothing under a hidden name below the prefix (a Delta log) is data.
+        if o.location
+            .parts()
+            .skip(depth)
+            .any(|p| is_hidden(p.as_ref()))
+        {
+            continue;
+        }
+        let shown = match lake_rel(tables, &o.location) {
+            Some(rel) => live.shows_file(&rel).await?,
             None => true,
+        };
+        if shown {
+            out.push(o);
         }
     }
+    Ok(out)
 }
 
-impl LakeStore {
-    /// Wraps `inner`.
-    pub fn new(inner: Arc<dyn ObjectStore>) -> LakeStore {
-        LakeStore { inner }
-    }
-
-    /// The unwrapped store (sees everything, markers and pending files included).
-    pub fn inner(&self) -> &Arc<dyn ObjectStore> {
-        &self.inner
-    }
-
-    async fn read_marker(inner: &dyn ObjectStore, path: &Path) -> Result<Marker> {
-        let bytes = inner.get(path).await?.bytes().await?;
-        serde_json::from_slice(&bytes).map_err(|e| Error::CorruptMarker {
-            path: path.to_string(),
-            reason: e.to_string(),
-        })
-    }
-
-    async fn dir_states(
-        inner: &dyn ObjectStore,
-        objects: &[ObjectMeta],
-    ) -> Result<HashMap<String, DirState>> {
-        let mut states: HashMap<String, DirState> = HashMap::new();
-        for o in objects {
-            let (dir, name) = split_dir(&o.location);
-            if name.starts_with(MARKER_PREFIX) && name.ends_with(".json") {
-                let m = Self::read_marker(inner, &o.location).await?;
-                let st = states.entry(dir.to_string()).or_default();
-                st.replaced.extend(m.replaces);
-                st.committed.insert(m.generation);
-            }
-        }
-        Ok(states)
-    }
-
-    fn filter(objects: Vec<ObjectMeta>, states: &HashMap<String, DirState>) -> Vec<ObjectMeta> {
-        let empty = DirState::default();
-        objects
-            .into_iter()
-            .filter(|o| {
-                let (dir, name) = split_dir(&o.location);
-                states.get(dir).unwrap_or(&empty).visible(name)
-            })
-            .collect()
-    }
-
-    /// The visible files directly in `dir` (not recursive), sorted by name.
-    pub async fn visible_files(&self, dir: &Path) -> Result<Vec<ObjectMeta>> {
-        let listed = self.inner.list_with_delimiter(Some(dir)).await?;
-        let states = Self::dir_states(self.inner.as_ref(), &listed.objects).await?;
-        let mut files = Self::filter(listed.objects, &states);
-        files.sort_by(|a, b| a.location.cmp(&b.location));
-        Ok(files)
-    }
-
-    /// Commits generation `generation` in `dir`: the files `c-<generation>-*` written before
-    /// become visible and `replaces` disappear, in one atomic put of the marker. Fails if a
-    /// file the marker promises is missing, or if the generation was already committed.
-    pub async fn commit(
-        &self,
-        dir: &Path,
-        generation: &str,
-        replaces: &[String],
-    ) -> Result<Marker> {
-        let listed = self.inner.list_with_delimiter(Some(dir)).await?;
-        let adds: BTreeSet<String> = listed
-            .objects
-            .iter()
-            .map(|o| split_dir(&o.location).1)
-            .filter(|n| commit_generation_of(n) == Some(generation))
-            .map(str::to_string)
-            .collect();
-        // Fold in what older markers replace, so they become obsolete and cleanup may drop them.
-        let states = Self::dir_states(self.inner.as_ref(), &listed.objects).await?;
-        let mut all_replaced: BTreeSet<String> = replaces.iter().cloned().collect();
-        if let Some(st) = states.get(dir.as_ref()) {
-            all_replaced.extend(st.replaced.iter().cloned());
-        }
-        let marker = Marker {
-            version: 1,
-            generation: generation.to_string(),
-            replaces: all_replaced,
-            adds,
-        };
-        let body = serde_json::to_vec_pretty(&marker).map_err(|e| Error::CorruptMarker {
-            path: dir.to_string(),
-            reason: e.to_string(),
-        })?;
-        let opts = PutOptions {
-            mode: PutMode::Create,
-            ..Default::default()
-        };
-        self.inner
-            .put_opts(
-                &dir.clone().join(marker_name(generation)),
-                body.into(),
-                opts,
-            )
-            .await?;
-        Ok(marker)
-    }
-
-    /// Replaces everything visible in `dir` with `files` (encoded Parquet; none empties the
-    /// partition) in one commit, then cleans up what has been hidden for `retention`.
-    /// The generation is derived from the directory's current contents and the new bytes.
-    pub async fn replace(
-        &self,
-        dir: &Path,
-        files: Vec<Bytes>,
-        retention: chrono::Duration,
-    ) -> Result<Marker> {
-        let listed = self.inner.list_with_delimiter(Some(dir)).await?;
-        let states = Self::dir_states(self.inner.as_ref(), &listed.objects).await?;
-        let empty = DirState::default();
-        let state = states.get(dir.as_ref()).unwrap_or(&empty);
-        let mut all: Vec<&str> = listed
-            .objects
-            .iter()
-            .map(|o| split_dir(&o.location).1)
-            .collect();
-        all.sort_unstable();
-        let replaces: Vec<String> = all
-            .iter()
-            .filter(|n| state.visible(n))
-            .map(|n| n.to_string())
-            .collect();
-        let mut h = blake3::Hasher::new();
-        for n in &all {
-            h.update(n.as_bytes());
-            h.update(b"\n");
-        }
-        for f in &files {
-            h.update(blake3::hash(f).as_bytes());
-        }
-        let generation = h.finalize().to_hex()[..16].to_string();
-        for (n, f) in files.into_iter().enumerate() {
-            self.inner
-                .put(
-                    &dir.clone().join(commit_file_name(&generation, n).as_str()),
-                    f.into(),
-                )
-                .await?;
-        }
-        pause_before_commit(dir).await;
-        let marker = self.commit(dir, &generation, &replaces).await?;
-        self.cleanup(dir, retention).await?;
-        Ok(marker)
-    }
-
-    /// Deletes what no reader can see any more in `dir`, once it has been invisible for
-    /// `retention`: files replaced by a marker older than that, markers made obsolete by a
-    /// newer marker older than that, and files of commits that never got a marker. The delay
-    /// lets a query that listed the old files before a commit finish reading them; a younger
-    /// orphan may belong to a commit still being written. Returns how many objects it deleted.
-    pub async fn cleanup(&self, dir: &Path, retention: chrono::Duration) -> Result<usize> {
-        let listed = self.inner.list_with_delimiter(Some(dir)).await?;
-        let cutoff = chrono::Utc::now() - retention;
-        let mut markers = Vec::new();
-        for o in &listed.objects {
-            let name = split_dir(&o.location).1;
-            if name.starts_with(MARKER_PREFIX) && name.ends_with(".json") {
-                let m = Self::read_marker(self.inner.as_ref(), &o.location).await?;
-                markers.push((o.clone(), m));
-            }
-        }
-        let committed: HashSet<&str> = markers.iter().map(|(_, m)| m.generation.as_str()).collect();
-        // Only markers old enough may have their replaced files removed.
-        let settled: Vec<&(ObjectMeta, Marker)> = markers
-            .iter()
-            .filter(|(o, _)| o.last_modified <= cutoff)
-            .collect();
-        let removable: HashSet<&String> = settled.iter().flat_map(|(_, m)| &m.replaces).collect();
-        let mut deleted = 0;
-        for o in &listed.objects {
-            let name = split_dir(&o.location).1.to_string();
-            let orphan = commit_generation_of(&name)
-                .is_some_and(|g| !committed.contains(g) && o.last_modified <= cutoff);
-            if removable.contains(&name) || orphan {
-                self.inner.delete(&o.location).await?;
-                deleted += 1;
-            }
-        }
-        // A marker is obsolete once a settled newer marker replaced all the files it added;
-        // its own replaced set lives on in that newer marker (commit folds it in).
-        for (o, m) in &markers {
-            if !m.adds.is_empty() && m.adds.iter().all(|a| removable.contains(a)) {
-                self.inner.delete(&o.location).await?;
-                deleted += 1;
-            }
-        }
-        Ok(deleted)
+fn to_store_error(e: Error) -> object_store::Error {
+    match e {
+        Error::Store(e) => e,
+        other => object_store::Error::Generic {
+            store: "pulse lake",
+            source: Box::new(other),
+        },
     }
 }
 
@@ -314,7 +174,7 @@ impl ObjectStore for LakeStore {
         payload: PutPayload,
         opts: PutOptions,
     ) -> object_store::Result<PutResult> {
-        self.inner.put_opts(location, payload, opts).await
+        self.inner().put_opts(location, payload, opts).await
     }
 
     async fn put_multipart_opts(
@@ -322,7 +182,7 @@ impl ObjectStore for LakeStore {
         location: &Path,
         opts: PutMultipartOptions,
     ) -> object_store::Result<Box<dyn MultipartUpload>> {
-        self.inner.put_multipart_opts(location, opts).await
+        self.inner().put_multipart_opts(location, opts).await
     }
 
     async fn get_opts(
@@ -330,7 +190,7 @@ impl ObjectStore for LakeStore {
         location: &Path,
         options: GetOptions,
     ) -> object_store::Result<GetResult> {
-        self.inner.get_opts(location, options).await
+        self.inner().get_opts(location, options).await
     }
 
     async fn get_ranges(
@@ -338,55 +198,56 @@ impl ObjectStore for LakeStore {
         location: &Path,
         ranges: &[std::ops::Range<u64>],
     ) -> object_store::Result<Vec<Bytes>> {
-        self.inner.get_ranges(location, ranges).await
+        self.inner().get_ranges(location, ranges).await
     }
 
     fn delete_stream(
         &self,
         locations: BoxStream<'static, object_store::Result<Path>>,
     ) -> BoxStream<'static, object_store::Result<Path>> {
-        self.inner.delete_stream(locations)
+        self.inner().delete_stream(locations)
     }
 
     fn list(&self, prefix: Option<&Path>) -> BoxStream<'static, object_store::Result<ObjectMeta>> {
-        let inner = self.inner.clone();
+        let tables = self.tables.clone();
         let prefix = prefix.cloned();
         futures::stream::once(async move {
-            let objects: Vec<ObjectMeta> = inner.list(prefix.as_ref()).try_collect().await?;
-            let states = Self::dir_states(inner.as_ref(), &objects)
+            let objects: Vec<ObjectMeta> =
+                tables.store().list(prefix.as_ref()).try_collect().await?;
+            let shown = visible(&tables, prefix.as_ref(), objects)
                 .await
                 .map_err(to_store_error)?;
-            // Nothing under a hidden directory below the prefix (a Delta log) is data.
-            let depth = prefix.as_ref().map_or(0, |p| p.parts().count());
-            let objects: Vec<ObjectMeta> = objects
-                .into_iter()
-                .filter(|o| {
-                    !o.location
-                        .parts()
-                        .skip(depth)
-                        .any(|p| is_hidden(p.as_ref()))
-                })
-                .collect();
-            Ok::<_, object_store::Error>(futures::stream::iter(
-                Self::filter(objects, &states).into_iter().map(Ok),
-            ))
+            Ok::<_, object_store::Error>(futures::stream::iter(shown.into_iter().map(Ok)))
         })
         .try_flatten()
         .boxed()
     }
 
     async fn list_with_delimiter(&self, prefix: Option<&Path>) -> object_store::Result<ListResult> {
-        let listed = self.inner.list_with_delimiter(prefix).await?;
-        let states = Self::dir_states(self.inner.as_ref(), &listed.objects)
+        let listed = self.inner().list_with_delimiter(prefix).await?;
+        let objects = visible(&self.tables, prefix, listed.objects)
             .await
             .map_err(to_store_error)?;
+        let mut live = Live {
+            tables: &self.tables,
+            loaded: HashMap::new(),
+        };
+        let mut common_prefixes = Vec::new();
+        for p in listed.common_prefixes {
+            if p.filename().is_some_and(is_hidden) {
+                continue;
+            }
+            let shown = match lake_rel(&self.tables, &p) {
+                Some(rel) => live.shows_dir(&rel).await.map_err(to_store_error)?,
+                None => true,
+            };
+            if shown {
+                common_prefixes.push(p);
+            }
+        }
         Ok(ListResult {
-            common_prefixes: listed
-                .common_prefixes
-                .into_iter()
-                .filter(|p| !is_hidden(split_dir(p).1))
-                .collect(),
-            objects: Self::filter(listed.objects, &states),
+            common_prefixes,
+            objects,
         })
     }
 
@@ -396,152 +257,266 @@ impl ObjectStore for LakeStore {
         to: &Path,
         options: CopyOptions,
     ) -> object_store::Result<()> {
-        self.inner.copy_opts(from, to, options).await
+        self.inner().copy_opts(from, to, options).await
     }
 }
 
-fn to_store_error(e: Error) -> object_store::Error {
-    match e {
-        Error::Store(e) => e,
-        other => object_store::Error::Generic {
-            store: "LakeStore",
-            source: Box::new(other),
-        },
-    }
+/// A commit marker of the layout before Delta tables: the files its commit replaced in its
+/// directory.
+#[derive(Debug, Deserialize)]
+struct Marker {
+    generation: String,
+    replaces: HashSet<String>,
 }
 
-/// Fault injection for the crash tests: with `PULSE_PAUSE_BEFORE_COMMIT=<text>`, a replace of
-/// a directory whose path contains the text waits a minute after writing its files and before
-/// its commit marker, so a test can kill the process there.
-async fn pause_before_commit(dir: &Path) {
-    if let Ok(t) = std::env::var("PULSE_PAUSE_BEFORE_COMMIT")
-        && !t.is_empty()
-        && dir.as_ref().contains(&t)
-    {
-        tracing::warn!(dir = %dir, "PULSE_PAUSE_BEFORE_COMMIT: pausing before the commit marker");
-        tokio::time::sleep(std::time::Duration::from_secs(60)).await;
+/// What the layout before Delta tables showed under a directory.
+#[derive(Debug, Default)]
+pub struct Legacy {
+    /// The Parquet files a reader saw, sorted: in each directory, files named
+    /// `c-<gen>-<n>.parquet` once a marker `_commit-<gen>.json` committed them, other names
+    /// always, less those a marker replaced.
+    pub files: Vec<ObjectMeta>,
+    /// The names markers replaced (compacted away; the files may be gone).
+    pub replaced: Vec<String>,
+}
+
+/// What the layout before Delta tables showed under `dir`, recursively. Nothing under a Delta
+/// log or another hidden name.
+pub async fn legacy_files(store: &dyn ObjectStore, dir: &Path) -> Result<Legacy> {
+    let depth = dir.parts().count();
+    let all: Vec<ObjectMeta> = store.list(Some(dir)).try_collect().await?;
+    let split = |p: &Path| -> (String, String) {
+        let s = p.as_ref();
+        let (d, n) = s.rsplit_once('/').unwrap_or(("", s));
+        (d.to_string(), n.to_string())
+    };
+    let mut replaced: HashMap<String, HashSet<String>> = HashMap::new();
+    let mut committed: HashMap<String, HashSet<String>> = HashMap::new();
+    for o in &all {
+        let (d, name) = split(&o.location);
+        if name.starts_with("_commit-") && name.ends_with(".json") {
+            let bytes = store.get_opts(&o.location, GetOptions::default()).await?;
+            let bytes = bytes.bytes().await?;
+            let m: Marker = serde_json::from_slice(&bytes).map_err(|e| Error::CorruptMarker {
+                path: o.location.to_string(),
+                reason: e.to_string(),
+            })?;
+            replaced.entry(d.clone()).or_default().extend(m.replaces);
+            committed.entry(d).or_default().insert(m.generation);
+        }
     }
+    let mut out: Vec<ObjectMeta> = all
+        .into_iter()
+        .filter(|o| {
+            if o.location
+                .parts()
+                .skip(depth)
+                .any(|p| is_hidden(p.as_ref()))
+            {
+                return false;
+            }
+            let (d, name) = split(&o.location);
+            if !name.ends_with(".parquet") || replaced.get(&d).is_some_and(|r| r.contains(&name)) {
+                return false;
+            }
+            match name.strip_prefix("c-").and_then(|r| r.split_once('-')) {
+                Some((generation, _)) => committed.get(&d).is_some_and(|c| c.contains(generation)),
+                None => true,
+            }
+        })
+        .collect();
+    out.sort_by(|a, b| a.location.cmp(&b.location));
+    let mut names: Vec<String> = replaced.into_values().flatten().collect();
+    names.sort();
+    names.dedup();
+    Ok(Legacy {
+        files: out,
+        replaced: names,
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use object_store::memory::InMemory;
+    use crate::delta::{Change, DataFile, LakeTable};
+    use crate::schema::RawTable;
+    use crate::{Lake, S3Config};
+    use object_store::ObjectStoreExt;
 
-    async fn names(store: &LakeStore, dir: &Path) -> Vec<String> {
-        let mut a: Vec<String> = store
-            .visible_files(dir)
+    async fn listed(lake: &Lake, rel: &str) -> (Vec<String>, Vec<String>) {
+        let store = lake.store();
+        let root = format!("{}/", lake.path(""));
+        let name = |p: &Path| p.as_ref().trim_start_matches(&root).to_string();
+        let mut all: Vec<String> = store
+            .list(Some(&lake.path(rel)))
+            .map_ok(|o| name(&o.location))
+            .try_collect()
+            .await
+            .unwrap();
+        all.sort();
+        let dirs = store
+            .list_with_delimiter(Some(&lake.path(rel)))
             .await
             .unwrap()
-            .into_iter()
-            .map(|o| split_dir(&o.location).1.to_string())
+            .common_prefixes
+            .iter()
+            .map(name)
             .collect();
-        // `list` must agree with `list_with_delimiter`.
-        let mut b: Vec<String> = store
-            .list(Some(dir))
-            .try_collect::<Vec<_>>()
-            .await
-            .unwrap()
-            .into_iter()
-            .map(|o| split_dir(&o.location).1.to_string())
-            .collect();
-        a.sort();
-        b.sort();
-        assert_eq!(a, b);
-        a
+        (all, dirs)
     }
 
+    async fn put(lake: &Lake, rel: &str, bytes: &[u8]) {
+        lake.raw_store()
+            .put(&lake.path(rel), Bytes::copy_from_slice(bytes).into())
+            .await
+            .unwrap();
+    }
+
+    /// A table shows the files of its newest version, and only the directories holding them;
+    /// outside tables everything shows; a table written before Delta is refused until migrated.
     #[tokio::test]
-    async fn a_commit_swaps_old_files_for_new_in_one_step() {
-        let store = LakeStore::new(Arc::new(InMemory::new()));
-        let dir = Path::from("raw/t/dt=2026-01-01/hour=00");
-        for n in ["a.parquet", "b.parquet"] {
+    async fn listings_follow_each_tables_delta_log() {
+        let dir = tempfile::tempdir().unwrap();
+        let lake = Lake::open(dir.path().to_str().unwrap(), &S3Config::default()).unwrap();
+        let shape = RawTable::Presence.shape();
+        let batch = arrow::array::RecordBatch::new_empty(shape.schema.clone());
+        let bytes = crate::land::encode_parquet(&shape.schema, &[batch]).unwrap();
+        let file = |path: &str| {
+            DataFile::from_bytes(
+                path.into(),
+                &bytes,
+                crate::delta::partitions_of(path, &shape.partitions),
+                &shape.schema,
+            )
+            .unwrap()
+        };
+        // Written, not committed: nothing shows, and a never-committed table is no error.
+        put(
+            &lake,
+            "raw/presence/dt=2026-01-01/hour=00/a.parquet",
+            &bytes,
+        )
+        .await;
+        put(
+            &lake,
+            "raw/presence/dt=2026-01-01/hour=00/c-g-0000.parquet",
+            &bytes,
+        )
+        .await;
+        put(
+            &lake,
+            "raw/presence/dt=2026-01-02/hour=00/b.parquet",
+            &bytes,
+        )
+        .await;
+        let t = LakeTable::new(&lake, "raw/presence");
+        t.commit(
+            &shape,
+            &[file("dt=2026-01-01/hour=00/a.parquet")],
+            Change::Append { txns: vec![] },
+        )
+        .await
+        .unwrap();
+        let (files, dirs) = listed(&lake, "raw/presence").await;
+        assert_eq!(files, ["raw/presence/dt=2026-01-01/hour=00/a.parquet"]);
+        assert_eq!(dirs, ["raw/presence/dt=2026-01-01"]);
+        // A rewrite swaps a for the c- file in one step.
+        t.commit(
+            &shape,
+            &[file("dt=2026-01-01/hour=00/c-g-0000.parquet")],
+            Change::Rewrite(vec!["dt=2026-01-01/hour=00/a.parquet".into()]),
+        )
+        .await
+        .unwrap();
+        let (files, _) = listed(&lake, "raw/presence/dt=2026-01-01/hour=00").await;
+        assert_eq!(
+            files,
+            ["raw/presence/dt=2026-01-01/hour=00/c-g-0000.parquet"]
+        );
+        // Outside tables: everything but hidden names.
+        put(&lake, "tmp/x/part.parquet", b"x").await;
+        put(&lake, "tmp/x/_SUCCESS", b"").await;
+        assert_eq!(listed(&lake, "tmp").await.0, ["tmp/x/part.parquet"]);
+        // Files of a commit-less table written before Delta: an error naming the migration;
+        // files no marker committed are not data.
+        put(&lake, "agg/old/dt=2026-01-01/c-h-0000.parquet", &bytes).await;
+        assert!(listed(&lake, "agg").await.1.len() == 1);
+        assert!(
+            lake.store()
+                .list(Some(&lake.path("agg/old")))
+                .try_collect::<Vec<_>>()
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        put(
+            &lake,
+            "agg/old/dt=2026-01-01/_commit-h.json",
+            br#"{"version":1,"generation":"h","replaces":[],"adds":["c-h-0000.parquet"]}"#,
+        )
+        .await;
+        // While young, the file may be a first commit in flight: not shown, no error.
+        assert!(listed(&lake, "agg/old").await.0.is_empty());
+        let old = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+        std::fs::File::options()
+            .write(true)
+            .open(dir.path().join("agg/old/dt=2026-01-01/c-h-0000.parquet"))
+            .unwrap()
+            .set_modified(old)
+            .unwrap();
+        let e = lake
+            .store()
+            .list(Some(&lake.path("agg/old")))
+            .try_collect::<Vec<_>>()
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("agg/old") && e.contains("pulse lake migrate"),
+            "{e}"
+        );
+    }
+
+    /// The old protocol: committed generations show, replaced and uncommitted files do not.
+    #[tokio::test]
+    async fn legacy_files_follow_the_markers() {
+        let store = object_store::memory::InMemory::new();
+        let p = |s: &str| Path::from(s);
+        for n in [
+            "a.parquet",
+            "b.parquet",
+            "c-g1-0000.parquet",
+            "c-g2-0000.parquet",
+        ] {
             store
-                .put(&dir.clone().join(n), Bytes::from_static(b"x").into())
+                .put(&p(&format!("t/dt=1/{n}")), Bytes::from_static(b"x").into())
                 .await
                 .unwrap();
         }
         store
             .put(
-                &dir.clone().join(commit_file_name("g1", 0)),
-                Bytes::from_static(b"y").into(),
+                &p("t/dt=1/_commit-g1.json"),
+                Bytes::from_static(
+                    br#"{"version":1,"generation":"g1","replaces":["a.parquet"],"adds":[]}"#,
+                )
+                .into(),
             )
             .await
             .unwrap();
-        // Before the marker: the old set only.
-        assert_eq!(names(&store, &dir).await, ["a.parquet", "b.parquet"]);
-        store
-            .commit(&dir, "g1", &["a.parquet".into(), "b.parquet".into()])
-            .await
-            .unwrap();
-        // After: the new set only, before and after cleanup.
-        assert_eq!(names(&store, &dir).await, ["c-g1-0000.parquet"]);
-        // Within the retention nothing is deleted: a reader that listed the old set can
-        // still read it.
-        assert_eq!(
-            store
-                .cleanup(&dir, chrono::Duration::hours(1))
-                .await
-                .unwrap(),
-            0
-        );
-        assert!(
-            store
-                .inner()
-                .head(&dir.clone().join("a.parquet"))
-                .await
-                .is_ok()
-        );
-        assert_eq!(
-            store.cleanup(&dir, chrono::Duration::zero()).await.unwrap(),
-            2
-        );
-        assert_eq!(names(&store, &dir).await, ["c-g1-0000.parquet"]);
-        // Re-landing a compacted-away name (an idempotent replay) stays hidden.
         store
             .put(
-                &dir.clone().join("a.parquet"),
+                &p("t/_delta_log/0.parquet"),
                 Bytes::from_static(b"x").into(),
             )
             .await
             .unwrap();
-        assert_eq!(names(&store, &dir).await, ["c-g1-0000.parquet"]);
-        // A second generation supersedes the first; its marker becomes obsolete.
-        store
-            .put(
-                &dir.clone().join("d.parquet"),
-                Bytes::from_static(b"x").into(),
-            )
-            .await
-            .unwrap();
-        store
-            .put(
-                &dir.clone().join(commit_file_name("g2", 0)),
-                Bytes::from_static(b"z").into(),
-            )
-            .await
-            .unwrap();
-        store
-            .commit(
-                &dir,
-                "g2",
-                &["c-g1-0000.parquet".into(), "d.parquet".into()],
-            )
-            .await
-            .unwrap();
-        assert_eq!(names(&store, &dir).await, ["c-g2-0000.parquet"]);
-        store.cleanup(&dir, chrono::Duration::zero()).await.unwrap();
-        assert_eq!(names(&store, &dir).await, ["c-g2-0000.parquet"]);
-        let left: Vec<String> = store
-            .inner()
-            .list(Some(&dir))
-            .map_ok(|o| split_dir(&o.location).1.to_string())
-            .try_collect()
-            .await
-            .unwrap();
-        assert!(!left.contains(&"_commit-g1.json".to_string()), "{left:?}");
-        assert!(left.contains(&"_commit-g2.json".to_string()), "{left:?}");
-        // The same generation cannot commit twice.
-        assert!(store.commit(&dir, "g2", &[]).await.is_err());
+        let legacy = legacy_files(&store, &p("t")).await.unwrap();
+        assert_eq!(legacy.replaced, ["a.parquet"]);
+        let names: Vec<String> = legacy
+            .files
+            .into_iter()
+            .map(|o| o.location.to_string())
+            .collect();
+        assert_eq!(names, ["t/dt=1/b.parquet", "t/dt=1/c-g1-0000.parquet"]);
     }
 }

@@ -529,7 +529,7 @@ fn the_nightly_dag_runs_on_the_cluster_as_embedded() {
         "--reprocess",
         "missing",
     ]);
-    assert!(out.contains("8 job(s) succeeded, 0 failed"), "{out}");
+    assert!(out.contains("9 job(s) succeeded, 0 failed"), "{out}");
     let (a, b) = (
         super::nightly::outputs(&embedded, "2026-01-05"),
         super::nightly::outputs(&clustered, "2026-01-05"),

@@ -84,6 +84,20 @@ impl Pulse {
         self.cmd().args(args).output().unwrap()
     }
 
+    /// Runs the `vacuum` job (it works on whole tables; the interval only names the run).
+    pub fn vacuum(&self, retention: &str) -> String {
+        self.ok(&[
+            "run",
+            "vacuum",
+            "--from",
+            "2026-01-05",
+            "--to",
+            "2026-01-06",
+            "--retention",
+            retention,
+        ])
+    }
+
     /// Runs a query and returns the rows as strings (CSV cells), header dropped.
     pub fn sql(&self, q: &str) -> Vec<Vec<String>> {
         let out = self.ok(&["sql", q, "--format", "csv"]);

@@ -99,7 +99,7 @@ fn a_backfilled_week_fills_every_output_and_reruns_change_nothing() {
         out.contains("2026-01-12: no raw data landed for this date; not run"),
         "{out}"
     );
-    assert!(out.contains("84 job(s) succeeded, 0 failed"), "{out}");
+    assert!(out.contains("91 job(s) succeeded, 0 failed"), "{out}");
     // Every output table has every day.
     let tables = p.sql(
         "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY 1",
@@ -120,9 +120,9 @@ fn a_backfilled_week_fills_every_output_and_reruns_change_nothing() {
         }
     }
     assert!(daily >= 15, "{daily} output tables");
-    // The history: 12 jobs a day, all succeeded; nothing failed.
+    // The history: 13 jobs a day, all succeeded; nothing failed.
     let day = runs(&p, "2026-01-08");
-    assert_eq!(day.len(), 12, "{day:?}");
+    assert_eq!(day.len(), 13, "{day:?}");
     assert!(day.iter().all(|r| r.1 == "succeeded"), "{day:?}");
     assert_eq!(p.ok(&["runs", "--status", "failed"]).lines().count(), 1);
     // Nothing missing: a second backfill does nothing (and its dry run says so).
@@ -134,16 +134,16 @@ fn a_backfilled_week_fills_every_output_and_reruns_change_nothing() {
         "2026-01-12",
         "--dry-run",
     ]);
-    assert!(dry.contains("0 job(s) to run, 84 already done"), "{dry}");
+    assert!(dry.contains("0 job(s) to run, 91 already done"), "{dry}");
     let again = p.ok(&["backfill", "--from", "2026-01-05", "--to", "2026-01-12"]);
     assert!(again.contains("nothing to do"), "{again}");
-    assert_eq!(runs(&p, "2026-01-08").len(), 12);
+    assert_eq!(runs(&p, "2026-01-08").len(), 13);
     // Idempotent: running a date again gives the same outputs.
     let before = outputs(&p, "2026-01-08");
     assert!(before.len() >= 15);
     assert!(before["viewer_channel_day"].len() > 100);
     p.ok(&["nightly", "--date", "2026-01-08"]);
-    assert_eq!(runs(&p, "2026-01-08").len(), 24);
+    assert_eq!(runs(&p, "2026-01-08").len(), 26);
     let after = outputs(&p, "2026-01-08");
     let differ: Vec<&String> = before
         .keys()
@@ -154,19 +154,20 @@ fn a_backfilled_week_fills_every_output_and_reruns_change_nothing() {
 }
 
 #[test]
-fn a_runner_killed_before_a_commit_leaves_nothing_visible_and_is_redone() {
+fn a_runner_killed_between_two_commits_is_recorded_and_redone() {
     let p = generated("1");
     let reference = generated("1");
     reference.ok(&["run", "compact", "--date", "2026-01-05"]);
     reference.ok(&["run", "viewer-day", "--date", "2026-01-05"]);
+    // viewer-day commits viewer_channel_day, then viewer_hour_day: killed between the two.
     let mut c = p.cmd();
     c.args(["nightly", "--date", "2026-01-05", "--lease-ttl", "2s"])
-        .env("PULSE_PAUSE_BEFORE_COMMIT", "viewer_channel_day")
+        .env("PULSE_PAUSE_BEFORE_COMMIT", "viewer_hour_day")
         .stdout(Stdio::null())
         .stderr(Stdio::null());
     let mut runner = Running(c.spawn().unwrap());
-    // Wait until viewer-day's files are written but not committed.
-    let dir = p.lake().join("agg/viewer_channel_day/dt=2026-01-05");
+    // Wait until viewer_hour_day's files are written but not committed.
+    let dir = p.lake().join("agg/viewer_hour_day/dt=2026-01-05");
     let deadline = Instant::now() + Duration::from_secs(120);
     while !std::fs::read_dir(&dir).is_ok_and(|d| d.count() > 0) {
         assert!(
@@ -182,17 +183,18 @@ fn a_runner_killed_before_a_commit_leaves_nothing_visible_and_is_redone() {
     std::thread::sleep(Duration::from_millis(300));
     runner.0.kill().unwrap();
     runner.0.wait().unwrap();
-    // The files are there, and nobody sees them.
-    assert!(!p.files_on_disk("agg/viewer_channel_day").is_empty());
+    // The files are there, and nobody sees them; the first output is committed.
+    assert!(!p.files_on_disk("agg/viewer_hour_day").is_empty());
     // (Job outputs exist from the start, empty until a commit.)
-    assert_eq!(p.count("SELECT count(*) FROM viewer_channel_day"), 0);
+    assert_eq!(p.count("SELECT count(*) FROM viewer_hour_day"), 0);
+    assert!(p.count("SELECT count(*) FROM viewer_channel_day") > 0);
     let left = runs(&p, "2026-01-05");
     assert!(
         left.iter().any(|r| r.0 == "viewer-day" && r.1 == "running"),
         "{left:?}"
     );
-    // Restarted after the dead runner's lease ran out: the run is marked interrupted, then
-    // redone, and the output is what an uninterrupted run writes.
+    // Restarted after the dead runner's lease ran out: the run is marked interrupted, naming
+    // what it committed, then redone, and the output is what an uninterrupted run writes.
     std::thread::sleep(Duration::from_millis(2500));
     let out = p.ok(&[
         "nightly",
@@ -206,10 +208,16 @@ fn a_runner_killed_before_a_commit_leaves_nothing_visible_and_is_redone() {
     assert!(out.contains("1 interrupted run(s) found"), "{out}");
     let failed = p.ok(&["runs", "--status", "failed", "--job", "viewer-day"]);
     assert!(failed.contains("interrupted"), "{failed}");
-    let q = "SELECT * FROM viewer_channel_day ORDER BY viewer_login, channel_login";
-    let got = p.sql(q);
-    assert!(!got.is_empty());
-    assert_eq!(got, reference.sql(q));
+    assert!(
+        failed.contains("it committed viewer_channel_day (v1) and no other output"),
+        "{failed}"
+    );
+    for t in ["viewer_channel_day", "viewer_hour_day"] {
+        let q = format!("SELECT * FROM {t} ORDER BY 1, 2, 3");
+        let got = p.sql(&q);
+        assert!(!got.is_empty(), "{t}");
+        assert_eq!(got, reference.sql(&q), "{t}");
+    }
 }
 
 #[test]
@@ -246,7 +254,7 @@ fn two_runners_on_one_lake_never_run_a_job_twice_at_once() {
             r[3].clone(),
         ));
     }
-    assert_eq!(by_job.len(), 12, "{by_job:?}");
+    assert_eq!(by_job.len(), 13, "{by_job:?}");
     let mut total = 0;
     for (job, rs) in &by_job {
         for w in rs.windows(2) {

@@ -162,9 +162,7 @@ async fn exact_betweenness_equals_counting_every_shortest_path() {
             for normalized in [true, false] {
                 let mut o = options(&path);
                 (o.directed, o.normalized, o.parts) = (directed, normalized, parts);
-                run(&env.lake, &env.ctx, &o, chrono::Duration::zero())
-                    .await
-                    .unwrap();
+                run(&env.lake, &env.ctx, &o).await.unwrap();
                 let (got, _) = scores(&env).await;
                 // NetworkX's scaling: per pair of other nodes, or each unordered pair once.
                 let div = match (normalized, directed) {
@@ -190,23 +188,14 @@ async fn sampled_betweenness_sums_its_sources_and_estimates_the_exact_scores() {
     let g = random_graph(5, 120, 300);
     let path = write_csv(&env, "g.csv", &g);
     let exact = {
-        run(
-            &env.lake,
-            &env.ctx,
-            &options(&path),
-            chrono::Duration::zero(),
-        )
-        .await
-        .unwrap();
+        run(&env.lake, &env.ctx, &options(&path)).await.unwrap();
         scores(&env).await.0
     };
     let n = exact.len() as f64;
     let mut o = options(&path);
     o.samples = Some(60);
     o.seed = 42;
-    run(&env.lake, &env.ctx, &o, chrono::Duration::zero())
-        .await
-        .unwrap();
+    run(&env.lake, &env.ctx, &o).await.unwrap();
     let (got, sources) = scores(&env).await;
     assert_eq!(sources.len(), 60);
     // Exactly the sums over the sampled sources, scaled up as NetworkX does (a sampled node
@@ -226,25 +215,17 @@ async fn sampled_betweenness_sums_its_sources_and_estimates_the_exact_scores() {
     let norm: f64 = exact.values().sum();
     assert!(l1 / norm < 0.2, "relative L1 error {}", l1 / norm);
     // The same seed draws the same sources; another seed others.
-    run(&env.lake, &env.ctx, &o, chrono::Duration::zero())
-        .await
-        .unwrap();
+    run(&env.lake, &env.ctx, &o).await.unwrap();
     assert_eq!(scores(&env).await.1, sources);
     o.seed = 43;
-    run(&env.lake, &env.ctx, &o, chrono::Duration::zero())
-        .await
-        .unwrap();
+    run(&env.lake, &env.ctx, &o).await.unwrap();
     assert_ne!(scores(&env).await.1, sources);
     // A sample as large as the graph is the exact answer.
     o.samples = Some(10_000);
-    run(&env.lake, &env.ctx, &o, chrono::Duration::zero())
-        .await
-        .unwrap();
+    run(&env.lake, &env.ctx, &o).await.unwrap();
     assert!(max_diff(&scores(&env).await.0, &exact) < 1e-12);
     o.samples = Some(1);
-    let err = run(&env.lake, &env.ctx, &o, chrono::Duration::zero())
-        .await
-        .unwrap_err();
+    let err = run(&env.lake, &env.ctx, &o).await.unwrap_err();
     assert!(err.to_string().contains("samples >= 2"), "{err}");
 }
 
@@ -273,9 +254,7 @@ async fn betweenness_and_pagerank_match_stored_networkx_values() {
         {
             let mut o = options(&path);
             (o.directed, o.normalized) = (directed, normalized);
-            run(&env.lake, &env.ctx, &o, chrono::Duration::zero())
-                .await
-                .unwrap();
+            run(&env.lake, &env.ctx, &o).await.unwrap();
             let err = max_diff(&scores(&env).await.0, &want[i + 1]);
             assert!(
                 err < 1e-9,
@@ -296,7 +275,7 @@ async fn betweenness_and_pagerank_match_stored_networkx_values() {
                 personalize: Vec::new(),
                 native_edges: pulse_jobs::pagerank::NATIVE_EDGES,
             };
-            pulse_jobs::pagerank::run(&env.lake, &env.ctx, &o, chrono::Duration::zero())
+            pulse_jobs::pagerank::run(&env.lake, &env.ctx, &o)
                 .await
                 .unwrap();
             let got: BTreeMap<String, f64> = env

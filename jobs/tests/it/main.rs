@@ -48,7 +48,7 @@ impl Env {
         for (k, v) in set {
             p.set(k, v)?;
         }
-        pulse_jobs::runner::run(&self.lake, &self.ctx, def, p, chrono::Duration::zero()).await
+        pulse_jobs::runner::run(&self.lake, &self.ctx, def, p).await
     }
 
     /// Rows of a query as strings.

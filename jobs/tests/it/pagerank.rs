@@ -140,9 +140,7 @@ async fn pagerank_equals_power_iteration_on_random_graphs() {
                 o.weighted = weighted;
                 o.native_edges = native_edges;
                 o.personalize = personal.iter().map(|s| s.to_string()).collect();
-                let (_, report) = run(&env.lake, &env.ctx, &o, chrono::Duration::zero())
-                    .await
-                    .unwrap();
+                let (_, report) = run(&env.lake, &env.ctx, &o).await.unwrap();
                 assert!(report.iterations > 5, "{report:?}");
                 let got = ranks(&env).await;
                 let want = brute(&g, weighted, &personal, 0.85);
@@ -169,22 +167,15 @@ async fn a_stopped_run_resumes_from_its_checkpoint_to_the_same_ranks() {
     let mut o = options(&path);
     // Checkpoints are the plan-per-iteration path's.
     o.native_edges = 0;
-    run(&env.lake, &env.ctx, &o, chrono::Duration::zero())
-        .await
-        .unwrap();
+    run(&env.lake, &env.ctx, &o).await.unwrap();
     let unbroken = ranks(&env).await;
     // Stop after 5 iterations (as a killed run would, its checkpoints stay) ...
     o.max_iter = 5;
-    let err = run(&env.lake, &env.ctx, &o, chrono::Duration::zero())
-        .await
-        .unwrap_err()
-        .to_string();
+    let err = run(&env.lake, &env.ctx, &o).await.unwrap_err().to_string();
     assert!(err.contains("did not converge in 5"), "{err}");
     // ... then go on: the run starts at iteration 5, not 0.
     o.max_iter = 500;
-    let (_, report) = run(&env.lake, &env.ctx, &o, chrono::Duration::zero())
-        .await
-        .unwrap();
+    let (_, report) = run(&env.lake, &env.ctx, &o).await.unwrap();
     assert_eq!(report.resumed_from, Some(5));
     assert!(l1(&ranks(&env).await, &unbroken) < 1e-12);
     // The checkpoints are gone once the ranks are written.
