@@ -32,6 +32,21 @@ pub enum BenchCmd {
         #[arg(long, default_value_t = 3)]
         runs: usize,
     },
+    /// Planning time of `SELECT count(*) FROM presence WHERE dt = D` on a presence table of
+    /// `commits` Delta commits (one small file each, over `days` days; checkpoints every
+    /// 100): in a new process's first session (the log read from its last checkpoint), and
+    /// in later sessions of the same process (the table already loaded).
+    Planning {
+        /// Commits to make.
+        #[arg(long, default_value_t = 10_000)]
+        commits: usize,
+        /// Days they spread over.
+        #[arg(long, default_value_t = 100)]
+        days: usize,
+        /// Plannings timed in each state; the median counts.
+        #[arg(long, default_value_t = 5)]
+        runs: usize,
+    },
     /// Time and peak memory to land a generated presence day, and its bytes before and after
     /// compaction. The defaults are TwitchProfiler's scale.
     Presence {
@@ -184,6 +199,11 @@ pub async fn run(
             keep,
         } => bench_profiles(&lake()?, viewers, daily, days, keep, memory_limit).await,
         BenchCmd::Serve { loads } => bench_serve(web()?, loads).await,
+        BenchCmd::Planning {
+            commits,
+            days,
+            runs,
+        } => bench_planning(commits, days, runs).await,
         BenchCmd::Live {
             rows,
             duration,
@@ -569,6 +589,100 @@ async fn bench_serve(sessions: pulse_web::Sessions, loads: usize) -> anyhow::Res
     Ok(())
 }
 
+/// `pulse bench planning`: see [`BenchCmd::Planning`].
+async fn bench_planning(commits: usize, days: usize, runs: usize) -> anyhow::Result<()> {
+    use arrow::array::{RecordBatch, StringArray, TimestampMicrosecondArray};
+    use pulse_lake::delta::{Change, DataFile, LakeTable};
+    use std::sync::Arc;
+    let dir = tempfile::tempdir()?;
+    let at = dir.path().to_str().context("temporary directory")?;
+    let lake = Lake::open(at, &Default::default())?;
+    let shape = RawTable::Presence.shape();
+    let days = days.max(1);
+    let day0 = chrono::NaiveDate::from_ymd_opt(2026, 1, 1).context("date")?;
+    let table = LakeTable::new(&lake, "raw/presence");
+    table.ensure(&shape).await?;
+    let bar = crate::progress_bar(commits as u64, "committing");
+    let t = Instant::now();
+    for i in 0..commits {
+        let day = day0 + chrono::Duration::days((i % days) as i64);
+        let time = day.and_hms_opt(12, 0, 0).context("time")?.and_utc();
+        let batch = RecordBatch::try_new(
+            shape.schema.clone(),
+            vec![
+                Arc::new(
+                    TimestampMicrosecondArray::from(vec![time.timestamp_micros()])
+                        .with_timezone("UTC"),
+                ),
+                Arc::new(StringArray::from(vec!["channel"])),
+                Arc::new(StringArray::from(vec![format!("viewer{i}")])),
+            ],
+        )?;
+        let bytes = encode_parquet(&shape.schema, &[batch])?;
+        let path = format!("dt={day}/hour=12/commit-{i}.parquet");
+        lake.raw_store()
+            .put_opts(
+                &lake.path(&format!("raw/presence/{path}")),
+                bytes.clone().into(),
+                Default::default(),
+            )
+            .await?;
+        let parts = pulse_lake::delta::partitions_of(&path, &shape.partitions);
+        let file = DataFile::from_bytes(path, &bytes, parts, &shape.schema)?;
+        table
+            .commit(&shape, &[file], Change::Append { txns: vec![] })
+            .await?;
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    println!(
+        "planning benchmark: presence with {commits} commits over {days} days (made in {:.1} s)",
+        t.elapsed().as_secs_f64()
+    );
+    let day = day0 + chrono::Duration::days((days / 2) as i64);
+    let q = format!("SELECT count(*) FROM presence WHERE dt = '{day}'");
+    let want = commits.div_ceil(days) as i64;
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    // A new lake handle has no table loaded: its first session reads the log from the last
+    // checkpoint, as a new process does.
+    let mut cold = Vec::new();
+    let mut warm = Vec::new();
+    let warm_lake = Lake::open(at, &Default::default())?;
+    for _ in 0..runs.max(1) {
+        let fresh = Lake::open(at, &Default::default())?;
+        for (lake, out) in [(&fresh, &mut cold), (&warm_lake, &mut warm)] {
+            let t = Instant::now();
+            let ctx = pulse_lake::catalog::session(lake).await?;
+            let plan = ctx.sql(&q).await?.create_physical_plan().await?;
+            out.push(t.elapsed().as_secs_f64() * 1000.0);
+            let got = datafusion::physical_plan::collect(plan, ctx.task_ctx()).await?;
+            let n = got
+                .first()
+                .and_then(|b| {
+                    b.column(0)
+                        .as_any()
+                        .downcast_ref::<arrow::array::Int64Array>()
+                })
+                .map(|a| a.value(0));
+            anyhow::ensure!(n == Some(want), "{q} gave {n:?}, not {want}");
+        }
+    }
+    println!(
+        "session + planning, nothing loaded yet: {:.1} ms (median of {})",
+        median(cold),
+        runs.max(1)
+    );
+    println!(
+        "session + planning, table already loaded: {:.1} ms (median of {})",
+        median(warm),
+        runs.max(1)
+    );
+    Ok(())
+}
+
 /// `pulse bench profiles`: see [`BenchCmd::Profiles`].
 async fn bench_profiles(
     lake: &Lake,
@@ -773,6 +887,9 @@ async fn write_history(
             let schema = batch.schema();
             let body = encode_parquet(&schema, &[batch])?;
             let rel = format!("agg/{table}");
+            let shape = pulse_lake::delta::Shape::daily(schema.clone());
+            let t = pulse_lake::delta::LakeTable::new(lake, &rel);
+            t.ensure(&shape).await?;
             let path = format!("dt={date}/c-bench-0000.parquet");
             lake.raw_store()
                 .put_opts(
@@ -783,13 +900,12 @@ async fn write_history(
                 .await?;
             let parts = vec![("dt".to_string(), date.to_string())];
             let file = pulse_lake::delta::DataFile::from_bytes(path, &body, parts, &schema)?;
-            pulse_lake::delta::LakeTable::new(lake, &rel)
-                .commit(
-                    &pulse_lake::delta::Shape::daily(schema),
-                    &[file],
-                    pulse_lake::delta::Change::ReplaceDays(vec![date.to_string()]),
-                )
-                .await?;
+            t.commit(
+                &shape,
+                &[file],
+                pulse_lake::delta::Change::ReplaceDays(vec![date.to_string()]),
+            )
+            .await?;
         }
         bar.inc(1);
     }

@@ -1,6 +1,6 @@
 //! `pulse lake check`: finds the lake's unreadable files and, with `--quarantine`, moves them
 //! out of the visible set (see `pulse_lake::check`); `pulse lake history`: a table's commits;
-//! `pulse lake migrate`: a lake written before Delta tables becomes Delta tables; and the helper that names unreadable files in the error of a failed query or job.
+//! `pulse lake migrate`: an older lake becomes Delta tables; and the helper that names unreadable files in the error of a failed query or job.
 
 use clap::Subcommand;
 use pulse_lake::Lake;
@@ -58,7 +58,13 @@ async fn migrate(lake: &Lake) -> anyhow::Result<()> {
         println!("nothing to migrate: every table has a Delta log");
     }
     for m in done {
-        println!("{}	{} files	{} rows", m.dir, m.files, m.rows);
+        println!("{}\t{} files\t{} rows", m.dir, m.files, m.rows);
+        for bad in m.unreadable {
+            println!(
+                "  left out, unreadable: {} ({}); a copy is under sys/quarantined/",
+                bad.path, bad.reason
+            );
+        }
     }
     Ok(())
 }

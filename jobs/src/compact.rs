@@ -134,9 +134,8 @@ pub async fn compact_partition(
         })
         .collect::<Result<_, arrow::error::ArrowError>>()?;
     let sorted = take_record_batch(&all, &lexsort_to_indices(&keys, None)?)?;
-    let mut sorted_names = names.clone();
-    sorted_names.sort();
-    let generation = blake3::hash(sorted_names.join("\n").as_bytes()).to_hex()[..16].to_string();
+    // A name no other run uses: a compaction never overwrites a file a reader may be reading.
+    let generation = pulse_lake::delta::unique_generation(names.join("\n").as_bytes());
     // Write the new files (unseen until committed), rolling at the target size.
     let mut n = 0;
     let mut offset = 0;

@@ -129,19 +129,21 @@ pub async fn record(lake: &Lake, r: &RunRecord) -> Result<()> {
     };
     let rel = format!("dt={}/{}-{}-{state}.parquet", r.from, r.run_id, r.job);
     let bytes = encode_parquet(&schema, &[batch])?;
+    let shape = pulse_lake::delta::Shape::daily(schema.clone());
+    let table = pulse_lake::delta::LakeTable::new(lake, "sys/runs");
+    table.ensure(&shape).await?;
     lake.store()
         .put(&lake.path(&format!("sys/runs/{rel}")), bytes.clone().into())
         .await
         .map_err(pulse_lake::Error::from)?;
     // The run log is a Delta table too, appended to once per row.
-    let shape = pulse_lake::delta::Shape::daily(schema.clone());
     let file = pulse_lake::delta::DataFile::from_bytes(
         rel,
         &bytes,
         vec![("dt".into(), r.from.to_string())],
         &schema,
     )?;
-    pulse_lake::delta::LakeTable::new(lake, "sys/runs")
+    table
         .commit(
             &shape,
             &[file],
@@ -246,7 +248,10 @@ pub async fn recover(lake: &Lake) -> Result<Vec<RunRecord>> {
         }
         r.status = "failed".into();
         r.ended_at = Some(Utc::now());
-        let committed = committed_before_stopping(lake, &r).await?;
+        // What it committed is worth saying, not worth failing the recovery over.
+        let committed = committed_before_stopping(lake, &r)
+            .await
+            .unwrap_or_else(|e| format!("what it committed could not be read: {e}"));
         r.error = Some(format!(
             "interrupted: its runner ({}) stopped before the run ended; {committed}",
             r.runner.as_deref().unwrap_or("unknown")

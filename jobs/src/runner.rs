@@ -517,13 +517,24 @@ impl DayWriter {
         let mut writers = self.writers;
         let rel = format!("agg/{}", self.table);
         let shape = pulse_lake::delta::Shape::daily(self.file_schema.clone());
+        let table =
+            pulse_lake::delta::LakeTable::new(lake, &rel).for_run(crate::history::current_run());
+        table.ensure(&shape).await?;
         let mut files = Vec::new();
         for day in &self.days {
             let Some(w) = writers.remove(day) else {
                 continue;
             };
             let body = Bytes::from(w.into_inner()?);
-            let path = format!("dt={day}/{}", new_file_name(&rel, day, &body));
+            // A name no other run uses: a rerun never overwrites a file a reader may be reading.
+            let seed = [
+                rel.as_bytes(),
+                day.as_bytes(),
+                blake3::hash(&body).as_bytes(),
+            ]
+            .concat();
+            let generation = pulse_lake::delta::unique_generation(&seed);
+            let path = format!("dt={day}/c-{generation}-0000.parquet");
             lake.raw_store()
                 .put(&lake.path(&format!("{rel}/{path}")), body.clone().into())
                 .await
@@ -537,8 +548,7 @@ impl DayWriter {
             )?);
         }
         pulse_lake::delta::pause_before_commit(&rel).await;
-        pulse_lake::delta::LakeTable::new(lake, &rel)
-            .for_run(crate::history::current_run())
+        table
             .commit(
                 &shape,
                 &files,
@@ -547,21 +557,6 @@ impl DayWriter {
             .await?;
         Ok(self.rows)
     }
-}
-
-/// A name for a new output file of `rel`'s day `day` with contents `body`, unlike any other
-/// run's (a rerun never overwrites a file a reader may still be reading).
-fn new_file_name(rel: &str, day: &str, body: &[u8]) -> String {
-    let mut h = blake3::Hasher::new();
-    h.update(rel.as_bytes());
-    h.update(day.as_bytes());
-    h.update(&std::process::id().to_le_bytes());
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos());
-    h.update(&nanos.to_le_bytes());
-    h.update(blake3::hash(body).as_bytes());
-    format!("c-{}-0000.parquet", &h.finalize().to_hex()[..16])
 }
 
 /// Deletes every object under `rel` (a job's scratch directory).

@@ -242,6 +242,19 @@ pub struct Quarantined {
 /// the file from its table's Delta log in one commit. Nothing is deleted (vacuum may delete
 /// the table's copy later; the one under `kept_at` stays).
 pub async fn quarantine(lake: &Lake, bad: &[BadFile]) -> Result<Vec<Quarantined>> {
+    let kept = keep_aside(lake, bad).await?;
+    for f in bad {
+        if let Some((root, inside)) = crate::delta::table_root(&f.path) {
+            crate::delta::LakeTable::new(lake, root)
+                .remove(vec![inside.to_string()])
+                .await?;
+        }
+    }
+    Ok(kept)
+}
+
+/// Copies each bad file to `sys/quarantined/<its path>` with a `.json` record of why.
+pub async fn keep_aside(lake: &Lake, bad: &[BadFile]) -> Result<Vec<Quarantined>> {
     let store = lake.raw_store();
     let mut out = Vec::new();
     for f in bad {
@@ -263,11 +276,6 @@ pub async fn quarantine(lake: &Lake, bad: &[BadFile]) -> Result<Vec<Quarantined>
                 Bytes::from(record).into(),
             )
             .await?;
-        if let Some((root, inside)) = crate::delta::table_root(&f.path) {
-            crate::delta::LakeTable::new(lake, root)
-                .remove(vec![inside.to_string()])
-                .await?;
-        }
         out.push(q);
     }
     Ok(out)

@@ -285,12 +285,19 @@ pub struct Tables {
     listed_at: std::sync::Mutex<HashMap<String, std::time::Instant>>,
 }
 
-/// The live files of a table at one version, as store paths relative to its root.
-pub type LiveFiles = Arc<HashSet<String>>;
+/// The live files of a table at one version and the directories that hold them, as store
+/// paths relative to its root (`dt=2026-01-05/hour=3/x.parquet`; `dt=2026-01-05`,
+/// `dt=2026-01-05/hour=3`).
+#[derive(Debug, Default)]
+pub struct Live {
+    /// The files.
+    pub files: HashSet<String>,
+    /// Their directories, every level.
+    pub dirs: HashSet<String>,
+}
 
-/// How long data files in a table without a Delta log are taken for a first commit in flight
-/// rather than for a lake written before Delta tables.
-const FIRST_COMMIT_GRACE: chrono::Duration = chrono::Duration::minutes(10);
+/// A table's live files, shared.
+pub type LiveFiles = Arc<Live>;
 
 /// How often a loaded table's log is listed even when no next commit appeared.
 const FULL_REFRESH: std::time::Duration = std::time::Duration::from_secs(60);
@@ -392,16 +399,34 @@ impl Tables {
             }
         }
         let snapshot = t.snapshot().map_err(|e| table.error(e))?;
-        let files: HashSet<String> = snapshot
-            .log_data()
-            .iter()
-            .map(|f| object_store::path::Path::from(f.path().as_ref()).to_string())
-            .collect();
+        let mut files = Live::default();
+        for f in snapshot.log_data().iter() {
+            let path = object_store::path::Path::from(f.path().as_ref()).to_string();
+            let mut dir = path.as_str();
+            while let Some((parent, _)) = dir.rsplit_once('/') {
+                files.dirs.insert(parent.to_string());
+                dir = parent;
+            }
+            files.files.insert(path);
+        }
         let files = Arc::new(files);
         let mut live = self.live.lock().unwrap_or_else(|e| e.into_inner());
         live.insert(rel.to_string(), (version, files.clone()));
         Ok(Some(files))
     }
+}
+
+/// A 16-hex-digit generation for the names of new files (`c-<generation>-<n>.parquet`) that no
+/// other writer uses: a hash of `seed`, this process and the time.
+pub fn unique_generation(seed: &[u8]) -> String {
+    let mut h = blake3::Hasher::new();
+    h.update(seed);
+    h.update(&std::process::id().to_le_bytes());
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    h.update(&nanos.to_le_bytes());
+    h.finalize().to_hex()[..16].to_string()
 }
 
 /// Fault injection for the crash tests: with `PULSE_PAUSE_BEFORE_COMMIT=<text>`, a writer
@@ -550,17 +575,16 @@ impl LakeTable {
         }
     }
 
-    /// Fails when the table, which has no Delta log, holds data files of the layout before
-    /// Delta tables. Files younger than [`FIRST_COMMIT_GRACE`] are taken for the files of a
-    /// first commit in flight (a concurrent writer's, or the caller's own).
+    /// Fails when the table, which has no Delta log, holds data files: writers create a
+    /// table before they put its first file, so those were written before Pulse's tables
+    /// were Delta tables.
     async fn refuse_unmigrated(&self) -> Result<()> {
         let dir = self.tables.path(&self.rel);
-        let legacy = crate::view::legacy_files(self.tables.store.as_ref(), &dir).await?;
-        let settled = chrono::Utc::now() - FIRST_COMMIT_GRACE;
-        match legacy.files.iter().find(|f| f.last_modified < settled) {
+        let legacy = crate::migrate::legacy_files(self.tables.store.as_ref(), &dir).await?;
+        match legacy.files.first() {
             Some(f) => Err(Error::NotMigrated {
                 table: self.rel.clone(),
-                file: f.location.to_string(),
+                found: format!("data files but no Delta log, e.g. {}", f.location),
             }),
             None => Ok(()),
         }
@@ -573,26 +597,24 @@ impl LakeTable {
         }
     }
 
-    /// The table, up to date in `cached`, created (version 0, no files) with `shape` if it
-    /// has no log yet.
-    async fn open_or_create(
+    /// Creates the table with `shape` unless it has a log: writers call this before they put
+    /// the table's first file, so a table directory with data files always has a log.
+    pub async fn ensure(&self, shape: &Shape) -> Result<()> {
+        let slot = self.tables.slot(&self.rel);
+        let mut cached = slot.lock().await;
+        self.open_or_create(&mut cached, shape).await.map(|_| ())
+    }
+
+    /// Version 0 of the table: its schema, partition columns and properties, and `actions`.
+    async fn create(
         &self,
-        cached: &mut Option<DeltaTable>,
         shape: &Shape,
-        adopting: bool,
-    ) -> Result<DeltaTable> {
-        self.refresh(cached).await?;
-        if let Some(t) = cached {
-            return Ok(t.clone());
-        }
-        // A table written before Delta: creating a log now would hide its data.
-        if !adopting {
-            self.refuse_unmigrated().await?;
-        }
+        actions: Vec<Action>,
+    ) -> Result<std::result::Result<DeltaTable, DeltaTableError>> {
         let schema: StructType = (&shape.table_schema())
             .try_into_kernel()
             .map_err(|e| self.error(DeltaTableError::from(e)))?;
-        let created = DeltaTable::new(self.log_store()?)
+        Ok(DeltaTable::new(self.log_store()?)
             .create()
             .with_columns(schema.fields().cloned())
             .with_partition_columns(shape.partitions.iter().map(|(n, _)| n.clone()))
@@ -605,9 +627,25 @@ impl LakeTable {
                 Some(SCHEMA_VERSION.to_string()),
             )])
             .with_raise_if_key_not_exists(false)
-            .with_save_mode(SaveMode::Ignore)
-            .await;
-        match created {
+            .with_actions(actions)
+            .with_save_mode(SaveMode::ErrorIfExists)
+            .await)
+    }
+
+    /// The table, up to date in `cached`, created (version 0, no files) with `shape` if it
+    /// has no log yet.
+    async fn open_or_create(
+        &self,
+        cached: &mut Option<DeltaTable>,
+        shape: &Shape,
+    ) -> Result<DeltaTable> {
+        self.refresh(cached).await?;
+        if let Some(t) = cached {
+            return Ok(t.clone());
+        }
+        // A table written before Delta: creating a log now would hide its data.
+        self.refuse_unmigrated().await?;
+        match self.create(shape, Vec::new()).await? {
             Ok(t) => {
                 *cached = Some(t.clone());
                 Ok(t)
@@ -632,27 +670,6 @@ impl LakeTable {
         files: &[DataFile],
         change: Change,
     ) -> Result<Option<i64>> {
-        self.commit_with(shape, files, change, false).await
-    }
-
-    /// [`LakeTable::commit`] for the migration: the table may hold files of the layout before
-    /// Delta tables (`files` are those it keeps).
-    pub(crate) async fn adopt(
-        &self,
-        shape: &Shape,
-        files: &[DataFile],
-        change: Change,
-    ) -> Result<Option<i64>> {
-        self.commit_with(shape, files, change, true).await
-    }
-
-    async fn commit_with(
-        &self,
-        shape: &Shape,
-        files: &[DataFile],
-        change: Change,
-        adopting: bool,
-    ) -> Result<Option<i64>> {
         // This process's commits to a table take turns (no conflict to resolve among them).
         // A commit that lost to another process's, which delta-rs cannot reconcile (the table
         // was created or changed its schema meanwhile), starts again from the newest version.
@@ -660,7 +677,10 @@ impl LakeTable {
         let mut cached = slot.lock().await;
         let mut attempt = 0;
         loop {
-            let table = self.open_or_create(&mut cached, shape, adopting).await?;
+            let table = self.open_or_create(&mut cached, shape).await?;
+            if attempt > 0 {
+                self.still_live(&table, &change)?;
+            }
             match self
                 .commit_to(&table, Some(shape), files, change.clone())
                 .await
@@ -680,6 +700,50 @@ impl LakeTable {
                 Err(e) => return Err(e),
             }
         }
+    }
+
+    /// Fails when a file `change` replaces or removes is no longer live in `table`: another
+    /// writer's commit removed it since this one's files were chosen.
+    fn still_live(&self, table: &DeltaTable, change: &Change) -> Result<()> {
+        let (Change::Rewrite(old) | Change::Remove(old)) = change else {
+            return Ok(());
+        };
+        let live: HashSet<String> = self.files(table)?.into_iter().map(|f| f.0).collect();
+        match old.iter().find(|p| !live.contains(*p)) {
+            Some(p) => Err(self.error(DeltaTableError::Generic(format!(
+                "a concurrent commit removed {p}, which this commit replaces; run it again"
+            )))),
+            None => Ok(()),
+        }
+    }
+
+    /// Makes the files the layout before Delta tables showed (`files`, with the inputs they
+    /// were landed from, `txns`) part of the table: its version 0 when it has no log (one
+    /// commit), else an append.
+    pub(crate) async fn adopt(
+        &self,
+        shape: &Shape,
+        files: &[DataFile],
+        txns: Vec<(String, i64)>,
+    ) -> Result<()> {
+        {
+            let slot = self.tables.slot(&self.rel);
+            let mut cached = slot.lock().await;
+            self.refresh(&mut cached).await?;
+            if cached.is_none() {
+                let now = chrono::Utc::now().timestamp_millis();
+                let mut actions: Vec<Action> =
+                    files.iter().map(|f| Action::Add(f.add(true))).collect();
+                actions.extend(txns.iter().map(|(app, version)| {
+                    Action::Txn(Transaction::new_with_last_update(app, *version, Some(now)))
+                }));
+                let created = self.create(shape, actions).await?;
+                *cached = Some(created.map_err(|e| self.error(e))?);
+                return Ok(());
+            }
+        }
+        self.commit(shape, files, Change::Append { txns }).await?;
+        Ok(())
     }
 
     /// Removes files (paths relative to the root) from the table in one commit; nothing when
@@ -704,20 +768,31 @@ impl LakeTable {
     /// commit finish reading them. Returns how many files it deleted.
     pub async fn vacuum(&self, retention: chrono::Duration) -> Result<usize> {
         use deltalake_core::operations::vacuum::VacuumMode;
-        let slot = self.tables.slot(&self.rel);
-        let mut cached = slot.lock().await;
-        self.refresh(&mut cached).await?;
-        let Some(table) = cached.clone() else {
+        let table = {
+            let slot = self.tables.slot(&self.rel);
+            let mut cached = slot.lock().await;
+            self.refresh(&mut cached).await?;
+            cached.clone()
+        };
+        let Some(table) = table else {
             return Ok(0);
         };
-        let (table, metrics) = table
+        let markers =
+            crate::migrate::legacy_files(self.tables.store.as_ref(), &self.tables.path(&self.rel))
+                .await?;
+        if !markers.markers.is_empty() {
+            return Err(Error::NotMigrated {
+                table: self.rel.clone(),
+                found: format!("{} commit marker(s) of that layout", markers.markers.len()),
+            });
+        }
+        let (_, metrics) = table
             .vacuum()
             .with_retention_period(retention)
             .with_enforce_retention_duration(false)
             .with_mode(VacuumMode::Full)
             .await
             .map_err(|e| self.error(e))?;
-        *cached = Some(table);
         Ok(metrics.files_deleted.len())
     }
 
@@ -940,6 +1015,7 @@ mod tests {
         let t = LakeTable::new(&lake, "raw/presence");
         let shape = RawTable::Presence.shape();
         assert!(t.load().await.unwrap().is_none());
+        t.ensure(&shape).await.unwrap();
         // 2026-01-01T00:00Z and an hour later.
         let t0 = 1_767_225_600_000_000i64;
         let a = put(

@@ -40,18 +40,26 @@ pub enum Error {
         /// What delta-rs said.
         source: Box<deltalake_core::DeltaTableError>,
     },
-    /// A table directory holds data files but no Delta log: the lake was written by a Pulse
-    /// from before lake tables were Delta tables (or a table's very first commit was cut
-    /// short). `pulse lake migrate` commits its files.
+    /// A table was written before Pulse's tables were Delta tables: it has data files but no
+    /// Delta log, or still holds commit markers of that layout. `pulse lake migrate` makes
+    /// it a Delta table.
     #[error(
-        "table {table} has data files but no Delta log (e.g. {file}): the lake was written \
-         before Pulse's tables were Delta tables, or the table's first commit was cut short; \
-         run `pulse lake migrate` to commit them"
+        "table {table} was written before Pulse's tables were Delta tables ({found}); run \
+         `pulse lake migrate`"
     )]
     NotMigrated {
         /// The table's directory in the lake.
         table: String,
-        /// One of its files.
+        /// What gave it away.
+        found: String,
+    },
+    /// A file a table's Delta log names is not in the store (deleted by hand, or by a tool
+    /// that does not follow the log): every Delta reader fails on the table.
+    #[error("table {table}: its Delta log names {file}, which is not in the store")]
+    MissingFile {
+        /// The table's directory in the lake.
+        table: String,
+        /// The file, relative to the table's directory.
         file: String,
     },
     /// A statement a read-only endpoint refuses (a user mistake): DDL, DML, `SET`, ...
@@ -100,6 +108,12 @@ impl Error {
 
 /// True for an object store error a retry may get past (network, throttling, I/O).
 pub fn store_error_is_transient(e: &object_store::Error) -> bool {
+    // The lake's view failing is about the lake's contents, not the network.
+    if let object_store::Error::Generic { store, .. } = e
+        && *store == crate::view::VIEW_STORE
+    {
+        return false;
+    }
     !matches!(
         e,
         object_store::Error::NotFound { .. }

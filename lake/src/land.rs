@@ -166,6 +166,13 @@ impl Lander {
     /// in one Delta commit. A failed put leaves `files` to the caller, to try again.
     pub async fn land_encoded(&self, files: &Encoded, stem: &str) -> Result<Vec<Landed>> {
         let shape = files.table.shape();
+        if files.files.is_empty() {
+            return Ok(Vec::new());
+        }
+        // The table exists before its first file does (see `LakeTable::ensure`).
+        LakeTable::new(&self.lake, &files.table.dir())
+            .ensure(&shape)
+            .await?;
         let mut landed = Vec::new();
         let mut data = Vec::new();
         for (hour, bytes, rows) in &files.files {
@@ -236,6 +243,10 @@ impl Lander {
             by_day.entry(hour.div_euclid(24)).or_default().push(part);
         }
         let shape = Shape::daily(schema.clone());
+        if by_day.is_empty() {
+            return Ok(Vec::new());
+        }
+        LakeTable::new(&self.lake, dir).ensure(&shape).await?;
         let mut landed = Vec::new();
         let mut data = Vec::new();
         for (day, parts) in by_day {

@@ -13,11 +13,13 @@
 //! Each listing refreshes the table's log (only the commits made since, see
 //! [`crate::delta::Tables`]), so a long-lived session sees every commit, and one listing is one
 //! version: a day a job replaced shows its old files or its new ones, never both or neither.
+//! (A query pruned to several days lists each day in turn; each shows whole.)
 //!
 //! A table directory with data files but no Delta log was written by a Pulse from before lake
-//! tables were Delta tables, whose commit protocol used `_commit-<gen>.json` markers:
-//! [`legacy_files`] still reads that protocol, for `pulse lake migrate`, and listing such a
-//! table fails with an error that says to run it.
+//! tables were Delta tables (writers create a table before its first file): listing it fails
+//! with an error that says to run `pulse lake migrate` (see [`crate::migrate`]). So does a
+//! listing that misses a file the log names: Pulse would otherwise answer from less data than
+//! every other Delta reader, which fails on it.
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
@@ -31,7 +33,6 @@ use object_store::{
     CopyOptions, GetOptions, GetResult, ListResult, MultipartUpload, ObjectMeta, ObjectStore,
     PutMultipartOptions, PutOptions, PutPayload, PutResult,
 };
-use serde::Deserialize;
 
 use crate::delta::{LiveFiles, Tables, table_root};
 use crate::{Error, Result};
@@ -70,7 +71,7 @@ impl LakeStore {
     }
 }
 
-fn is_hidden(name: &str) -> bool {
+pub(crate) fn is_hidden(name: &str) -> bool {
     name.starts_with('_') || name.starts_with('.')
 }
 
@@ -89,7 +90,23 @@ struct Live<'a> {
     loaded: HashMap<String, Option<LiveFiles>>,
 }
 
-impl Live<'_> {
+impl<'a> Live<'a> {
+    /// The live files of the table `prefix` lies in, loaded before the listing it filters:
+    /// a file the log names was then put before the listing began, so a listing that misses
+    /// it means it is gone.
+    async fn before_listing(tables: &'a Arc<Tables>, prefix: Option<&Path>) -> Result<Live<'a>> {
+        let mut live = Live {
+            tables,
+            loaded: HashMap::new(),
+        };
+        if let Some(rel) = prefix.and_then(|p| lake_rel(tables, p))
+            && let Some((root, _)) = table_root(&rel)
+        {
+            live.of(root).await?;
+        }
+        Ok(live)
+    }
+
     async fn of(&mut self, root: &str) -> Result<Option<LiveFiles>> {
         if let Some(l) = self.loaded.get(root) {
             return Ok(l.clone());
@@ -102,9 +119,10 @@ impl Live<'_> {
     /// True when a reader sees the object at `rel` (relative to the lake root).
     async fn shows_file(&mut self, rel: &str) -> Result<bool> {
         match table_root(rel) {
-            Some((root, inside)) if !inside.is_empty() => {
-                Ok(self.of(root).await?.is_some_and(|l| l.contains(inside)))
-            }
+            Some((root, inside)) if !inside.is_empty() => Ok(self
+                .of(root)
+                .await?
+                .is_some_and(|l| l.files.contains(inside))),
             _ => Ok(true),
         }
     }
@@ -112,29 +130,25 @@ impl Live<'_> {
     /// True when a reader sees the directory at `rel`: inside a table, one holding live files.
     async fn shows_dir(&mut self, rel: &str) -> Result<bool> {
         match table_root(rel) {
-            Some((root, inside)) if !inside.is_empty() => {
-                let dir = format!("{inside}/");
-                Ok(self
-                    .of(root)
-                    .await?
-                    .is_some_and(|l| l.iter().any(|f| f.starts_with(&dir))))
-            }
+            Some((root, inside)) if !inside.is_empty() => Ok(self
+                .of(root)
+                .await?
+                .is_some_and(|l| l.dirs.contains(inside))),
             _ => Ok(true),
         }
     }
 }
 
-/// The objects of a listing under `prefix` that a reader sees.
+/// The objects of a listing under `prefix` (of its direct children only when `direct`) that
+/// a reader sees. Fails when a live file of the table the prefix lies in is missing.
 async fn visible(
-    tables: &Arc<Tables>,
+    live: &mut Live<'_>,
     prefix: Option<&Path>,
     objects: Vec<ObjectMeta>,
+    direct: bool,
 ) -> Result<Vec<ObjectMeta>> {
+    let tables = live.tables;
     let depth = prefix.map_or(0, |p| p.parts().count());
-    let mut live = Live {
-        tables,
-        loaded: HashMap::new(),
-    };
     let mut out = Vec::with_capacity(objects.len());
     for o in objects {
         // Nothing under a hidden name below the prefix (a Delta log) is data.
@@ -153,14 +167,53 @@ async fn visible(
             out.push(o);
         }
     }
-    Ok(out)
+    let Some(rel) = prefix.and_then(|p| lake_rel(tables, p)) else {
+        return Ok(out);
+    };
+    let Some((root, inside)) = table_root(&rel) else {
+        return Ok(out);
+    };
+    let Some(l) = live.of(root).await? else {
+        return Ok(out);
+    };
+    let dir = if inside.is_empty() {
+        String::new()
+    } else {
+        format!("{inside}/")
+    };
+    let root_path = tables.path(root);
+    let seen: HashSet<String> = out
+        .iter()
+        .filter_map(|o| o.location.prefix_match(&root_path))
+        .map(|parts| {
+            parts
+                .map(|p| p.as_ref().to_string())
+                .collect::<Vec<_>>()
+                .join("/")
+        })
+        .collect();
+    let missing = l.files.iter().find(|f| {
+        f.strip_prefix(dir.as_str())
+            .is_some_and(|rest| !(direct && rest.contains('/')))
+            && !seen.contains(*f)
+    });
+    match missing {
+        Some(f) => Err(Error::MissingFile {
+            table: root.to_string(),
+            file: f.clone(),
+        }),
+        None => Ok(out),
+    }
 }
+
+/// The store name of the errors the view itself raises (an unmigrated table, a missing file).
+pub const VIEW_STORE: &str = "pulse lake";
 
 fn to_store_error(e: Error) -> object_store::Error {
     match e {
         Error::Store(e) => e,
         other => object_store::Error::Generic {
-            store: "pulse lake",
+            store: VIEW_STORE,
             source: Box::new(other),
         },
     }
@@ -212,9 +265,12 @@ impl ObjectStore for LakeStore {
         let tables = self.tables.clone();
         let prefix = prefix.cloned();
         futures::stream::once(async move {
+            let mut live = Live::before_listing(&tables, prefix.as_ref())
+                .await
+                .map_err(to_store_error)?;
             let objects: Vec<ObjectMeta> =
                 tables.store().list(prefix.as_ref()).try_collect().await?;
-            let shown = visible(&tables, prefix.as_ref(), objects)
+            let shown = visible(&mut live, prefix.as_ref(), objects, false)
                 .await
                 .map_err(to_store_error)?;
             Ok::<_, object_store::Error>(futures::stream::iter(shown.into_iter().map(Ok)))
@@ -224,14 +280,13 @@ impl ObjectStore for LakeStore {
     }
 
     async fn list_with_delimiter(&self, prefix: Option<&Path>) -> object_store::Result<ListResult> {
-        let listed = self.inner().list_with_delimiter(prefix).await?;
-        let objects = visible(&self.tables, prefix, listed.objects)
+        let mut live = Live::before_listing(&self.tables, prefix)
             .await
             .map_err(to_store_error)?;
-        let mut live = Live {
-            tables: &self.tables,
-            loaded: HashMap::new(),
-        };
+        let listed = self.inner().list_with_delimiter(prefix).await?;
+        let objects = visible(&mut live, prefix, listed.objects, true)
+            .await
+            .map_err(to_store_error)?;
         let mut common_prefixes = Vec::new();
         for p in listed.common_prefixes {
             if p.filename().is_some_and(is_hidden) {
@@ -259,80 +314,6 @@ impl ObjectStore for LakeStore {
     ) -> object_store::Result<()> {
         self.inner().copy_opts(from, to, options).await
     }
-}
-
-/// A commit marker of the layout before Delta tables: the files its commit replaced in its
-/// directory.
-#[derive(Debug, Deserialize)]
-struct Marker {
-    generation: String,
-    replaces: HashSet<String>,
-}
-
-/// What the layout before Delta tables showed under a directory.
-#[derive(Debug, Default)]
-pub struct Legacy {
-    /// The Parquet files a reader saw, sorted: in each directory, files named
-    /// `c-<gen>-<n>.parquet` once a marker `_commit-<gen>.json` committed them, other names
-    /// always, less those a marker replaced.
-    pub files: Vec<ObjectMeta>,
-    /// The names markers replaced (compacted away; the files may be gone).
-    pub replaced: Vec<String>,
-}
-
-/// What the layout before Delta tables showed under `dir`, recursively. Nothing under a Delta
-/// log or another hidden name.
-pub async fn legacy_files(store: &dyn ObjectStore, dir: &Path) -> Result<Legacy> {
-    let depth = dir.parts().count();
-    let all: Vec<ObjectMeta> = store.list(Some(dir)).try_collect().await?;
-    let split = |p: &Path| -> (String, String) {
-        let s = p.as_ref();
-        let (d, n) = s.rsplit_once('/').unwrap_or(("", s));
-        (d.to_string(), n.to_string())
-    };
-    let mut replaced: HashMap<String, HashSet<String>> = HashMap::new();
-    let mut committed: HashMap<String, HashSet<String>> = HashMap::new();
-    for o in &all {
-        let (d, name) = split(&o.location);
-        if name.starts_with("_commit-") && name.ends_with(".json") {
-            let bytes = store.get_opts(&o.location, GetOptions::default()).await?;
-            let bytes = bytes.bytes().await?;
-            let m: Marker = serde_json::from_slice(&bytes).map_err(|e| Error::CorruptMarker {
-                path: o.location.to_string(),
-                reason: e.to_string(),
-            })?;
-            replaced.entry(d.clone()).or_default().extend(m.replaces);
-            committed.entry(d).or_default().insert(m.generation);
-        }
-    }
-    let mut out: Vec<ObjectMeta> = all
-        .into_iter()
-        .filter(|o| {
-            if o.location
-                .parts()
-                .skip(depth)
-                .any(|p| is_hidden(p.as_ref()))
-            {
-                return false;
-            }
-            let (d, name) = split(&o.location);
-            if !name.ends_with(".parquet") || replaced.get(&d).is_some_and(|r| r.contains(&name)) {
-                return false;
-            }
-            match name.strip_prefix("c-").and_then(|r| r.split_once('-')) {
-                Some((generation, _)) => committed.get(&d).is_some_and(|c| c.contains(generation)),
-                None => true,
-            }
-        })
-        .collect();
-    out.sort_by(|a, b| a.location.cmp(&b.location));
-    let mut names: Vec<String> = replaced.into_values().flatten().collect();
-    names.sort();
-    names.dedup();
-    Ok(Legacy {
-        files: out,
-        replaced: names,
-    })
 }
 
 #[cfg(test)]
@@ -390,7 +371,9 @@ mod tests {
             )
             .unwrap()
         };
-        // Written, not committed: nothing shows, and a never-committed table is no error.
+        // Written, not committed: nothing shows. (A writer creates the table first.)
+        let t = LakeTable::new(&lake, "raw/presence");
+        t.ensure(&shape).await.unwrap();
         put(
             &lake,
             "raw/presence/dt=2026-01-01/hour=00/a.parquet",
@@ -409,7 +392,7 @@ mod tests {
             &bytes,
         )
         .await;
-        let t = LakeTable::new(&lake, "raw/presence");
+        assert_eq!(listed(&lake, "raw/presence").await, (vec![], vec![]));
         t.commit(
             &shape,
             &[file("dt=2026-01-01/hour=00/a.parquet")],
@@ -455,15 +438,6 @@ mod tests {
             br#"{"version":1,"generation":"h","replaces":[],"adds":["c-h-0000.parquet"]}"#,
         )
         .await;
-        // While young, the file may be a first commit in flight: not shown, no error.
-        assert!(listed(&lake, "agg/old").await.0.is_empty());
-        let old = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
-        std::fs::File::options()
-            .write(true)
-            .open(dir.path().join("agg/old/dt=2026-01-01/c-h-0000.parquet"))
-            .unwrap()
-            .set_modified(old)
-            .unwrap();
         let e = lake
             .store()
             .list(Some(&lake.path("agg/old")))
@@ -475,48 +449,29 @@ mod tests {
             e.contains("agg/old") && e.contains("pulse lake migrate"),
             "{e}"
         );
-    }
-
-    /// The old protocol: committed generations show, replaced and uncommitted files do not.
-    #[tokio::test]
-    async fn legacy_files_follow_the_markers() {
-        let store = object_store::memory::InMemory::new();
-        let p = |s: &str| Path::from(s);
-        for n in [
-            "a.parquet",
-            "b.parquet",
-            "c-g1-0000.parquet",
-            "c-g2-0000.parquet",
-        ] {
-            store
-                .put(&p(&format!("t/dt=1/{n}")), Bytes::from_static(b"x").into())
+        // A live file gone from the store: an error, not an answer from less data.
+        std::fs::remove_file(
+            dir.path()
+                .join("raw/presence/dt=2026-01-01/hour=00/c-g-0000.parquet"),
+        )
+        .unwrap();
+        for rel in ["raw/presence", "raw/presence/dt=2026-01-01/hour=00"] {
+            let e = lake
+                .store()
+                .list_with_delimiter(Some(&lake.path(rel)))
                 .await
-                .unwrap();
-        }
-        store
-            .put(
-                &p("t/dt=1/_commit-g1.json"),
-                Bytes::from_static(
-                    br#"{"version":1,"generation":"g1","replaces":["a.parquet"],"adds":[]}"#,
+                .and(
+                    lake.store()
+                        .list(Some(&lake.path(rel)))
+                        .try_collect::<Vec<_>>()
+                        .await,
                 )
-                .into(),
-            )
-            .await
-            .unwrap();
-        store
-            .put(
-                &p("t/_delta_log/0.parquet"),
-                Bytes::from_static(b"x").into(),
-            )
-            .await
-            .unwrap();
-        let legacy = legacy_files(&store, &p("t")).await.unwrap();
-        assert_eq!(legacy.replaced, ["a.parquet"]);
-        let names: Vec<String> = legacy
-            .files
-            .into_iter()
-            .map(|o| o.location.to_string())
-            .collect();
-        assert_eq!(names, ["t/dt=1/b.parquet", "t/dt=1/c-g1-0000.parquet"]);
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.contains("c-g-0000.parquet") && e.contains("not in the store"),
+                "{e}"
+            );
+        }
     }
 }

@@ -389,8 +389,6 @@ fn a_lake_from_before_delta_is_refused_then_migrated() {
             std::fs::remove_dir_all(log).unwrap();
         }
     }
-    let landed = p.files("raw/messages");
-    assert!(landed.is_empty(), "no log, nothing shows: {landed:?}");
     let on_disk = p.files_on_disk("raw/messages");
     let first = p.lake().join(&on_disk[0]);
     let hour = first.parent().unwrap();
@@ -433,22 +431,27 @@ fn a_lake_from_before_delta_is_refused_then_migrated() {
         marker(generation, &[]),
     )
     .unwrap();
+    // And a landed file cut short.
+    std::fs::write(hour.join("replay-cut.parquet"), b"PAR1 not much").unwrap();
 
-    // Files written in the last minutes may be a first commit in flight: these are older.
-    age(
-        &p.lake(),
-        std::time::SystemTime::now() - Duration::from_secs(3600),
-    );
-    let out = p.run(&["sql", "SELECT count(*) FROM messages"]);
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        err.contains("has data files but no Delta log") && err.contains("pulse lake migrate"),
-        "{err}"
-    );
+    // Readers and writers refuse the table until it is migrated.
+    for args in [&["sql", "SELECT count(*) FROM messages"][..], &HASHTAGS[..]] {
+        let out = p.run(args);
+        assert!(!out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("data files but no Delta log") && err.contains("pulse lake migrate"),
+            "{args:?}: {err}"
+        );
+    }
 
     let migrated = p.ok(&["lake", "migrate"]);
     assert!(migrated.contains("raw/messages\t"), "{migrated}");
+    assert!(
+        migrated.contains("left out, unreadable: raw/messages/") && migrated.contains("replay-cut"),
+        "{migrated}"
+    );
+    assert_eq!(p.files_on_disk("sys/quarantined").len(), 1);
     assert!(
         migrated.contains("agg/hashtag_counts_20s_10s\t1 files"),
         "{migrated}"
@@ -464,17 +467,11 @@ fn a_lake_from_before_delta_is_refused_then_migrated() {
     assert!(p.ok(&["lake", "migrate"]).contains("nothing to migrate"));
     p.ok(&HASHTAGS);
     assert_eq!(p.sql(q), hashtags);
-}
-
-/// Sets the modification time of every file under `dir` to `t`.
-fn age(dir: &std::path::Path, t: std::time::SystemTime) {
-    for e in std::fs::read_dir(dir).unwrap() {
-        let p = e.unwrap().path();
-        if p.is_dir() {
-            age(&p, t);
-        } else {
-            let f = std::fs::File::options().write(true).open(&p).unwrap();
-            f.set_modified(t).unwrap();
-        }
+    // Vacuum now deletes what the old layout hid; the answers stay.
+    p.vacuum("0s");
+    for t in ["raw/messages", "agg/hashtag_counts_20s_10s"] {
+        assert_eq!(p.files_on_disk(t), p.files(t), "{t}");
     }
+    assert_eq!(p.count("SELECT count(*) FROM messages"), 1500);
+    assert_eq!(p.sql(q), hashtags);
 }
