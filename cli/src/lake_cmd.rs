@@ -1,6 +1,7 @@
 //! `pulse lake check`: finds the lake's unreadable files and, with `--quarantine`, moves them
 //! out of the visible set (see `pulse_lake::check`); `pulse lake history`: a table's commits;
-//! `pulse lake migrate`: an older lake becomes Delta tables; and the helper that names unreadable files in the error of a failed query or job.
+//! `pulse lake migrate`: an older lake becomes Delta tables; and the helper that names
+//! unreadable files in the error of a failed query or job.
 
 use clap::Subcommand;
 use pulse_lake::Lake;

@@ -288,22 +288,16 @@ pub async fn history_session(lake: &Lake) -> Result<SessionContext> {
 pub async fn register_agg(ctx: &SessionContext, lake: &Lake, table: &str) -> Result<()> {
     use datafusion::datasource::file_format::FileFormat;
     let rel = format!("agg/{table}");
-    let mut newest = None;
-    for day in list_dirs(lake, &rel).await?.into_iter().rev() {
-        let mut files = lake
-            .store()
-            .list_with_delimiter(Some(&lake.path(&format!("{rel}/{day}"))))
-            .await?
-            .objects;
-        files.sort_by(|a, b| a.location.cmp(&b.location));
-        if let Some(f) = files
-            .into_iter()
-            .rfind(|f| f.location.as_ref().ends_with(".parquet"))
-        {
-            newest = Some((day, f));
-            break;
+    let newest = match newest_file(lake, &rel).await {
+        Ok(newest) => newest,
+        // A file its log names is gone: the table is left out, as an unreadable one is.
+        Err(e) if crate::view::is_missing_file(&e) => {
+            tracing::warn!(table, error = %e, "table left out (`pulse lake check` names the file)");
+            crate::latest::record(ctx, table, None);
+            return Ok(());
         }
-    }
+        Err(e) => return Err(e),
+    };
     let Some((day, file)) = newest else {
         tracing::debug!(table, "no output files yet");
         crate::latest::record(ctx, table, None);
@@ -336,6 +330,25 @@ pub async fn register_agg(ctx: &SessionContext, lake: &Lake, table: &str) -> Res
     let day = day.strip_prefix("dt=").map(str::to_string);
     crate::latest::record(ctx, table, day);
     Ok(())
+}
+
+/// The newest day (`dt=...`) of the table at `rel` that has a file, and its last file.
+async fn newest_file(lake: &Lake, rel: &str) -> Result<Option<(String, object_store::ObjectMeta)>> {
+    for day in list_dirs(lake, rel).await?.into_iter().rev() {
+        let mut files = lake
+            .store()
+            .list_with_delimiter(Some(&lake.path(&format!("{rel}/{day}"))))
+            .await?
+            .objects;
+        files.sort_by(|a, b| a.location.cmp(&b.location));
+        if let Some(f) = files
+            .into_iter()
+            .rfind(|f| f.location.as_ref().ends_with(".parquet"))
+        {
+            return Ok(Some((day, f)));
+        }
+    }
+    Ok(None)
 }
 
 /// The names of the directories directly under `rel`.

@@ -107,7 +107,22 @@ async fn check_table(
     report: &mut Report,
 ) -> Result<()> {
     let root = format!("{}/", lake.path(""));
-    for (path, _) in list_files(lake, &t.dir).await? {
+    // The files the table's log names (a missing one is a bad file too); a table without a
+    // log is listed (and refused when it was written before Delta tables).
+    let table = crate::delta::LakeTable::new(lake, &t.dir);
+    let paths: Vec<Path> = match table.load().await? {
+        Some(loaded) => table
+            .files(&loaded)?
+            .into_iter()
+            .map(|f| lake.path(&format!("{}/{}", t.dir, f.0)))
+            .collect(),
+        None => list_files(lake, &t.dir)
+            .await?
+            .into_iter()
+            .map(|(p, _)| p)
+            .collect(),
+    };
+    for path in paths {
         let rel = path.as_ref().trim_start_matches(&root).to_string();
         if !rel.ends_with(".parquet") {
             continue;
@@ -210,10 +225,15 @@ pub async fn check_footers(ctx: &datafusion::prelude::SessionContext, url: &str)
 
 async fn read_file(lake: &Lake, path: &Path, pages: bool) -> Result<(), String> {
     let bytes = lake
-        .store()
+        .raw_store()
         .get(path)
         .await
-        .map_err(|e| e.to_string())?
+        .map_err(|e| match e {
+            object_store::Error::NotFound { .. } => {
+                "missing from the store, though its table's Delta log names it".to_string()
+            }
+            e => e.to_string(),
+        })?
         .bytes()
         .await
         .map_err(|e| e.to_string())?;
@@ -260,8 +280,15 @@ pub async fn keep_aside(lake: &Lake, bad: &[BadFile]) -> Result<Vec<Quarantined>
     for f in bad {
         let from = lake.path(&f.path);
         let kept_at = format!("{QUARANTINED_DIR}/{}", f.path);
-        let bytes = store.get(&from).await?.bytes().await?;
-        store.put(&lake.path(&kept_at), bytes.into()).await?;
+        // A missing file leaves only its record.
+        match store.get(&from).await {
+            Ok(got) => {
+                let bytes = got.bytes().await?;
+                store.put(&lake.path(&kept_at), bytes.into()).await?;
+            }
+            Err(object_store::Error::NotFound { .. }) => {}
+            Err(e) => return Err(e.into()),
+        }
         let q = Quarantined {
             file: f.clone(),
             kept_at: kept_at.clone(),

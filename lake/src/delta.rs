@@ -582,6 +582,8 @@ impl LakeTable {
         let dir = self.tables.path(&self.rel);
         let legacy = crate::migrate::legacy_files(self.tables.store.as_ref(), &dir).await?;
         match legacy.files.first() {
+            // Another writer created the table and put its first file meanwhile.
+            Some(_) if self.exists().await? => Ok(()),
             Some(f) => Err(Error::NotMigrated {
                 table: self.rel.clone(),
                 found: format!("data files but no Delta log, e.g. {}", f.location),
@@ -678,9 +680,7 @@ impl LakeTable {
         let mut attempt = 0;
         loop {
             let table = self.open_or_create(&mut cached, shape).await?;
-            if attempt > 0 {
-                self.still_live(&table, &change)?;
-            }
+            self.still_live(&table, &change)?;
             match self
                 .commit_to(&table, Some(shape), files, change.clone())
                 .await
@@ -703,7 +703,8 @@ impl LakeTable {
     }
 
     /// Fails when a file `change` replaces or removes is no longer live in `table`: another
-    /// writer's commit removed it since this one's files were chosen.
+    /// writer's commit removed it since this one's files were chosen (delta-rs sees no
+    /// conflict when that commit came before the snapshot this one starts from).
     fn still_live(&self, table: &DeltaTable, change: &Change) -> Result<()> {
         let (Change::Rewrite(old) | Change::Remove(old)) = change else {
             return Ok(());
@@ -715,6 +716,44 @@ impl LakeTable {
             )))),
             None => Ok(()),
         }
+    }
+
+    /// The version of the Delta transaction `app` the table has seen, if any.
+    pub async fn seen(&self, app: &str) -> Result<Option<i64>> {
+        let Some(table) = self.load().await? else {
+            return Ok(None);
+        };
+        let snapshot = table.snapshot().map_err(|e| self.error(e))?;
+        snapshot
+            .transaction_version(table.log_store().as_ref(), app)
+            .await
+            .map_err(|e| self.error(e))
+    }
+
+    /// The shape of the loaded table: its file columns (its schema less the partition
+    /// columns) and its partition columns.
+    pub fn shape(&self, table: &DeltaTable) -> Result<Shape> {
+        use deltalake_core::kernel::engine::arrow_conversion::TryIntoArrow;
+        let snapshot = table.snapshot().map_err(|e| self.error(e))?;
+        let schema: Schema = snapshot
+            .schema()
+            .as_ref()
+            .try_into_arrow()
+            .map_err(|e| self.error(DeltaTableError::from(e)))?;
+        let parts = snapshot.metadata().partition_columns().to_vec();
+        let mut partitions = Vec::new();
+        let mut fields = Vec::new();
+        for f in schema.fields() {
+            if parts.contains(f.name()) {
+                partitions.push((f.name().clone(), f.data_type().clone()));
+            } else {
+                fields.push(f.clone());
+            }
+        }
+        Ok(Shape {
+            schema: Arc::new(Schema::new(fields)),
+            partitions,
+        })
     }
 
     /// Makes the files the layout before Delta tables showed (`files`, with the inputs they

@@ -50,9 +50,15 @@ pub async fn migrate(lake: &Lake) -> Result<Vec<Migrated>> {
         if legacy.markers.is_empty() && (has_log || legacy.files.is_empty()) {
             continue;
         }
+        if table.seen(MIGRATED).await?.is_some() {
+            // Migrated by a run cut short before it deleted every marker.
+            delete_markers(lake, &legacy).await?;
+            continue;
+        }
         // Files the log already has (written by a Pulse that kept both) stay as they are.
-        let live: HashSet<String> = match table.load().await? {
-            Some(loaded) => table.files(&loaded)?.into_iter().map(|f| f.0).collect(),
+        let loaded = table.load().await?;
+        let live: HashSet<String> = match &loaded {
+            Some(loaded) => table.files(loaded)?.into_iter().map(|f| f.0).collect(),
             None => HashSet::new(),
         };
         let root = format!("{}/", lake.path(&t.dir));
@@ -70,26 +76,35 @@ pub async fn migrate(lake: &Lake) -> Result<Vec<Migrated>> {
         for f in adding {
             match footer(lake, f).await {
                 Ok(meta) => footers.push((f, meta)),
-                Err(e) => unreadable.push(BadFile {
-                    table: t.name.clone(),
-                    path: format!("{}/{}", t.dir, rel(f)),
-                    reason: e.to_string(),
-                }),
+                // A bad file is left out; a store that failed fails the migration.
+                Err(e @ (Error::Unreadable { .. } | Error::Parquet(_))) => {
+                    unreadable.push(BadFile {
+                        table: t.name.clone(),
+                        path: format!("{}/{}", t.dir, rel(f)),
+                        reason: e.to_string(),
+                    })
+                }
+                Err(e) => return Err(e),
             }
         }
         crate::check::keep_aside(lake, &unreadable).await?;
-        let shape = match (shape_of(&t.dir), footers.last()) {
-            (Some(shape), _) => shape,
+        let shape = if let Some(shape) = shape_of(&t.dir) {
+            shape
+        } else if let Some(loaded) = &loaded {
+            // Its log says its schema.
+            table.shape(loaded)?
+        } else if let Some((_, meta)) = footers.last() {
             // A job output: its schema is its newest file's (older days read new columns as
             // NULL, as they did before).
-            (None, Some((_, meta))) => {
-                let schema = parquet::arrow::parquet_to_arrow_schema(
-                    meta.file_metadata().schema_descr(),
-                    meta.file_metadata().key_value_metadata(),
-                )?;
-                Shape::daily(Arc::new(schema))
-            }
-            (None, None) => Shape::daily(Arc::new(arrow::datatypes::Schema::empty())),
+            let schema = parquet::arrow::parquet_to_arrow_schema(
+                meta.file_metadata().schema_descr(),
+                meta.file_metadata().key_value_metadata(),
+            )?;
+            Shape::daily(Arc::new(schema))
+        } else {
+            // Nothing readable says what this job output holds: nothing to add.
+            delete_markers(lake, &legacy).await?;
+            continue;
         };
         let landed = t.dir.starts_with("raw/") || t.dir.starts_with("quarantine/");
         let mut data = Vec::new();
@@ -113,12 +128,10 @@ pub async fn migrate(lake: &Lake) -> Result<Vec<Migrated>> {
         }
         txns.sort();
         txns.dedup();
-        if !data.is_empty() {
-            table.adopt(&shape, &data, txns).await?;
-        }
-        for m in &legacy.markers {
-            lake.raw_store().delete(m).await?;
-        }
+        // Recorded in the same commit: a rerun after it only deletes markers.
+        txns.push((MIGRATED.to_string(), 0));
+        table.adopt(&shape, &data, txns).await?;
+        delete_markers(lake, &legacy).await?;
         let rows = data.iter().map(|d| d.rows).sum();
         tracing::info!(table = %t.dir, files = data.len(), rows, "migrated");
         out.push(Migrated {
@@ -129,6 +142,20 @@ pub async fn migrate(lake: &Lake) -> Result<Vec<Migrated>> {
         });
     }
     Ok(out)
+}
+
+/// The Delta transaction that records a table's migration.
+const MIGRATED: &str = "pulse-migrate";
+
+/// Deletes the old layout's commit markers (once the table holds what they showed).
+async fn delete_markers(lake: &Lake, legacy: &Legacy) -> Result<()> {
+    for m in &legacy.markers {
+        match lake.raw_store().delete(m).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
 }
 
 /// The shape of the table at `dir` where Pulse defines it (raw tables, quarantine, the run

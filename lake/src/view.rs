@@ -13,7 +13,7 @@
 //! Each listing refreshes the table's log (only the commits made since, see
 //! [`crate::delta::Tables`]), so a long-lived session sees every commit, and one listing is one
 //! version: a day a job replaced shows its old files or its new ones, never both or neither.
-//! (A query pruned to several days lists each day in turn; each shows whole.)
+//! (A scan lists once; two scans of one table in one query may see two versions.)
 //!
 //! A table directory with data files but no Delta log was written by a Pulse from before lake
 //! tables were Delta tables (writers create a table before its first file): listing it fails
@@ -206,12 +206,37 @@ async fn visible(
     }
 }
 
+/// True when `e` is the view's error for a file a table's log names that is not in the store.
+pub fn is_missing_file(e: &Error) -> bool {
+    match e {
+        Error::MissingFile { .. } => true,
+        Error::Store(object_store::Error::Generic { store, source }) if *store == VIEW_STORE => {
+            source
+                .downcast_ref::<Error>()
+                .is_some_and(|e| matches!(e, Error::MissingFile { .. }))
+        }
+        _ => false,
+    }
+}
+
 /// The store name of the errors the view itself raises (an unmigrated table, a missing file).
 pub const VIEW_STORE: &str = "pulse lake";
 
+/// The view's error as the store error DataFusion sees: the store's own errors (also while
+/// reading a log) as they were, so retries still tell a network failure from a bad lake.
 fn to_store_error(e: Error) -> object_store::Error {
     match e {
         Error::Store(e) => e,
+        Error::Delta { source, table } => match *source {
+            deltalake_core::DeltaTableError::ObjectStore { source } => source,
+            source => object_store::Error::Generic {
+                store: "delta log",
+                source: Box::new(Error::Delta {
+                    table,
+                    source: Box::new(source),
+                }),
+            },
+        },
         other => object_store::Error::Generic {
             store: VIEW_STORE,
             source: Box::new(other),

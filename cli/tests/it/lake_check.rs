@@ -79,3 +79,62 @@ fn a_truncated_file_is_named_found_and_quarantined() {
         "{out}"
     );
 }
+
+/// A file a table's Delta log names, deleted behind Pulse's back: queries of the table fail
+/// naming it (not answers from less data), a job output with one is left out of sessions,
+/// `pulse lake check` reports it and `--quarantine` takes it out of the log.
+#[test]
+fn a_file_missing_from_the_store_is_named_and_taken_out_of_the_log() {
+    let p = Pulse::new();
+    p.ok(&[
+        "gen",
+        "--channels",
+        "4",
+        "--viewers",
+        "100",
+        "--tweets-per-sec",
+        "0.01",
+    ]);
+    p.ok(&["run", "channels", "--date", "2026-01-05"]);
+    let total = p.count("SELECT count(*) FROM streams");
+    let victim = p.files("raw/streams")[0].clone();
+    let lost = rows_of(&p.lake().join(&victim)) as i64;
+    std::fs::remove_file(p.lake().join(&victim)).unwrap();
+    let out_file = p.files("agg/channel_daily")[0].clone();
+    std::fs::remove_file(p.lake().join(&out_file)).unwrap();
+
+    let out = p.run(&["sql", "SELECT count(*) FROM streams"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    let name = victim.rsplit('/').next().unwrap();
+    assert!(
+        err.contains(name) && err.contains("not in the store"),
+        "{err}"
+    );
+    // Other tables still answer; the output with a missing file is left out, with a warning.
+    p.ok(&["sql", "SELECT count(*) FROM presence"]);
+    let out = p.run(&["sql", "SELECT count(*) FROM channel_daily"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("table left out") && err.contains("not in the store"),
+        "{err}"
+    );
+
+    let out = p.run(&["lake", "check"]);
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    for f in [&victim, &out_file] {
+        assert!(
+            stdout
+                .lines()
+                .any(|l| l.contains(f.as_str()) && l.contains("missing from the store")),
+            "{stdout}"
+        );
+    }
+    p.ok(&["lake", "check", "--quarantine"]);
+    assert_eq!(p.count("SELECT count(*) FROM streams"), total - lost);
+    assert_eq!(p.count("SELECT count(*) FROM channel_daily"), 0);
+    p.ok(&["run", "channels", "--date", "2026-01-05"]);
+    assert!(p.count("SELECT count(*) FROM channel_daily") > 0);
+}
