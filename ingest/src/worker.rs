@@ -364,11 +364,14 @@ impl Worker {
 /// A receiver that turns true on SIGINT or SIGTERM, for workers to stop cleanly.
 pub fn shutdown_signal() -> tokio::sync::watch::Receiver<bool> {
     let (tx, rx) = tokio::sync::watch::channel(false);
+    // Registered here, not in the task: a SIGTERM sent once the caller is up (say, right after
+    // it printed its address) must not meet the default action, which kills the process.
+    #[cfg(unix)]
+    let term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate());
     tokio::spawn(async move {
         #[cfg(unix)]
         {
-            use tokio::signal::unix::{SignalKind, signal};
-            let mut term = match signal(SignalKind::terminate()) {
+            let mut term = match term {
                 Ok(s) => s,
                 Err(e) => {
                     tracing::warn!(error = %e, "cannot listen for SIGTERM");
