@@ -166,14 +166,7 @@ pub async fn compact_partition(
     let shape = table.shape();
     let root_path = lake.path(&root);
     let rel = |p: &Path| -> String {
-        p.prefix_match(&root_path)
-            .map(|parts| {
-                parts
-                    .map(|x| x.as_ref().to_string())
-                    .collect::<Vec<_>>()
-                    .join("/")
-            })
-            .unwrap_or_else(|| p.to_string())
+        pulse_lake::view::rel_under(p, &root_path).unwrap_or_else(|| p.to_string())
     };
     let mut files = Vec::new();
     for (path, meta) in &written {

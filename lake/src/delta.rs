@@ -709,7 +709,7 @@ impl LakeTable {
         let (Change::Rewrite(old) | Change::Remove(old)) = change else {
             return Ok(());
         };
-        let live: HashSet<String> = self.files(table)?.into_iter().map(|f| f.0).collect();
+        let live = self.paths(table)?;
         match old.iter().find(|p| !live.contains(*p)) {
             Some(p) => Err(self.error(DeltaTableError::Generic(format!(
                 "a concurrent commit removed {p}, which this commit replaces; run it again"
@@ -956,8 +956,19 @@ impl LakeTable {
         Ok(Some((committed.version() as i64, after)))
     }
 
-    /// The live files of `table` at its loaded version: (path relative to the root,
-    /// partition values, size, rows).
+    /// The paths (relative to the root) of the live files of `table` at its loaded version,
+    /// without reading their statistics.
+    pub fn paths(&self, table: &DeltaTable) -> Result<HashSet<String>> {
+        let snapshot = table.snapshot().map_err(|e| self.error(e))?;
+        Ok(snapshot
+            .log_data()
+            .iter()
+            .map(|f| f.path().into_owned())
+            .collect())
+    }
+
+    /// The live files of `table` at its loaded version, with their partition values, sizes
+    /// and rows (from each file's statistics).
     pub fn files(&self, table: &DeltaTable) -> Result<Vec<FileEntry>> {
         let snapshot = table.snapshot().map_err(|e| self.error(e))?;
         let mut out = Vec::new();

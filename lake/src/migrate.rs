@@ -58,7 +58,7 @@ pub async fn migrate(lake: &Lake) -> Result<Vec<Migrated>> {
         // Files the log already has (written by a Pulse that kept both) stay as they are.
         let loaded = table.load().await?;
         let live: HashSet<String> = match &loaded {
-            Some(loaded) => table.files(loaded)?.into_iter().map(|f| f.0).collect(),
+            Some(loaded) => table.paths(loaded)?,
             None => HashSet::new(),
         };
         let root = format!("{}/", lake.path(&t.dir));

@@ -75,13 +75,18 @@ pub(crate) fn is_hidden(name: &str) -> bool {
     name.starts_with('_') || name.starts_with('.')
 }
 
-/// `p` relative to the lake root, or None when it lies outside the lake.
-fn lake_rel(tables: &Tables, p: &Path) -> Option<String> {
+/// `p` relative to `root` (`/`-separated), or None when it lies outside it.
+pub fn rel_under(p: &Path, root: &Path) -> Option<String> {
     let parts: Vec<String> = p
-        .prefix_match(tables.root())?
+        .prefix_match(root)?
         .map(|x| x.as_ref().to_string())
         .collect();
     Some(parts.join("/"))
+}
+
+/// `p` relative to the lake root, or None when it lies outside the lake.
+fn lake_rel(tables: &Tables, p: &Path) -> Option<String> {
+    rel_under(p, tables.root())
 }
 
 /// The live-file sets of the tables one listing touches, each loaded once.
@@ -184,13 +189,7 @@ async fn visible(
     let root_path = tables.path(root);
     let seen: HashSet<String> = out
         .iter()
-        .filter_map(|o| o.location.prefix_match(&root_path))
-        .map(|parts| {
-            parts
-                .map(|p| p.as_ref().to_string())
-                .collect::<Vec<_>>()
-                .join("/")
-        })
+        .filter_map(|o| rel_under(&o.location, &root_path))
         .collect();
     let missing = l.files.iter().find(|f| {
         f.strip_prefix(dir.as_str())
