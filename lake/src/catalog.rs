@@ -1,6 +1,8 @@
 //! Registers the lake in a DataFusion session: its store (each table as its Delta log says,
 //! [`LakeStore`]), Pulse's functions, and every table by name with `dt` and `hour` as
-//! partition columns, so `WHERE dt = '2026-01-05'` lists and reads only that day's files. Hand-kept reference
+//! partition columns, so `WHERE dt = '2026-01-05'` reads only that day's files. Embedded
+//! sessions read tables through delta-rs's table provider ([`crate::scan`]); sessions whose
+//! plans run on a cluster as listing tables over the view (see [`Reads`]). Hand-kept reference
 //! files, `ref/<name>.csv`, are tables too (e.g. `bot_overrides`).
 //!
 //! [`LakeStore`]: crate::view::LakeStore
@@ -20,6 +22,8 @@ use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use datafusion::prelude::{SessionConfig, SessionContext};
 use futures::TryStreamExt;
 
+use crate::delta::LakeTable;
+use crate::scan::DeltaRead;
 use crate::schema::{RawTable, quarantine_schema};
 use crate::{Lake, Result};
 
@@ -30,8 +34,30 @@ pub fn session_config() -> SessionConfig {
         .with_target_partitions(std::thread::available_parallelism().map_or(2, |n| n.get()))
 }
 
+/// How a session reads the lake's tables, kept in its configuration (see [`reads`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reads {
+    /// Through delta-rs's table provider ([`DeltaRead`]): embedded sessions.
+    Delta,
+    /// As listing tables over the lake's view ([`crate::view::LakeStore`]): sessions whose
+    /// plans travel to a cluster, whose executors cannot carry delta-rs's scan.
+    Listing,
+}
+
+/// How `ctx` reads lake tables: [`Reads::Listing`] unless it was built with [`Reads::Delta`]
+/// (so a session built elsewhere, such as a cluster's, never plans delta-rs's scan).
+pub fn reads(ctx: &SessionContext) -> Reads {
+    let state = ctx.state_ref();
+    let state = state.read();
+    state
+        .config()
+        .get_extension::<Reads>()
+        .map_or(Reads::Listing, |r| *r)
+}
+
 /// Registers `table` at `rel` (a lake directory) with the given file schema and Hive
-/// partition columns.
+/// partition columns: a Delta table read as [`reads`] says, anything else (scratch space)
+/// as a listing table.
 pub fn register_listing(
     ctx: &SessionContext,
     lake: &Lake,
@@ -40,6 +66,12 @@ pub fn register_listing(
     schema: SchemaRef,
     partitions: Vec<(String, DataType)>,
 ) -> Result<()> {
+    if reads(ctx) == Reads::Delta && crate::delta::table_root(rel).is_some_and(|(r, _)| r == rel) {
+        let shape = crate::delta::Shape { schema, partitions };
+        let read = DeltaRead::new(LakeTable::new(lake, rel), &shape);
+        ctx.register_table(table, Arc::new(read))?;
+        return Ok(());
+    }
     let url = ListingTableUrl::parse(lake.url(rel))?;
     let opts = ListingOptions::new(Arc::new(ParquetFormat::default()))
         .with_file_extension(".parquet")
@@ -61,7 +93,8 @@ pub fn raw_partitions() -> Vec<(String, DataType)> {
 
 /// A session with the lake registered: its store, Pulse's functions, the raw tables and the
 /// quarantine table of every source (also when still empty), job outputs and the run history,
-/// each also as it was at a version or time (`"name@v3"`, see [`crate::travel`]).
+/// each read through delta-rs's table provider ([`Reads::Delta`]) at its newest version, and
+/// also as it was at a version or time (`"name@v3"`, see [`crate::travel`]).
 ///
 /// DataFusion's list-files cache is off: its default keeps a listing forever, so a long-lived
 /// session (the prompt, a scheduler) would never see files landed or committed after it
@@ -81,9 +114,9 @@ pub async fn session_limited(lake: &Lake, memory_limit: Option<usize>) -> Result
         o.execution.sort_spill_reservation_bytes =
             o.execution.sort_spill_reservation_bytes.min(limit / 8);
     }
+    let config = config.with_extension(Arc::new(Reads::Delta));
     let ctx = SessionContext::new_with_config_rt(config, runtime(lake, None, memory_limit)?);
     register(&ctx, lake).await?;
-    // Embedded only: a cluster's plans cannot carry delta-rs's scan.
     crate::travel::install(&ctx, lake)?;
     Ok(ctx)
 }
@@ -152,7 +185,7 @@ pub async fn reader_session(lake: &Lake, caches: &ReaderCaches) -> Result<Sessio
         .with_file_statistics_cache_limit(READER_STATISTICS_BYTES)
         .with_file_statistics_cache(Some(caches.statistics.clone()));
     let rt = runtime_with(lake, config, None, None)?;
-    let mut config = session_config();
+    let mut config = session_config().with_extension(Arc::new(Reads::Delta));
     // Filters run inside the Parquet reader: a page's other columns are decoded only for the
     // rows that pass (a viewer's profile is a few hundred rows of each day's file).
     config.options_mut().execution.parquet.pushdown_filters = true;
@@ -275,7 +308,8 @@ pub async fn register_history(ctx: &SessionContext, lake: &Lake) -> Result<()> {
 /// A session with only the run history registered (see [`register_history`]): cheaper than
 /// [`session`] for the runner's frequent looks at it.
 pub async fn history_session(lake: &Lake) -> Result<SessionContext> {
-    let ctx = SessionContext::new_with_config_rt(session_config(), runtime(lake, None, None)?);
+    let config = session_config().with_extension(Arc::new(Reads::Delta));
+    let ctx = SessionContext::new_with_config_rt(config, runtime(lake, None, None)?);
     register_history(&ctx, lake).await?;
     Ok(ctx)
 }

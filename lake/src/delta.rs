@@ -578,7 +578,7 @@ impl LakeTable {
     /// Fails when the table, which has no Delta log, holds data files: writers create a
     /// table before they put its first file, so those were written before Pulse's tables
     /// were Delta tables.
-    async fn refuse_unmigrated(&self) -> Result<()> {
+    pub(crate) async fn refuse_unmigrated(&self) -> Result<()> {
         let dir = self.tables.path(&self.rel);
         let legacy = crate::migrate::legacy_files(self.tables.store.as_ref(), &dir).await?;
         match legacy.files.first() {
@@ -1054,6 +1054,110 @@ mod tests {
             &shape.schema,
         )
         .unwrap()
+    }
+
+    /// An embedded session reads a table through delta-rs's scan: a query of one day (and
+    /// hour) reads only its files (the other partitions' files are gone from the store and
+    /// it still answers), a query of every row fails naming a missing file, and the same
+    /// session sees a commit made after it was built.
+    #[tokio::test]
+    async fn embedded_reads_follow_the_log_and_read_only_the_days_asked_for() {
+        let dir = tempfile::tempdir().unwrap();
+        let lake = Lake::open(dir.path().to_str().unwrap(), &S3Config::default()).unwrap();
+        let t = LakeTable::new(&lake, "raw/presence");
+        let shape = RawTable::Presence.shape();
+        t.ensure(&shape).await.unwrap();
+        let t0 = 1_767_225_600_000_000i64; // 2026-01-01T00:00Z
+        let hour = 3_600_000_000i64;
+        let day = 24 * hour;
+        let mut files = Vec::new();
+        for (path, at, n) in [
+            ("dt=2026-01-01/hour=00/a.parquet", t0, 2),
+            ("dt=2026-01-01/hour=05/b.parquet", t0 + 5 * hour, 3),
+            ("dt=2026-01-02/hour=00/c.parquet", t0 + day, 4),
+        ] {
+            let times: Vec<i64> = (0..n).map(|i| at + i).collect();
+            files.push(put(&lake, &t, path, &presence(&times, "x")).await);
+        }
+        t.commit(&shape, &files, Change::Append { txns: vec![] })
+            .await
+            .unwrap();
+        let ctx = crate::catalog::session(&lake).await.unwrap();
+        let provider = ctx.table_provider("presence").await.unwrap();
+        assert!(
+            (provider.as_ref() as &dyn std::any::Any)
+                .downcast_ref::<crate::scan::DeltaRead>()
+                .is_some()
+        );
+        let count = |sql: &'static str| {
+            let ctx = ctx.clone();
+            async move {
+                let batches = ctx.sql(sql).await?.collect().await?;
+                let c = batches[0]
+                    .column(0)
+                    .as_any()
+                    .downcast_ref::<arrow::array::Int64Array>()
+                    .unwrap()
+                    .value(0);
+                Ok::<i64, datafusion::error::DataFusionError>(c)
+            }
+        };
+        let rows = "SELECT count(DISTINCT snapshot_time) FROM presence";
+        assert_eq!(count(rows).await.unwrap(), 9);
+        // Partition filters are applied in full, also ones delta-rs only prunes with.
+        for (q, n) in [
+            ("SELECT count(*) FROM presence WHERE dt = '2026-01-01'", 5),
+            ("SELECT count(*) FROM presence WHERE hour > 0", 3),
+            (
+                "SELECT count(*) FROM presence WHERE substr(dt, 9, 2) = '02'",
+                4,
+            ),
+            (
+                "SELECT count(viewer_login) FROM presence WHERE hour + 1 = 1",
+                6,
+            ),
+        ] {
+            assert_eq!(count(q).await.unwrap(), n, "{q}");
+        }
+        for gone in [
+            "dt=2026-01-02/hour=00/c.parquet",
+            "dt=2026-01-01/hour=05/b.parquet",
+        ] {
+            lake.raw_store()
+                .delete(&lake.path(&format!("raw/presence/{gone}")))
+                .await
+                .unwrap();
+        }
+        let q = "SELECT count(DISTINCT snapshot_time) FROM presence \
+                 WHERE dt = '2026-01-01' AND hour = 0";
+        assert_eq!(count(q).await.unwrap(), 2);
+        let e = count(rows).await.unwrap_err().to_string();
+        assert!(
+            e.contains("not in the store") && e.contains("b.parquet"),
+            "{e}"
+        );
+        // A later commit (the missing files taken out, one added) shows in the same session.
+        t.commit(
+            &shape,
+            &[],
+            Change::Remove(vec![
+                "dt=2026-01-02/hour=00/c.parquet".into(),
+                "dt=2026-01-01/hour=05/b.parquet".into(),
+            ]),
+        )
+        .await
+        .unwrap();
+        let d = put(
+            &lake,
+            &t,
+            "dt=2026-01-03/hour=01/d.parquet",
+            &presence(&[t0 + 2 * day + hour], "y"),
+        )
+        .await;
+        t.commit(&shape, &[d], Change::Append { txns: vec![] })
+            .await
+            .unwrap();
+        assert_eq!(count(rows).await.unwrap(), 3);
     }
 
     /// Appends with a transaction land once; a day replaced, files rewritten and removed each

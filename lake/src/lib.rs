@@ -10,7 +10,9 @@
 //! - [`view`]: what readers see: under each table, exactly the files of its newest version, so
 //!   a reader sees an old set or a new set of files, never both or neither, on a local disk
 //!   and on S3 alike. [`travel`] reads older versions; [`migrate`] converts an older lake.
-//! - [`catalog`]: registers every lake table by name in a DataFusion session.
+//! - [`catalog`]: registers every lake table by name in a DataFusion session: read through
+//!   delta-rs's table provider embedded ([`scan`]), as listing tables over the view where plans
+//!   travel to a cluster.
 //! - [`readonly`]: what SQL from the network may run (queries over the lake's tables only).
 //! - [`check`]: finds lake files that cannot be read and moves them out of the visible set.
 //!
@@ -26,6 +28,7 @@ pub mod latest;
 pub mod location;
 pub mod migrate;
 pub mod readonly;
+pub mod scan;
 pub mod schema;
 pub mod travel;
 pub mod view;

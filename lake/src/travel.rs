@@ -86,6 +86,9 @@ pub async fn table_dir(ctx: &SessionContext, lake: &Lake, name: &str) -> DfResul
 
 fn dir_of(lake: &Lake, name: &str, table: &dyn TableProvider) -> DfResult<String> {
     let not_lake = || DataFusionError::Plan(format!("{name} is not a lake table"));
+    if let Some(read) = (table as &dyn Any).downcast_ref::<crate::scan::DeltaRead>() {
+        return Ok(read.rel().to_string());
+    }
     let listing = (table as &dyn Any)
         .downcast_ref::<ListingTable>()
         .ok_or_else(not_lake)?;

@@ -4,8 +4,9 @@
 //! Pulse writes a table's Parquet files first and commits them to the table's Delta log after
 //! (see [`crate::delta`]); until then, and once a commit has removed them, they sit in the
 //! table's directory unseen by any Delta reader. [`LakeStore`] gives everything that lists
-//! files through it the same view: DataFusion's listing tables embedded, on the cluster's
-//! scheduler and in the web app, and Pulse's own maintenance. A listing under a table shows
+//! files through it the same view: DataFusion's listing tables on the cluster's scheduler and
+//! executors, and Pulse's own maintenance (embedded sessions read through delta-rs's scan,
+//! [`crate::scan`], over this store too). A listing under a table shows
 //! the files of the table's newest version and the directories that hold them; outside tables
 //! (scratch space, reference files) it shows everything. Names starting with `_` or `.` are
 //! never shown. Reads of a named object and all writes pass straight through.
@@ -18,8 +19,8 @@
 //! A table directory with data files but no Delta log was written by a Pulse from before lake
 //! tables were Delta tables (writers create a table before its first file): listing it fails
 //! with an error that says to run `pulse lake migrate` (see [`crate::migrate`]). So does a
-//! listing that misses a file the log names: Pulse would otherwise answer from less data than
-//! every other Delta reader, which fails on it.
+//! listing that misses a file the log names, and a read of such a file: Pulse would otherwise
+//! answer from less data than every other Delta reader, which fails on it.
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
@@ -68,6 +69,27 @@ impl LakeStore {
     /// The lake's tables.
     pub fn tables(&self) -> &Arc<Tables> {
         &self.tables
+    }
+
+    /// A read's error, or [`Error::MissingFile`] when the read did not find a file that the
+    /// newest version of its table names (what a scan that follows the log meets).
+    async fn not_found(&self, location: &Path, e: object_store::Error) -> object_store::Error {
+        if !matches!(e, object_store::Error::NotFound { .. }) {
+            return e;
+        }
+        let Some(rel) = lake_rel(&self.tables, location) else {
+            return e;
+        };
+        let Some((root, inside)) = table_root(&rel) else {
+            return e;
+        };
+        match self.tables.live(root).await {
+            Ok(Some(live)) if live.files.contains(inside) => to_store_error(Error::MissingFile {
+                table: root.to_string(),
+                file: inside.to_string(),
+            }),
+            _ => e,
+        }
     }
 }
 
@@ -223,7 +245,7 @@ pub const VIEW_STORE: &str = "pulse lake";
 
 /// The view's error as the store error DataFusion sees: the store's own errors (also while
 /// reading a log) as they were, so retries still tell a network failure from a bad lake.
-fn to_store_error(e: Error) -> object_store::Error {
+pub(crate) fn to_store_error(e: Error) -> object_store::Error {
     match e {
         Error::Store(e) => e,
         Error::Delta { source, table } => match *source {
@@ -267,7 +289,10 @@ impl ObjectStore for LakeStore {
         location: &Path,
         options: GetOptions,
     ) -> object_store::Result<GetResult> {
-        self.inner().get_opts(location, options).await
+        match self.inner().get_opts(location, options).await {
+            Err(e) => Err(self.not_found(location, e).await),
+            ok => ok,
+        }
     }
 
     async fn get_ranges(
@@ -275,7 +300,10 @@ impl ObjectStore for LakeStore {
         location: &Path,
         ranges: &[std::ops::Range<u64>],
     ) -> object_store::Result<Vec<Bytes>> {
-        self.inner().get_ranges(location, ranges).await
+        match self.inner().get_ranges(location, ranges).await {
+            Err(e) => Err(self.not_found(location, e).await),
+            ok => ok,
+        }
     }
 
     fn delete_stream(

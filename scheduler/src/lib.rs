@@ -94,7 +94,12 @@ type NamedTable = (String, Arc<dyn TableProvider>);
 
 impl TableSnapshot {
     async fn refresh(&self, lake: &Lake) -> Result<()> {
-        let ctx = pulse_lake::catalog::session(lake).await?;
+        // Listing tables: the plans of these sessions run on executors.
+        let ctx = SessionContext::new_with_config_rt(
+            pulse_lake::catalog::session_config(),
+            pulse_lake::catalog::runtime(lake, None, None)?,
+        );
+        pulse_lake::catalog::register(&ctx, lake).await?;
         let mut tables = Vec::new();
         if let Some(schema) = ctx.catalog("datafusion").and_then(|c| c.schema("public")) {
             for name in schema.table_names() {

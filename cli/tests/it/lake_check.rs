@@ -3,6 +3,9 @@
 
 use super::Pulse;
 
+/// A query over `streams` that reads every file's rows.
+const READS_ROWS: &str = "SELECT count(DISTINCT channel_id) FROM streams";
+
 fn rows_of(path: &std::path::Path) -> usize {
     let bytes = bytes::Bytes::from(std::fs::read(path).unwrap());
     parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(bytes)
@@ -39,8 +42,9 @@ fn a_truncated_file_is_named_found_and_quarantined() {
         .unwrap()
         .to_string();
 
-    // A query and a job fail with an error naming the file.
-    let out = p.run(&["sql", "SELECT count(*) FROM streams"]);
+    // A query that reads rows and a job fail with an error naming the file. (A bare
+    // count(*) is answered from the Delta log's statistics, as by other Delta readers.)
+    let out = p.run(&["sql", READS_ROWS]);
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains(&victim), "{err}");
@@ -103,7 +107,7 @@ fn a_file_missing_from_the_store_is_named_and_taken_out_of_the_log() {
     let out_file = p.files("agg/channel_daily")[0].clone();
     std::fs::remove_file(p.lake().join(&out_file)).unwrap();
 
-    let out = p.run(&["sql", "SELECT count(*) FROM streams"]);
+    let out = p.run(&["sql", READS_ROWS]);
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     let name = victim.rsplit('/').next().unwrap();
@@ -113,7 +117,10 @@ fn a_file_missing_from_the_store_is_named_and_taken_out_of_the_log() {
     );
     // Other tables still answer; the output with a missing file is left out, with a warning.
     p.ok(&["sql", "SELECT count(*) FROM presence"]);
-    let out = p.run(&["sql", "SELECT count(*) FROM channel_daily"]);
+    let out = p.run(&[
+        "sql",
+        "SELECT count(DISTINCT channel_id) FROM channel_daily",
+    ]);
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(

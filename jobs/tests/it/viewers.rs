@@ -166,7 +166,8 @@ async fn a_generated_month_recovers_habits_and_bots_and_incremental_equals_rebui
             .await,
         vec![vec!["ok".to_string(), "0".to_string(), "50".to_string()]]
     );
-    // ... and fails when a stored viewer-day file is altered behind the pipeline's back.
+    // ... and fails when another writer replaces a viewer-day file with altered rows (a
+    // Delta commit, as any tool writing the table makes).
     let files = pulse_lake::catalog::list_files(&env.lake, "agg/viewer_channel_day/dt=2026-01-20")
         .await
         .unwrap();
@@ -200,8 +201,36 @@ async fn a_generated_month_recovers_habits_and_bots_and_incremental_equals_rebui
         schema = Some(b.schema());
         tampered.push(RecordBatch::try_new(b.schema(), cols).unwrap());
     }
-    let body = encode_parquet(&schema.unwrap(), &tampered).unwrap();
-    env.lake.store().put(&path, body.into()).await.unwrap();
+    let schema = schema.unwrap();
+    let body = encode_parquet(&schema, &tampered).unwrap();
+    let table = pulse_lake::delta::LakeTable::new(&env.lake, "agg/viewer_channel_day");
+    let loaded = table.load().await.unwrap().unwrap();
+    let shape = table.shape(&loaded).unwrap();
+    let old = pulse_lake::view::rel_under(&path, &env.lake.path("agg/viewer_channel_day")).unwrap();
+    let new = "dt=2026-01-20/altered.parquet".to_string();
+    env.lake
+        .store()
+        .put(
+            &env.lake.path(&format!("agg/viewer_channel_day/{new}")),
+            body.clone().into(),
+        )
+        .await
+        .unwrap();
+    let file = pulse_lake::delta::DataFile::from_bytes(
+        new,
+        &body,
+        vec![("dt".into(), "2026-01-20".into())],
+        &schema,
+    )
+    .unwrap();
+    table
+        .commit(
+            &shape,
+            &[file],
+            pulse_lake::delta::Change::Rewrite(vec![old]),
+        )
+        .await
+        .unwrap();
     let err = named(&env, "verify", "2026-01-20", "2026-01-21")
         .await
         .unwrap_err()
