@@ -1162,8 +1162,8 @@ pub fn web_sessions(
                 let mem = datafusion::datasource::MemTable::try_new(schema, vec![batches])?;
                 ctx.deregister_table("runs")?;
                 ctx.register_table("runs", std::sync::Arc::new(mem))?;
-                // The job outputs' listings and footers (what the pages read) are read here,
-                // in the background, not by a request; raw tables are listed when asked.
+                // The job outputs' Delta logs (what the pages read) are brought up to date
+                // here, in the background, not by a request; raw tables' when asked.
                 let names: Vec<&str> = outputs.iter().map(|o| o.table.as_str()).collect();
                 let tables = pulse_lake::catalog::warm(&ctx, &names)
                     .await

@@ -200,8 +200,16 @@ async fn run_interval(
     for (table, empty_sql) in job.previous {
         let table = table.replace("{suffix}", &suffix);
         if !ctx.table_exist(table.as_str())? {
-            let df = ctx.sql(empty_sql).await?;
-            ctx.register_table(table.as_str(), df.into_view())?;
+            // The output's table over its (still empty) directory, as every session has it
+            // once written: a view of the zero-row query would not survive the trip to a
+            // cluster's scheduler.
+            let schema = Arc::new(ctx.sql(empty_sql).await?.schema().as_arrow().clone());
+            let output = crate::outputs::Output {
+                table,
+                job: job.name,
+                schema,
+            };
+            crate::outputs::register(ctx, lake, std::slice::from_ref(&output))?;
         }
     }
     for (name, sql) in job.data_params {

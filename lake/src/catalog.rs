@@ -174,9 +174,10 @@ impl Default for ReaderCaches {
     }
 }
 
-/// A session for a long-lived reader that replaces it every few seconds (the web app): unlike
-/// [`session`], it lists each table once, which is safe because the session is replaced well
-/// before that listing is stale, and it keeps footers and statistics in `caches`.
+/// A session for a long-lived reader that replaces it every few seconds (the web app): like
+/// [`session`], it reads lake tables through delta-rs at their newest version, and it keeps
+/// Parquet footers in `caches` across sessions (with listings and statistics of what it
+/// reads as listing tables, such as reference files, for the session's life).
 pub async fn reader_session(lake: &Lake, caches: &ReaderCaches) -> Result<SessionContext> {
     let config = CacheManagerConfig::default()
         .with_list_files_cache_limit(READER_LISTING_BYTES)
@@ -205,8 +206,8 @@ const READER_FOOTER_BYTES: usize = 128 << 20;
 /// How much memory file statistics kept across a reader's sessions may take.
 const READER_STATISTICS_BYTES: usize = 32 << 20;
 
-/// Plans a scan of each of `tables` without running it, so the listings and footers a
-/// [`reader_session`] caches are read before the first request needs them. Names the session
+/// Plans a scan of each of `tables` without running it, so each table's Delta log is loaded
+/// (and a listing table listed) before the first request of a [`reader_session`] needs it. Names the session
 /// lacks, and views (they scan their tables), are skipped; returns how many were planned.
 pub async fn warm(ctx: &SessionContext, tables: &[&str]) -> Result<usize> {
     let mut n = 0;

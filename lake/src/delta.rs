@@ -1116,6 +1116,42 @@ mod tests {
                 "SELECT count(viewer_login) FROM presence WHERE hour + 1 = 1",
                 6,
             ),
+            (
+                "SELECT count(viewer_login) FROM presence WHERE hour + hour = 0",
+                6,
+            ),
+            (
+                "SELECT count(*) FROM presence WHERE hour = 0 OR dt > '2026-01-01'",
+                6,
+            ),
+        ] {
+            assert_eq!(count(q).await.unwrap(), n, "{q}");
+        }
+        // A column of Pulse's schema that the log does not have yet reads as NULL.
+        let mut fields: Vec<arrow::datatypes::FieldRef> =
+            shape.schema.fields().iter().cloned().collect();
+        fields.push(Arc::new(arrow::datatypes::Field::new(
+            "added",
+            DataType::Utf8,
+            true,
+        )));
+        let wider = Shape {
+            schema: Arc::new(Schema::new(fields)),
+            partitions: shape.partitions.clone(),
+        };
+        ctx.register_table(
+            "presence_wider",
+            Arc::new(crate::scan::DeltaRead::new(t.clone(), &wider)),
+        )
+        .unwrap();
+        for (q, n) in [
+            ("SELECT count(*) FROM presence_wider WHERE added IS NULL", 9),
+            ("SELECT count(added) FROM presence_wider", 0),
+            (
+                "SELECT count(*) FROM (SELECT added, viewer_login FROM presence_wider \
+                 WHERE substr(dt, 9, 2) = '01')",
+                5,
+            ),
         ] {
             assert_eq!(count(q).await.unwrap(), n, "{q}");
         }

@@ -1,7 +1,7 @@
 //! `latest_dt('table')`: the newest day of a job output as this session knows it, given to the
 //! planner as a constant. `WHERE dt = (SELECT max(dt) FROM t)` opens every day's file of `t`
 //! to find that day and then reads them all again (a subquery cannot prune partitions), while
-//! `WHERE dt = latest_dt('t')` lists and reads the one day. The days are those
+//! `WHERE dt = latest_dt('t')` reads the one day. The days are those
 //! [`register_agg`](crate::catalog::register_agg) found when it registered each table, so a
 //! long-lived session sees a newer day only once the table is registered again.
 

@@ -16,14 +16,17 @@ use std::sync::Arc;
 use arrow::datatypes::{DataType, SchemaRef};
 use async_trait::async_trait;
 use datafusion::catalog::{Session, TableProvider};
-use datafusion::common::DFSchema;
+use datafusion::common::{DFSchema, ScalarValue};
 use datafusion::datasource::TableType;
 use datafusion::error::{DataFusionError, Result as DfResult};
 use datafusion::logical_expr::utils::conjunction;
 use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
+use datafusion::physical_expr::PhysicalExpr;
+use datafusion::physical_expr::expressions::{Column, Literal};
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::empty::EmptyExec;
 use datafusion::physical_plan::filter::FilterExecBuilder;
+use datafusion::physical_plan::projection::ProjectionExec;
 use deltalake_core::delta_datafusion::{DeltaScanConfig, DeltaScanNext};
 
 use crate::delta::{LakeTable, Shape};
@@ -116,38 +119,118 @@ impl TableProvider for DeltaRead {
             .map_err(|e| external(self.table.error(e)))?
             .snapshot()
             .clone();
-        // Pulse's own column types (plain strings for `dt`, not delta-rs's dictionaries), so
-        // embedded and cluster plans, and the jobs' outputs, have one schema.
+        // Columns of the table's schema that its log does not have yet (a column added
+        // since its last commit) read as NULL, as in a listing table; the rest are read
+        // with Pulse's own types (plain strings for `dt`, not delta-rs's dictionaries).
+        let in_log = snapshot.arrow_schema();
+        let full = &self.schema;
+        let present: Vec<usize> = (0..full.fields().len())
+            .filter(|&i| in_log.field_with_name(full.field(i).name()).is_ok())
+            .collect();
+        let position = |i: usize| present.iter().position(|&p| p == i);
         let mut config = DeltaScanConfig::new_from_session(state)
             .with_wrap_partition_values(false)
-            .with_schema(self.schema.clone());
+            .with_schema(Arc::new(full.project(&present)?));
         // Strings are read as the table declares them (views for job outputs, see
         // `register_agg`), not cast after reading.
-        config.schema_force_view_types = self
-            .schema
+        config.schema_force_view_types = full
             .fields()
             .iter()
             .any(|f| f.data_type() == &DataType::Utf8View);
         let scan = DeltaScanNext::new(snapshot, config)?;
-        // Partition filters delta-rs cannot apply in full (a function of `dt`, say) are
-        // applied here, on every column, before the projection.
-        let filter_refs: Vec<&Expr> = filters.iter().collect();
-        let delta_applies = scan.supports_filters_pushdown(&filter_refs)?;
+
+        // Filters on partition columns are applied in full (see `supports_filters_pushdown`):
+        // by delta-rs where it prunes them exactly, here otherwise.
+        let readable: Vec<Expr> = filters
+            .iter()
+            .filter(|f| {
+                f.column_refs()
+                    .iter()
+                    .all(|c| full.index_of(&c.name).is_ok_and(|i| position(i).is_some()))
+            })
+            .cloned()
+            .collect();
+        let readable_refs: Vec<&Expr> = readable.iter().collect();
+        let delta_applies = scan.supports_filters_pushdown(&readable_refs)?;
         let residual: Vec<Expr> = filters
             .iter()
-            .zip(&delta_applies)
-            .filter(|(f, how)| self.on_partitions(f) && **how != TableProviderFilterPushDown::Exact)
-            .map(|(f, _)| f.clone())
+            .filter(|f| self.on_partitions(f))
+            .filter(|f| {
+                let exact = readable.iter().zip(&delta_applies).any(|(r, how)| {
+                    r == *f && *how == TableProviderFilterPushDown::Exact && prunes_exactly(r)
+                });
+                !exact
+            })
+            .cloned()
             .collect();
-        let Some(residual) = conjunction(residual) else {
-            return scan.scan(state, projection, filters, limit).await;
+        let residual = conjunction(residual);
+
+        let requested: Vec<usize> = projection
+            .cloned()
+            .unwrap_or_else(|| (0..full.fields().len()).collect());
+        let mut needed = requested.clone();
+        if let Some(r) = &residual {
+            for c in r.column_refs() {
+                needed.push(full.index_of(&c.name)?);
+            }
+        }
+        needed.sort_unstable();
+        needed.dedup();
+        let scanned: Vec<usize> = needed.iter().filter_map(|&i| position(i)).collect();
+        // A limit below a filter would cut rows before they are filtered.
+        let limit = if residual.is_none() { limit } else { None };
+        let plan = scan.scan(state, Some(&scanned), &readable, limit).await?;
+        if residual.is_none() && needed == requested && scanned.len() == requested.len() {
+            return Ok(plan);
+        }
+        let scanned_schema = plan.schema();
+        let plan: Arc<dyn ExecutionPlan> = match residual {
+            Some(r) => {
+                let df_schema = DFSchema::try_from(scanned_schema.as_ref().clone())?;
+                let predicate = state.create_physical_expr(r, &df_schema)?;
+                Arc::new(FilterExecBuilder::new(predicate, plan).build()?)
+            }
+            None => plan,
         };
-        let all = scan.scan(state, None, filters, None).await?;
-        let df_schema = DFSchema::try_from(self.schema.as_ref().clone())?;
-        let predicate = state.create_physical_expr(residual, &df_schema)?;
-        let filtered = FilterExecBuilder::new(predicate, all)
-            .apply_projection(projection.cloned())?
-            .build()?;
-        Ok(Arc::new(filtered))
+        let mut exprs: Vec<(Arc<dyn PhysicalExpr>, String)> = Vec::new();
+        for &i in &requested {
+            let field = full.field(i);
+            let expr: Arc<dyn PhysicalExpr> = match scanned_schema.index_of(field.name()) {
+                Ok(at) => Arc::new(Column::new(field.name(), at)),
+                Err(_) => Arc::new(Literal::new(ScalarValue::try_from(field.data_type())?)),
+            };
+            exprs.push((expr, field.name().clone()));
+        }
+        Ok(Arc::new(ProjectionExec::try_new(exprs, plan)?))
+    }
+}
+
+/// True for the filters delta-rs's pruning decides exactly from partition values: a column
+/// compared with a literal, `IN` a list of them, `BETWEEN` two, `IS [NOT] NULL`, and `AND` and
+/// `OR` of those. delta-rs may call others exact too (say `hour + hour = 0`) yet keep every
+/// file for them, so those are applied above its scan.
+fn prunes_exactly(e: &Expr) -> bool {
+    use datafusion::logical_expr::{Between, BinaryExpr, Operator};
+    let column = |e: &Expr| matches!(e, Expr::Column(_));
+    let literal = |e: &Expr| matches!(e, Expr::Literal(..));
+    match e {
+        Expr::BinaryExpr(BinaryExpr { left, op, right }) => match op {
+            Operator::And | Operator::Or => prunes_exactly(left) && prunes_exactly(right),
+            Operator::Eq
+            | Operator::NotEq
+            | Operator::Lt
+            | Operator::LtEq
+            | Operator::Gt
+            | Operator::GtEq => {
+                (column(left) && literal(right)) || (literal(left) && column(right))
+            }
+            _ => false,
+        },
+        Expr::InList(l) => column(&l.expr) && l.list.iter().all(literal),
+        Expr::Between(Between {
+            expr, low, high, ..
+        }) => column(expr) && literal(low) && literal(high),
+        Expr::IsNull(c) | Expr::IsNotNull(c) => column(c),
+        _ => false,
     }
 }

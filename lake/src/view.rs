@@ -83,6 +83,9 @@ impl LakeStore {
         let Some((root, inside)) = table_root(&rel) else {
             return e;
         };
+        if inside.split('/').any(is_hidden) {
+            return e; // the log itself
+        }
         match self.tables.live(root).await {
             Ok(Some(live)) if live.files.contains(inside) => to_store_error(Error::MissingFile {
                 table: root.to_string(),

@@ -507,29 +507,11 @@ fn the_nightly_dag_runs_on_the_cluster_as_embedded() {
     let embedded = super::nightly::generated("1");
     let clustered = super::nightly::generated("1");
     embedded.ok(&["nightly", "--date", "2026-01-05"]);
-    // The very first profiles day runs embedded: with no stored profiles yet it reads an
-    // empty placeholder view, which does not survive the trip to the scheduler
-    // (docs/cluster.md). Every other job runs on the cluster.
-    let jobs: [&[&str]; 4] = [
-        &["compact"],
-        &["viewer-day"],
-        &["bots", "--set", "min_channels=4"],
-        &["profiles"],
-    ];
-    for job in jobs {
-        clustered.ok(&[&["run"][..], job, &["--date", "2026-01-05"][..]].concat());
-    }
+    // Every job on the cluster, also the lake's very first profiles day (no stored
+    // profiles to build on yet).
     let cluster = Cluster::start(&clustered, 1);
-    let out = clustered.ok(&[
-        "--cluster",
-        &cluster.url,
-        "nightly",
-        "--date",
-        "2026-01-05",
-        "--reprocess",
-        "missing",
-    ]);
-    assert!(out.contains("9 job(s) succeeded, 0 failed"), "{out}");
+    let out = clustered.ok(&["--cluster", &cluster.url, "nightly", "--date", "2026-01-05"]);
+    assert!(out.contains("13 job(s) succeeded, 0 failed"), "{out}");
     let (a, b) = (
         super::nightly::outputs(&embedded, "2026-01-05"),
         super::nightly::outputs(&clustered, "2026-01-05"),
