@@ -94,6 +94,34 @@ pub enum BenchCmd {
         #[arg(long, value_delimiter = ',', default_values_t = [0.5, 0.9])]
         loads: Vec<f64>,
     },
+    /// The windowed job set (hashtags 1 h / 5 min, categories, channels) over generated days,
+    /// embedded and on local clusters of each given number of executors (one vcore each), in
+    /// fresh processes: wall time, the ratio to embedded, and the time the scheduler spent
+    /// inside Ballista jobs. The defaults are the 7-day set; the larger one is `--days 30
+    /// --tweets-per-sec 3.9` (10 M tweets).
+    Cluster {
+        /// Days to generate from 2026-01-05.
+        #[arg(long, default_value_t = 7)]
+        days: u32,
+        /// Channels to generate.
+        #[arg(long, default_value_t = 50)]
+        channels: usize,
+        /// Viewers to generate.
+        #[arg(long, default_value_t = 20_000)]
+        viewers: usize,
+        /// Tweets per second to generate.
+        #[arg(long, default_value_t = 2.0)]
+        tweets_per_sec: f64,
+        /// Executor counts.
+        #[arg(long, value_delimiter = ',', default_values_t = [1, 2, 4])]
+        executors: Vec<usize>,
+        /// Runs of the set per mode; the fastest counts.
+        #[arg(long, default_value_t = 2)]
+        runs: usize,
+        /// The clusters' task scheduling.
+        #[arg(long, value_enum, default_value = "pull")]
+        scheduling: crate::config::Scheduling,
+    },
     /// Time to first byte and full load of every page of `pulse serve` over the lake
     /// (`--lake`), p50 and p99 over `loads` loads each with an HTTP client, after one warm-up
     /// load. The server runs in this process on a free loopback port.
@@ -199,6 +227,34 @@ pub async fn run(
             keep,
         } => bench_profiles(&lake()?, viewers, daily, days, keep, memory_limit).await,
         BenchCmd::Serve { loads } => bench_serve(web()?, loads).await,
+        BenchCmd::Cluster {
+            days,
+            channels,
+            viewers,
+            tweets_per_sec,
+            executors,
+            runs,
+            scheduling,
+        } => {
+            let opts = crate::bench_cluster::Options {
+                days,
+                gen_args: vec![
+                    "--channels".into(),
+                    channels.to_string(),
+                    "--viewers".into(),
+                    viewers.to_string(),
+                    "--tweets-per-sec".into(),
+                    tweets_per_sec.to_string(),
+                ],
+                executors,
+                runs,
+                scheduling: match scheduling {
+                    crate::config::Scheduling::Pull => "pull".into(),
+                    crate::config::Scheduling::Push => "push".into(),
+                },
+            };
+            tokio::task::block_in_place(|| crate::bench_cluster::run(&opts))
+        }
         BenchCmd::Planning {
             commits,
             days,

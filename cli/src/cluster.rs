@@ -27,6 +27,9 @@ pub enum ClusterCmd {
         /// Concurrent tasks per executor.
         #[arg(long, default_value_t = 1)]
         vcores: usize,
+        /// Task scheduling of the scheduler and its executors [default: the configuration's].
+        #[arg(long, value_enum)]
+        scheduling: Option<crate::config::Scheduling>,
         /// Where pids, ports and logs are kept [default: the user's state directory for
         /// this lake].
         #[arg(long)]
@@ -112,7 +115,7 @@ pub fn http(
     Ok((status, body.to_string()))
 }
 
-fn get(port: u16, path: &str, login: Option<&(String, String)>) -> Option<String> {
+pub(crate) fn get(port: u16, path: &str, login: Option<&(String, String)>) -> Option<String> {
     http(&format!("127.0.0.1:{port}"), "GET", path, login)
         .ok()
         .map(|(_, b)| b)
@@ -128,16 +131,17 @@ pub fn rest_addr(cluster: &str) -> anyhow::Result<String> {
     Ok(format!("{host}:{}", u.port().unwrap_or(50050)))
 }
 
+/// A job as the scheduler's REST API lists it (times in ms since the epoch, 0 when not yet).
 #[derive(Debug, Deserialize)]
-struct JobRow {
-    job_id: String,
-    job_name: String,
-    status: String,
-    num_stages: usize,
-    completed_stages: usize,
-    percent_complete: u8,
-    start_time: u64,
-    end_time: u64,
+pub(crate) struct JobRow {
+    pub job_id: String,
+    pub job_name: String,
+    pub status: String,
+    pub num_stages: usize,
+    pub completed_stages: usize,
+    pub percent_complete: u8,
+    pub start_time: u64,
+    pub end_time: u64,
 }
 
 fn fmt_ms(ms: u64) -> String {
@@ -237,6 +241,7 @@ pub fn run(cmd: ClusterCmd, lake: &str, login: Option<&(String, String)>) -> any
             executors,
             port,
             vcores,
+            scheduling,
             state_dir,
         } => {
             let state_dir = dir(state_dir)?;
@@ -264,19 +269,28 @@ pub fn run(cmd: ClusterCmd, lake: &str, login: Option<&(String, String)>) -> any
             };
             let mut processes = Vec::new();
             let s = |v: &str| v.to_string();
+            let policy: Vec<String> = match scheduling {
+                Some(crate::config::Scheduling::Pull) => vec![s("--scheduling"), s("pull")],
+                Some(crate::config::Scheduling::Push) => vec![s("--scheduling"), s("push")],
+                None => Vec::new(),
+            };
             processes.push((
                 s("scheduler"),
                 spawn(
                     "scheduler",
                     &[
-                        s("scheduler"),
-                        s("--bind-host"),
-                        s("127.0.0.1"),
-                        s("--external-host"),
-                        s("127.0.0.1"),
-                        s("--port"),
-                        port.to_string(),
-                    ],
+                        &[
+                            s("scheduler"),
+                            s("--bind-host"),
+                            s("127.0.0.1"),
+                            s("--external-host"),
+                            s("127.0.0.1"),
+                            s("--port"),
+                            port.to_string(),
+                        ][..],
+                        &policy,
+                    ]
+                    .concat(),
                 )?,
             ));
             for i in 0..executors {
@@ -287,22 +301,26 @@ pub fn run(cmd: ClusterCmd, lake: &str, login: Option<&(String, String)>) -> any
                     spawn(
                         &format!("executor-{i}"),
                         &[
-                            s("executor"),
-                            s("--bind-host"),
-                            s("127.0.0.1"),
-                            s("--external-host"),
-                            s("127.0.0.1"),
-                            s("--port"),
-                            flight.to_string(),
-                            s("--grpc-port"),
-                            grpc.to_string(),
-                            s("--scheduler"),
-                            format!("127.0.0.1:{port}"),
-                            s("--vcores"),
-                            vcores.to_string(),
-                            s("--work-dir"),
-                            work.display().to_string(),
-                        ],
+                            &[
+                                s("executor"),
+                                s("--bind-host"),
+                                s("127.0.0.1"),
+                                s("--external-host"),
+                                s("127.0.0.1"),
+                                s("--port"),
+                                flight.to_string(),
+                                s("--grpc-port"),
+                                grpc.to_string(),
+                                s("--scheduler"),
+                                format!("127.0.0.1:{port}"),
+                                s("--vcores"),
+                                vcores.to_string(),
+                                s("--work-dir"),
+                                work.display().to_string(),
+                            ][..],
+                            &policy,
+                        ]
+                        .concat(),
                     )?,
                 ));
             }

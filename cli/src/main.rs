@@ -5,6 +5,7 @@
 //! Exit codes: 0 success, 1 failure (the whole error chain is printed), 2 bad usage.
 
 mod bench;
+mod bench_cluster;
 mod cluster;
 mod config;
 mod demo;
