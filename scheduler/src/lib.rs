@@ -25,6 +25,7 @@ use datafusion::prelude::{SessionConfig, SessionContext};
 use pulse_lake::Lake;
 
 pub mod lost;
+mod pool;
 pub mod security;
 pub use security::Credentials;
 
@@ -436,8 +437,11 @@ pub async fn run_executor(lake: Lake, o: ExecutorOptions) -> Result<()> {
         override_function_registry: Some(Arc::new(registry)),
         override_runtime_producer: Some(Arc::new(move |_c: &SessionConfig| Ok(rt.clone()))),
         override_config_producer: Some(Arc::new(cluster_config)),
+        // Shuffle fetches reuse connections (idle ones close after 30 s, Ballista's default).
         override_execution_engine: Some(Arc::new(NoTaskMetrics(
-            ballista_executor::execution_engine::DefaultExecutionEngine::new(),
+            ballista_executor::execution_engine::DefaultExecutionEngine::with_client_pool(
+                Arc::new(pool::ShufflePool::new(std::time::Duration::from_secs(30))),
+            ),
         ))),
         ..Default::default()
     };
