@@ -248,10 +248,7 @@ pub async fn run(
                 ],
                 executors,
                 runs,
-                scheduling: match scheduling {
-                    crate::config::Scheduling::Pull => "pull".into(),
-                    crate::config::Scheduling::Push => "push".into(),
-                },
+                scheduling,
             };
             tokio::task::block_in_place(|| crate::bench_cluster::run(&opts))
         }

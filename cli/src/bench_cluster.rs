@@ -23,8 +23,8 @@ pub struct Options {
     pub executors: Vec<usize>,
     /// Runs of the job set per mode; the fastest counts.
     pub runs: usize,
-    /// `pull` or `push`: the clusters' task scheduling.
-    pub scheduling: String,
+    /// The clusters' task scheduling.
+    pub scheduling: crate::config::Scheduling,
 }
 
 /// One mode's figures.
@@ -71,7 +71,7 @@ pub fn run(opts: &Options) -> anyhow::Result<()> {
         })
     })?);
     for &n in &opts.executors {
-        let cluster = LocalCluster::up(&exe, lake, dir.path(), n, &opts.scheduling)?;
+        let cluster = LocalCluster::up(&exe, lake, dir.path(), n, opts.scheduling)?;
         table.push(best(opts.runs, || {
             let before = cluster.jobs()?;
             let t = Instant::now();
@@ -89,7 +89,7 @@ pub fn run(opts: &Options) -> anyhow::Result<()> {
                 .map(|j| j.end_time.saturating_sub(j.start_time))
                 .sum();
             Ok(Figures {
-                mode: format!("cluster, {n} executor(s), {}", opts.scheduling),
+                mode: format!("cluster, {n} executor(s), {}", opts.scheduling.name()),
                 wall,
                 ballista_jobs: jobs.len(),
                 inside_jobs: Duration::from_millis(inside),
@@ -182,7 +182,7 @@ impl LocalCluster {
         lake: &str,
         dir: &Path,
         n: usize,
-        scheduling: &str,
+        scheduling: crate::config::Scheduling,
     ) -> anyhow::Result<LocalCluster> {
         let port = free_ports(1 + 2 * n as u16)?;
         let state_dir = dir.join(format!("cluster-{n}"));
@@ -206,7 +206,7 @@ impl LocalCluster {
             "--state-dir",
             &state,
             "--scheduling",
-            scheduling,
+            scheduling.name(),
         ]
         .iter()
         .map(|s| s.to_string())

@@ -269,11 +269,9 @@ pub fn run(cmd: ClusterCmd, lake: &str, login: Option<&(String, String)>) -> any
             };
             let mut processes = Vec::new();
             let s = |v: &str| v.to_string();
-            let policy: Vec<String> = match scheduling {
-                Some(crate::config::Scheduling::Pull) => vec![s("--scheduling"), s("pull")],
-                Some(crate::config::Scheduling::Push) => vec![s("--scheduling"), s("push")],
-                None => Vec::new(),
-            };
+            let policy: Vec<String> = scheduling
+                .map(|p| vec![s("--scheduling"), s(p.name())])
+                .unwrap_or_default();
             processes.push((
                 s("scheduler"),
                 spawn(

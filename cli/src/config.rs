@@ -69,6 +69,16 @@ pub enum Scheduling {
     Push,
 }
 
+impl Scheduling {
+    /// Its name as `--scheduling` takes it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Scheduling::Pull => "pull",
+            Scheduling::Push => "push",
+        }
+    }
+}
+
 /// `[cluster]`: where clients send work (`--cluster` and `PULSE_CLUSTER` override).
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]

@@ -16,8 +16,8 @@ fn rows_of(path: &std::path::Path) -> usize {
         .sum()
 }
 
-#[test]
-fn a_truncated_file_is_named_found_and_quarantined() {
+/// A generated lake of four channels over one day.
+fn small_lake() -> Pulse {
     let p = Pulse::new();
     p.ok(&[
         "gen",
@@ -28,6 +28,12 @@ fn a_truncated_file_is_named_found_and_quarantined() {
         "--tweets-per-sec",
         "0.01",
     ]);
+    p
+}
+
+#[test]
+fn a_truncated_file_is_named_found_and_quarantined() {
+    let p = small_lake();
     let total = p.count("SELECT count(*) FROM streams");
     let files = p.files("raw/streams");
     assert!(files.len() > 1, "{files:?}");
@@ -89,16 +95,7 @@ fn a_truncated_file_is_named_found_and_quarantined() {
 /// `pulse lake check` reports it and `--quarantine` takes it out of the log.
 #[test]
 fn a_file_missing_from_the_store_is_named_and_taken_out_of_the_log() {
-    let p = Pulse::new();
-    p.ok(&[
-        "gen",
-        "--channels",
-        "4",
-        "--viewers",
-        "100",
-        "--tweets-per-sec",
-        "0.01",
-    ]);
+    let p = small_lake();
     p.ok(&["run", "channels", "--date", "2026-01-05"]);
     let total = p.count("SELECT count(*) FROM streams");
     let victim = p.files("raw/streams")[0].clone();
