@@ -27,6 +27,7 @@ use pulse_lake::Lake;
 pub mod lost;
 mod pool;
 pub mod security;
+mod wake;
 pub use security::Credentials;
 
 /// Errors of the cluster processes and client.
@@ -235,8 +236,11 @@ pub async fn run_scheduler(lake: Lake, o: SchedulerOptions) -> Result<()> {
             }
         });
     }
+    let slots = Arc::new(wake::Slots::default());
+    let work = Arc::new(wake::Work::default());
+    let planning_slots = slots.clone();
     let builder: ballista_scheduler::SessionBuilder = Arc::new(move |c| {
-        let mut state = session_state(c, rt.clone())?;
+        let mut state = session_state(planning_slots.plan_config(c), rt.clone())?;
         // The scheduler plans only Flight SQL text itself (clients send plans): no table
         // function that reads a path.
         pulse_lake::readonly::restrict(&mut state);
@@ -256,6 +260,7 @@ pub async fn run_scheduler(lake: Lake, o: SchedulerOptions) -> Result<()> {
         ..Default::default()
     };
     cfg.scheduling_policy = policy(o.push);
+    cfg.on_work_available = Some(work.callback());
     let addr: SocketAddr = format!("{}:{}", o.bind_host, o.port)
         .parse()
         .map_err(|e| Error::Usage(format!("bad scheduler address: {e}")))?;
@@ -266,7 +271,7 @@ pub async fn run_scheduler(lake: Lake, o: SchedulerOptions) -> Result<()> {
         std::time::Duration::from_secs(o.executor_timeout_s),
     ));
     let cluster = BallistaCluster::new(
-        Arc::new(lost::WatchedCluster::new(losses.clone())),
+        Arc::new(lost::WatchedCluster::new(losses.clone(), slots)),
         cluster.job_state(),
     );
     let credentials = o.credentials.map(Arc::new);
@@ -277,6 +282,7 @@ pub async fn run_scheduler(lake: Lake, o: SchedulerOptions) -> Result<()> {
     serve(
         cluster,
         losses,
+        work,
         addr,
         Arc::new(cfg),
         o.flight_sql,
@@ -289,9 +295,11 @@ pub async fn run_scheduler(lake: Lake, o: SchedulerOptions) -> Result<()> {
 /// Serves the scheduler's gRPC, Flight SQL (read-only), REST API and web page on one port,
 /// as Ballista's `start_server` does, with [`security::require_credentials`] in front of
 /// every route when credentials are set.
+#[allow(clippy::too_many_arguments)]
 async fn serve(
     cluster: BallistaCluster,
     losses: Arc<lost::Losses>,
+    work: Arc<wake::Work>,
     addr: SocketAddr,
     cfg: Arc<SchedulerConfig>,
     flight_sql: bool,
@@ -315,7 +323,7 @@ async fn serve(
     losses.attach(scheduler.clone());
     let mut routes = tonic::service::RoutesBuilder::default();
     routes.add_service(
-        SchedulerGrpcServer::new(lost::Guarded::new(scheduler.clone(), losses))
+        SchedulerGrpcServer::new(lost::Guarded::new(scheduler.clone(), losses, work))
             .max_encoding_message_size(max_encoding)
             .max_decoding_message_size(max_decoding),
     );
@@ -363,6 +371,11 @@ async fn serve(
         tracing::info!(listen, "serving TLS");
         tokio::spawn(security::serve_tls(tls, router.clone()));
     }
+    // Small gRPC replies (a poll's tasks) wait 40 ms for a delayed ACK under Nagle's algorithm.
+    use axum::serve::ListenerExt;
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     axum::serve(
         listener,
         router.into_make_service_with_connect_info::<SocketAddr>(),

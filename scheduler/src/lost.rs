@@ -28,6 +28,8 @@ use datafusion_proto::protobuf::{LogicalPlanNode, PhysicalPlanNode};
 use futures::StreamExt;
 use tonic::{Request, Response, Status};
 
+use crate::wake::{BUSY_POLL, IDLE_POLL, Slots, Work};
+
 /// The words a job failed this way reports; clients match them.
 pub const LOST: &str = "lost work to an executor that stopped";
 
@@ -154,17 +156,20 @@ impl Losses {
 }
 
 /// The cluster state [`Losses`] watches, telling it when an executor is removed.
+/// It also keeps [`Slots`] up to date.
 pub struct WatchedCluster {
     inner: Arc<dyn ClusterState>,
     losses: Arc<Losses>,
+    slots: Arc<Slots>,
 }
 
 impl WatchedCluster {
-    /// Wraps the state `losses` watches.
-    pub fn new(losses: Arc<Losses>) -> Self {
+    /// Wraps the state `losses` watches, counting executors' vcores into `slots`.
+    pub fn new(losses: Arc<Losses>, slots: Arc<Slots>) -> Self {
         Self {
             inner: losses.cluster.clone(),
             losses,
+            slots,
         }
     }
 }
@@ -195,10 +200,12 @@ impl ClusterState for WatchedCluster {
         metadata: ExecutorMetadata,
         spec: ExecutorData,
     ) -> Result<()> {
+        self.slots.set(&spec.executor_id, spec.total_vcores);
         self.inner.register_executor(metadata, spec).await
     }
 
     async fn save_executor_metadata(&self, metadata: ExecutorMetadata) -> Result<()> {
+        self.slots.set(&metadata.id, metadata.specification.vcores);
         self.inner.save_executor_metadata(metadata).await
     }
 
@@ -218,6 +225,7 @@ impl ClusterState for WatchedCluster {
     }
 
     async fn remove_executor(&self, executor_id: &str) -> Result<()> {
+        self.slots.remove(executor_id);
         // An executor removed before (its heartbeat is gone) took no work of today's jobs.
         if self.inner.get_executor_heartbeat(executor_id).is_none() {
             return self.inner.remove_executor(executor_id).await;
@@ -251,16 +259,22 @@ impl ClusterState for WatchedCluster {
     }
 }
 
-/// The scheduler's gRPC service, reporting jobs that lost work as failed.
+/// The scheduler's gRPC service, reporting jobs that lost work as failed, and holding empty
+/// polls until there is work ([`Work`]).
 pub struct Guarded {
     inner: Arc<Server>,
     losses: Arc<Losses>,
+    work: Arc<Work>,
 }
 
 impl Guarded {
-    /// Wraps `inner`.
-    pub fn new(inner: Arc<Server>, losses: Arc<Losses>) -> Self {
-        Self { inner, losses }
+    /// Wraps `inner`; `work` is signalled when tasks become runnable.
+    pub fn new(inner: Arc<Server>, losses: Arc<Losses>, work: Arc<Work>) -> Self {
+        Self {
+            inner,
+            losses,
+            work,
+        }
     }
 }
 
@@ -274,7 +288,41 @@ impl SchedulerGrpc for Guarded {
 
     async fn poll_work(&self, r: Request<pb::PollWorkParams>) -> Rpc<pb::PollWorkResult> {
         self.losses.task_statuses(&r.get_ref().task_status);
-        self.inner.poll_work(r).await
+        let params = pb::PollWorkParams {
+            task_status: Vec::new(),
+            ..r.get_ref().clone()
+        };
+        let mut seen = self.work.generation();
+        let first = self.inner.poll_work(r).await?;
+        // Only an executor with room, told nothing, and naming its host (a second poll has
+        // no connection info) waits.
+        let meta = params.metadata.as_ref();
+        let named = meta.is_some_and(|m| m.host.is_some());
+        let vcores: u32 = meta.and_then(|m| m.specification.as_ref()).map_or(0, |s| {
+            s.resources
+                .iter()
+                .filter_map(|r| r.resource)
+                .map(|pb::executor_resource::Resource::Vcores(n)| n)
+                .sum()
+        });
+        let empty = |p: &pb::PollWorkResult| p.tasks.is_empty() && p.jobs_to_clean.is_empty();
+        if !empty(first.get_ref()) || params.num_free_vcores == 0 || !named {
+            return Ok(first);
+        }
+        let wait = if params.num_free_vcores >= vcores {
+            IDLE_POLL
+        } else {
+            BUSY_POLL
+        };
+        let deadline = tokio::time::Instant::now() + wait;
+        while self.work.wait_past(seen, deadline).await {
+            seen = self.work.generation();
+            let again = self.inner.poll_work(Request::new(params.clone())).await?;
+            if !empty(again.get_ref()) {
+                return Ok(again);
+            }
+        }
+        Ok(first)
     }
 
     async fn register_executor(

@@ -353,6 +353,7 @@ pub async fn serve_tls(l: TlsListener, router: axum::Router) {
                 continue;
             }
         };
+        let _ = tcp.set_nodelay(true);
         let (acceptor, router) = (l.acceptor.clone(), router.clone());
         tokio::spawn(async move {
             let tls = match acceptor.accept(tcp).await {

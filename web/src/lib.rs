@@ -239,6 +239,11 @@ pub async fn serve(
     // Requests running at shutdown get a moment to finish; open event streams (a live page)
     // would keep a graceful shutdown waiting for ever, so they are cut after it.
     let (stopping, stopped) = tokio::sync::oneshot::channel::<()>();
+    // Responses go out at once, not after a delayed ACK (Nagle's algorithm).
+    use axum::serve::ListenerExt;
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     let server = axum::serve(listener, r).with_graceful_shutdown(async move {
         shutdown.await;
         let _ = stopping.send(());
