@@ -3,9 +3,12 @@
 //! each, scheduler and executors on loopback, as `pulse cluster up` starts them), each mode
 //! in fresh `pulse` processes as a user runs them. Prints the wall time of the set and, for
 //! a cluster, how much of it the scheduler spent inside Ballista jobs (from its REST API's
-//! job list: submitted to finished, so planning on the scheduler, waiting for executors,
-//! execution and shuffles) against the rest (the client: sessions, planning, fetching
-//! results, writing and committing outputs). Nothing here asserts a time.
+//! job list: submitted to finished), and of that how long at least one task was executing
+//! (from each job's stage reports: tasks' execution start and end; a task reads its shuffle
+//! input and writes its output, staged output files included, while it executes), the rest
+//! being planning on the scheduler, handing tasks out and stage transitions. Outside the
+//! jobs is the client (sessions, planning, commits); the commits' share comes from the
+//! runs' `steps written` log lines. Nothing here asserts a time.
 
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
@@ -33,6 +36,8 @@ struct Figures {
     wall: Duration,
     ballista_jobs: usize,
     inside_jobs: Duration,
+    executing: Duration,
+    commit: Duration,
 }
 
 /// Runs the benchmark in a temporary directory and prints a table.
@@ -60,14 +65,17 @@ pub fn run(opts: &Options) -> anyhow::Result<()> {
     let mut table = Vec::new();
     table.push(best(opts.runs, || {
         let t = Instant::now();
+        let mut commit = Duration::ZERO;
         for job in &set {
-            pulse(&exe, lake, None, job)?;
+            commit += commit_time(&pulse(&exe, lake, None, job)?);
         }
         Ok(Figures {
             mode: "embedded".into(),
             wall: t.elapsed(),
             ballista_jobs: 0,
             inside_jobs: Duration::ZERO,
+            executing: Duration::ZERO,
+            commit,
         })
     })?);
     for &n in &opts.executors {
@@ -75,8 +83,9 @@ pub fn run(opts: &Options) -> anyhow::Result<()> {
         table.push(best(opts.runs, || {
             let before = cluster.jobs()?;
             let t = Instant::now();
+            let mut commit = Duration::ZERO;
             for job in &set {
-                pulse(&exe, lake, Some(&cluster.url), job)?;
+                commit += commit_time(&pulse(&exe, lake, Some(&cluster.url), job)?);
             }
             let wall = t.elapsed();
             let jobs: Vec<_> = cluster
@@ -88,32 +97,69 @@ pub fn run(opts: &Options) -> anyhow::Result<()> {
                 .iter()
                 .map(|j| j.end_time.saturating_sub(j.start_time))
                 .sum();
+            let mut executing = 0;
+            for j in &jobs {
+                executing += cluster.executing_ms(&j.job_id)?;
+            }
             Ok(Figures {
                 mode: format!("cluster, {n} executor(s), {}", opts.scheduling.name()),
                 wall,
                 ballista_jobs: jobs.len(),
                 inside_jobs: Duration::from_millis(inside),
+                executing: Duration::from_millis(executing),
+                commit,
             })
         })?);
     }
     let embedded = table[0].wall.as_secs_f64();
     println!(
-        "{:<32} {:>9} {:>11} {:>14} {:>15} {:>12}",
-        "mode", "wall", "/ embedded", "ballista jobs", "inside jobs", "outside"
+        "{:<32} {:>9} {:>11} {:>6} {:>11} {:>11} {:>11} {:>11}",
+        "mode", "wall", "/ embedded", "jobs", "inside", "executing", "outside", "commits"
     );
     for f in &table {
         let wall = f.wall.as_secs_f64();
         println!(
-            "{:<32} {:>7.2} s {:>10.2}x {:>14} {:>13.2} s {:>10.2} s",
+            "{:<32} {:>7.2} s {:>10.2}x {:>6} {:>9.2} s {:>9.2} s {:>9.2} s {:>9.2} s",
             f.mode,
             wall,
             wall / embedded,
             f.ballista_jobs,
             f.inside_jobs.as_secs_f64(),
-            (wall - f.inside_jobs.as_secs_f64()).max(0.0)
+            f.executing.as_secs_f64(),
+            (wall - f.inside_jobs.as_secs_f64()).max(0.0),
+            f.commit.as_secs_f64()
         );
     }
     Ok(())
+}
+
+/// The time a run spent committing its outputs: the `commit_ms` of its `steps written` log
+/// lines.
+fn commit_time(out: &Output) -> Duration {
+    let ms: u64 = String::from_utf8_lossy(&out.stderr)
+        .lines()
+        .filter(|l| l.contains("steps written"))
+        .filter_map(|l| {
+            l.split_whitespace()
+                .find_map(|w| w.strip_prefix("commit_ms="))
+                .and_then(|v| v.parse::<u64>().ok())
+        })
+        .sum();
+    Duration::from_millis(ms)
+}
+
+/// The length of the union of `[start, end)` intervals.
+fn covered(mut spans: Vec<(u64, u64)>) -> u64 {
+    spans.sort_unstable();
+    let (mut total, mut reach) = (0, 0);
+    for (a, b) in spans {
+        let a = a.max(reach);
+        if b > a {
+            total += b - a;
+            reach = b;
+        }
+    }
+    total
 }
 
 /// The windowed job set over `[2026-01-05, end)`.
@@ -127,11 +173,16 @@ fn job_set(end: &str) -> Vec<Vec<String>> {
             .map(|s| s.to_string())
             .collect()
     };
-    vec![
+    let mut set = vec![
         job(&["hashtags", "--set", "size=1h", "--set", "slide=5m"]),
         job(&["categories"]),
         job(&["channels"]),
-    ]
+    ];
+    // Info logs carry each run's commit time.
+    for j in &mut set {
+        j.insert(0, "-v".into());
+    }
+    set
 }
 
 /// The fastest of `runs` runs of `f`.
@@ -216,6 +267,24 @@ impl LocalCluster {
     }
 
     /// The scheduler's jobs so far.
+    /// How long at least one task of `job` was executing, in ms (from its stage reports).
+    fn executing_ms(&self, job: &str) -> anyhow::Result<u64> {
+        let body = crate::cluster::get(self.port, &format!("/api/job/{job}/stages"), None)
+            .context("the scheduler's REST API did not answer")?;
+        let v: serde_json::Value =
+            serde_json::from_str(&body).context("reading a job's stage reports")?;
+        let mut spans = Vec::new();
+        for stage in v["stages"].as_array().into_iter().flatten() {
+            for task in stage["tasks"].as_array().into_iter().flatten() {
+                let (a, b) = (&task["start_exec_time"], &task["end_exec_time"]);
+                if let (Some(a), Some(b)) = (a.as_u64(), b.as_u64()) {
+                    spans.push((a, b));
+                }
+            }
+        }
+        Ok(covered(spans))
+    }
+
     fn jobs(&self) -> anyhow::Result<Vec<crate::cluster::JobRow>> {
         let body = crate::cluster::get(self.port, "/api/jobs", None)
             .context("the scheduler's REST API did not answer")?;
@@ -254,4 +323,26 @@ fn free_ports(n: u16) -> anyhow::Result<u16> {
         }
     }
     bail!("found no {n} consecutive free loopback ports")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::covered;
+
+    #[test]
+    fn covered_time_counts_overlaps_once() {
+        // Against brute force over each millisecond.
+        let cases: [&[(u64, u64)]; 4] = [
+            &[],
+            &[(5, 9), (1, 3), (2, 4), (8, 12), (12, 12), (20, 21)],
+            &[(0, 10), (2, 3), (4, 5)],
+            &[(7, 8), (8, 9)],
+        ];
+        for spans in cases {
+            let brute = (0..30)
+                .filter(|t| spans.iter().any(|(a, b)| a <= t && t < b))
+                .count() as u64;
+            assert_eq!(covered(spans.to_vec()), brute, "{spans:?}");
+        }
+    }
 }

@@ -176,6 +176,7 @@ pub async fn run(
             outputs: vec![(table, rows, 1)],
             rows_in: m,
             spilled_bytes: 0,
+            ..Default::default()
         },
         BetweennessReport {
             nodes: n,

@@ -19,6 +19,7 @@ use std::sync::Arc;
 
 use arrow::array::RecordBatch;
 use arrow::datatypes::DataType;
+use object_store::ObjectStoreExt;
 use pulse_lake::Lake;
 
 use crate::runner::RunReport;
@@ -230,6 +231,7 @@ pub async fn run(
             outputs: vec![(table, rows, 1)],
             rows_in: 0,
             spilled_bytes: 0,
+            ..Default::default()
         },
         report,
     ))
@@ -315,34 +317,40 @@ async fn iterate(
     report: &mut PageRankReport,
 ) -> Result<bool> {
     let every = o.checkpoint_every.max(1);
-    // Resume from the newest checkpoint, if any.
+    // Resume from the newest checkpoint, if any: `iter-<i>.done` lists the files of a
+    // checkpoint written in full.
     let mut last = 0usize;
     for (path, _) in pulse_lake::catalog::list_files(lake, base).await? {
         if let Some(i) = path
-            .as_ref()
-            .split('/')
-            .find_map(|p| p.strip_prefix("iter-"))
+            .filename()
+            .and_then(|f| f.strip_prefix("iter-"))
+            .and_then(|f| f.strip_suffix(".done"))
             .and_then(|i| i.parse::<usize>().ok())
         {
             last = last.max(i);
         }
     }
     report.resumed_from = (last > 0).then_some(last);
-    let register_ranks = |i: usize| {
-        let rel = format!("{base}/iter-{i}");
+    let done = |i: usize| lake.path(&format!("{base}/iter-{i}.done"));
+    let register_ranks = async |i: usize| {
+        let bytes = lake
+            .store()
+            .get(&done(i))
+            .await
+            .map_err(pulse_lake::Error::from)?
+            .bytes()
+            .await
+            .map_err(pulse_lake::Error::from)?;
+        let files: Vec<String> = String::from_utf8_lossy(&bytes)
+            .lines()
+            .map(str::to_string)
+            .collect();
         let schema = Arc::new(arrow::datatypes::Schema::new(vec![
             arrow::datatypes::Field::new("node", DataType::Utf8, true),
             arrow::datatypes::Field::new("rank", DataType::Float64, true),
         ]));
         ctx.deregister_table("pagerank_ranks")?;
-        pulse_lake::catalog::register_listing(
-            ctx,
-            lake,
-            "pagerank_ranks",
-            &rel,
-            schema,
-            Vec::new(),
-        )?;
+        pulse_lake::catalog::register_files(ctx, lake, "pagerank_ranks", &files, schema)?;
         Ok::<_, Error>(())
     };
     if last == 0 {
@@ -355,7 +363,7 @@ async fn iterate(
         )
         .await?;
     } else {
-        register_ranks(last)?;
+        register_ranks(last).await?;
     }
     let step = format!(
         "WITH dm AS (SELECT COALESCE(sum(r.rank), 0.0) AS m FROM pagerank_ranks r \
@@ -382,7 +390,13 @@ async fn iterate(
         } else {
             format!("{base}/work-{}", i % 2)
         };
-        crate::runner::materialize(lake, ctx, "pagerank_next", &rel, next).await?;
+        let written = crate::runner::materialize(lake, ctx, "pagerank_next", &rel, next).await?;
+        if checkpoint {
+            lake.store()
+                .put(&done(i), written.files.join("\n").into_bytes().into())
+                .await
+                .map_err(pulse_lake::Error::from)?;
+        }
         let l1 = first_f64(
             &ctx.sql("SELECT sum(abs(rank - prev)) FROM pagerank_next")
                 .await?

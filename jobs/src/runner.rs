@@ -12,14 +12,13 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use arrow::array::{Array, AsArray, RecordBatch, UInt32Array};
-use arrow::compute::take_record_batch;
-use arrow::datatypes::{DataType, Schema};
-use bytes::Bytes;
+use arrow::array::RecordBatch;
+use arrow::datatypes::Schema;
 use chrono::{DateTime, Duration, NaiveTime, Utc};
 use datafusion::prelude::SessionContext;
 use object_store::ObjectStoreExt;
 use pulse_lake::Lake;
+use pulse_lake::stage::{Split, StagedWrite, Target};
 
 use crate::params::{Params, Value};
 use crate::{Error, Result};
@@ -88,6 +87,9 @@ pub struct RunReport {
     pub rows_in: u64,
     /// Bytes the steps spilled to disk for want of memory (embedded runs).
     pub spilled_bytes: u64,
+    /// Rows the steps' plans returned to this process: one per file written (outputs are
+    /// written where the plan runs, never sent here).
+    pub rows_fetched: u64,
 }
 
 impl RunReport {
@@ -169,6 +171,7 @@ pub async fn run(
         let r = run_interval(lake, ctx, job, p).await?;
         total.rows_in += r.rows_in;
         total.spilled_bytes += r.spilled_bytes;
+        total.rows_fetched += r.rows_fetched;
         for (table, rows, days) in r.outputs {
             match total.outputs.iter_mut().find(|o| o.0 == table) {
                 Some(o) => {
@@ -252,91 +255,274 @@ async fn run_steps(
     scratch: &mut Vec<String>,
     report: &mut RunReport,
 ) -> Result<()> {
-    use tracing::Instrument;
+    // Steps that write (outputs, scratch tables) wait here until a later step reads one of
+    // them: then, or at the end, they run together as one plan (one Ballista job).
+    let mut pending: Vec<Pending> = Vec::new();
     for step in job.steps {
         let name = step.name.replace("{suffix}", suffix);
         // The suffix is made by the job from typed parameters (e.g. `30m`), never user text.
         let sql = params.render(&step.sql.replace("{suffix}", suffix))?;
-        let span = tracing::info_span!("step", job = job.name, step = %name);
-        let rel = format!("tmp/{}-{suffix}/{name}", job.name);
-        // A step whose cluster lost an executor (a task or the result's fetch failed) runs
-        // again.
-        let done = crate::with_retries(&name, Error::is_transient, || {
-            run_step(lake, ctx, step.kind, &name, &sql, &rel, days).instrument(span.clone())
-        })
-        .await?;
-        report.rows_in += done.rows_in;
-        report.spilled_bytes += done.spilled;
+        let reads = tables_read(ctx, &name, &sql)?;
+        if pending.iter().any(|p| reads.contains(&p.name)) {
+            run_pending(lake, ctx, job, days, &mut pending, scratch, report).await?;
+        }
+        let df = ctx.sql(&sql).await.map_err(|e| Error::Step {
+            step: name.clone(),
+            source: e,
+        })?;
         match step.kind {
-            StepKind::View => {}
-            StepKind::Materialize => scratch.push(rel),
-            StepKind::Output => report.outputs.push((name, done.rows_out, days.len())),
+            StepKind::View => {
+                ctx.deregister_table(name.as_str())?;
+                ctx.register_table(name.as_str(), df.into_view())?;
+            }
+            kind => pending.push(Pending {
+                rel: match kind {
+                    StepKind::Output => format!("agg/{name}"),
+                    _ => format!("tmp/{}-{suffix}/{name}", job.name),
+                },
+                name,
+                kind,
+                df,
+            }),
         }
     }
+    run_pending(lake, ctx, job, days, &mut pending, scratch, report).await
+}
+
+/// A planned step that writes: an output or a scratch table.
+struct Pending {
+    name: String,
+    kind: StepKind,
+    df: datafusion::prelude::DataFrame,
+    /// The table's directory (outputs) or the parent of its attempts' directories (scratch).
+    rel: String,
+}
+
+/// The lake tables (and views) `sql` reads, by name.
+fn tables_read(ctx: &SessionContext, step: &str, sql: &str) -> Result<Vec<String>> {
+    let state = ctx.state();
+    let dialect = state.config().options().sql_parser.dialect;
+    let statement = state
+        .sql_to_statement(sql, &dialect)
+        .map_err(|e| Error::Step {
+            step: step.to_string(),
+            source: e,
+        })?;
+    let refs = state
+        .resolve_table_references(&statement)
+        .map_err(|e| Error::Step {
+            step: step.to_string(),
+            source: e,
+        })?;
+    Ok(refs.iter().map(|r| r.table().to_string()).collect())
+}
+
+/// Runs the pending steps as one plan: their staged writes put the files (on a cluster, the
+/// executors do), then each output's days are committed and each scratch table registered.
+/// Only the write runs again after a transient failure (with new file names): a commit
+/// is not repeated, since a step may read the table it replaces.
+#[allow(clippy::too_many_arguments)]
+async fn run_pending(
+    lake: &Lake,
+    ctx: &SessionContext,
+    job: &JobDef,
+    days: &[String],
+    pending: &mut Vec<Pending>,
+    scratch: &mut Vec<String>,
+    report: &mut RunReport,
+) -> Result<()> {
+    use tracing::Instrument;
+    let group = std::mem::take(pending);
+    if group.is_empty() {
+        return Ok(());
+    }
+    let names = group
+        .iter()
+        .map(|p| p.name.as_str())
+        .collect::<Vec<_>>()
+        .join(",");
+    let span = tracing::info_span!("steps", job = job.name, steps = %names);
+    let attempt = || {
+        let generation = pulse_lake::delta::unique_generation(names.as_bytes());
+        let members: Vec<(datafusion::prelude::DataFrame, Target)> = group
+            .iter()
+            .map(|p| {
+                let target = match p.kind {
+                    StepKind::Output => Target {
+                        rel: p.rel.clone(),
+                        days: Some(days.to_vec()),
+                        generation: generation.clone(),
+                    },
+                    _ => Target {
+                        rel: format!("{}/{generation}", p.rel),
+                        days: None,
+                        generation: generation.clone(),
+                    },
+                };
+                (p.df.clone(), target)
+            })
+            .collect();
+        let names = names.as_str();
+        async move {
+            let staged = write_staged(ctx, names, &members).await?;
+            Ok::<_, Error>((members, staged))
+        }
+        .instrument(span.clone())
+    };
+    let (members, mut staged) = crate::with_retries(&names, Error::is_transient, attempt).await?;
+    let committing = std::time::Instant::now();
+    report.rows_in += staged.rows_in;
+    report.spilled_bytes += staged.spilled;
+    report.rows_fetched += staged.rows_fetched;
+    let files = staged.files.values().map(Vec::len).sum::<usize>();
+    let mut rows_out = 0;
+    for (p, (df, target)) in group.iter().zip(members) {
+        let found = staged.files.remove(&target.rel).unwrap_or_default();
+        let schema = df.schema().as_arrow().clone();
+        match p.kind {
+            StepKind::Output => {
+                let rows = commit_days(lake, &p.name, &schema, &target, found)
+                    .instrument(span.clone())
+                    .await?;
+                ctx.deregister_table(p.name.as_str())?;
+                pulse_lake::catalog::register_agg(ctx, lake, &p.name).await?;
+                rows_out += rows;
+                report.outputs.push((p.name.clone(), rows, days.len()));
+            }
+            _ => {
+                register_scratch(lake, ctx, &p.name, &schema, &target, found).await?;
+                if !scratch.contains(&p.rel) {
+                    scratch.push(p.rel.clone());
+                }
+            }
+        }
+    }
+    tracing::info!(
+        parent: &span,
+        files,
+        rows_out,
+        rows_fetched = staged.rows_fetched,
+        commit_ms = committing.elapsed().as_millis() as u64,
+        "steps written"
+    );
     Ok(())
 }
 
-/// What one step read, spilled and (for an output) wrote.
-#[derive(Default)]
-struct StepDone {
+/// What a staged write reported.
+struct Staged {
+    /// The files, per target directory.
+    files: BTreeMap<String, Vec<pulse_lake::delta::DataFile>>,
     rows_in: u64,
     spilled: u64,
-    rows_out: usize,
+    /// Rows this process received: one per file, never the output's rows.
+    rows_fetched: u64,
 }
 
-/// Plans and runs one step: registers a view, writes a scratch table at `rel`, or writes
-/// and commits an output's days. Safe to run again after a failure: a failure before the
-/// commit changed nothing; one during it left some days replaced, which the rerun replaces.
-#[allow(clippy::too_many_arguments)]
-async fn run_step(
+/// Runs `members` as one plan (a union of staged writes): each writes its rows where the
+/// plan runs and reports its files.
+async fn write_staged(
+    ctx: &SessionContext,
+    what: &str,
+    members: &[(datafusion::prelude::DataFrame, Target)],
+) -> Result<Staged> {
+    let step_err = |e| Error::Step {
+        step: what.to_string(),
+        source: e,
+    };
+    let mut plan: Option<datafusion::logical_expr::LogicalPlan> = None;
+    for (df, target) in members {
+        let write =
+            StagedWrite::plan(df.logical_plan().clone(), target.clone()).map_err(step_err)?;
+        plan = Some(match plan {
+            None => write,
+            Some(p) => datafusion::logical_expr::LogicalPlanBuilder::from(p)
+                .union(write)
+                .and_then(|b| b.build())
+                .map_err(step_err)?,
+        });
+    }
+    let Some(plan) = plan else {
+        return Err(Error::Usage("nothing to write".into()));
+    };
+    let df = datafusion::prelude::DataFrame::new(ctx.state(), plan);
+    let mut batches = Vec::new();
+    let (rows_in, spilled) = stream_counting(df, what, |b| {
+        batches.push(b);
+        Ok(())
+    })
+    .await?;
+    Ok(Staged {
+        files: pulse_lake::stage::read_files(&batches)?,
+        rows_in,
+        spilled,
+        rows_fetched: batches.iter().map(|b| b.num_rows() as u64).sum(),
+    })
+}
+
+/// Commits the staged `files` of output `table` as its days (`target.days`), in one Delta
+/// commit replacing those days: readers see the old days or the new ones. A day with no
+/// rows gets an empty file, so the table keeps its schema. Returns the rows committed.
+async fn commit_days(
+    lake: &Lake,
+    table: &str,
+    schema: &Schema,
+    target: &Target,
+    mut files: Vec<pulse_lake::delta::DataFile>,
+) -> Result<usize> {
+    let days = target.days.clone().unwrap_or_default();
+    let file_schema = pulse_lake::stage::file_schema(schema, true)?;
+    let shape = pulse_lake::delta::Shape::daily(file_schema.clone());
+    let delta =
+        pulse_lake::delta::LakeTable::new(lake, &target.rel).for_run(crate::history::current_run());
+    delta.ensure(&shape).await?;
+    for day in &days {
+        if files
+            .iter()
+            .any(|f| f.partitions.first().is_some_and(|(_, d)| d == day))
+        {
+            continue;
+        }
+        let mut empty = Split::new(table, schema, Some(days.clone()))?;
+        empty.ensure(day)?;
+        for (d, body) in empty.finish()? {
+            let f = pulse_lake::stage::put(lake, target, d.as_deref(), body, &file_schema);
+            files.push(f.await?);
+        }
+    }
+    let rows = files.iter().map(|f| f.rows as usize).sum();
+    pulse_lake::delta::pause_before_commit(&target.rel).await;
+    delta
+        .commit(&shape, &files, pulse_lake::delta::Change::ReplaceDays(days))
+        .await?;
+    tracing::info!(table, rows, files = files.len(), "output committed");
+    Ok(rows)
+}
+
+/// Registers scratch table `table` over exactly the staged `files` of `target` (an empty
+/// file stands for no rows), replacing what had the name. Returns the files' lake paths.
+async fn register_scratch(
     lake: &Lake,
     ctx: &SessionContext,
-    kind: StepKind,
-    name: &str,
-    sql: &str,
-    rel: &str,
-    days: &[String],
-) -> Result<StepDone> {
-    let df = ctx.sql(sql).await.map_err(|e| Error::Step {
-        step: name.to_string(),
-        source: e,
-    })?;
-    if kind == StepKind::View {
-        ctx.deregister_table(name)?;
-        ctx.register_table(name, df.into_view())?;
-        return Ok(StepDone::default());
-    }
-    let schema = Arc::new(df.schema().as_arrow().clone());
-    // The step may read the table it replaces (the plan holds it); a failed step puts the
-    // name back, so that running it again plans the same way.
-    let previous = ctx.deregister_table(name)?;
-    let written: Result<StepDone> = async {
-        if kind == StepKind::Materialize {
-            let (rows_in, spilled) = materialize(lake, ctx, name, rel, df).await?;
-            return Ok(StepDone {
-                rows_in,
-                spilled,
-                rows_out: 0,
-            });
+    table: &str,
+    schema: &Schema,
+    target: &Target,
+    mut files: Vec<pulse_lake::delta::DataFile>,
+) -> Result<Vec<String>> {
+    let schema = Arc::new(schema.clone());
+    if files.is_empty() {
+        let mut empty = Split::new(table, &schema, None)?;
+        empty.push(&RecordBatch::new_empty(schema.clone()))?;
+        for (_, body) in empty.finish()? {
+            files.push(pulse_lake::stage::put(lake, target, None, body, &schema).await?);
         }
-        let mut w = DayWriter::new(name, &schema, days)?;
-        let (rows_in, spilled) = stream_counting(df, name, |b| w.push(&b)).await?;
-        let rows_out = w.commit(lake).await?;
-        tracing::info!(rows = rows_out, partitions = days.len(), "output written");
-        pulse_lake::catalog::register_agg(ctx, lake, name).await?;
-        Ok(StepDone {
-            rows_in,
-            spilled,
-            rows_out,
-        })
     }
-    .await;
-    if let (Err(_), Some(previous)) = (&written, previous)
-        && !ctx.table_exist(name)?
-    {
-        ctx.register_table(name, previous)?;
-    }
-    written
+    let rels: Vec<String> = files
+        .iter()
+        .map(|f| format!("{}/{}", target.rel, f.path))
+        .collect();
+    ctx.deregister_table(table)?;
+    pulse_lake::catalog::register_files(ctx, lake, table, &rels, schema)?;
+    Ok(rels)
 }
 
 /// Runs `df`, handing each result batch to `each` as it comes (results are never all in
@@ -373,25 +559,32 @@ async fn stream_counting(
     Ok((leaf_rows(&plan), spilled(&plan)))
 }
 
-/// Writes the result of `df` as one Parquet file, `<rel>/part-0.parquet` in the lake, and
-/// registers it as `table` (replacing what had the name). Results stream into the file's
-/// encoder. Returns the rows its scans read and the bytes it spilled.
+/// A scratch table written by [`materialize`].
+pub(crate) struct Materialized {
+    /// Its files (lake paths).
+    pub(crate) files: Vec<String>,
+}
+
+/// Writes the result of `df` as scratch table `table` in a new directory under `rel` (staged
+/// writes, where the plan runs) and registers it, replacing what had the name.
 pub(crate) async fn materialize(
     lake: &Lake,
     ctx: &SessionContext,
     table: &str,
     rel: &str,
     df: datafusion::prelude::DataFrame,
-) -> Result<(u64, u64)> {
-    let schema = Arc::new(df.schema().as_arrow().clone());
-    let mut w = parquet::arrow::ArrowWriter::try_new(
-        Vec::new(),
-        schema.clone(),
-        Some(pulse_lake::land::writer_properties()),
-    )?;
-    let counts = stream_counting(df, table, |b| Ok(w.write(&b)?)).await?;
-    put_file(lake, ctx, table, rel, schema, Bytes::from(w.into_inner()?)).await?;
-    Ok(counts)
+) -> Result<Materialized> {
+    let schema = df.schema().as_arrow().clone();
+    let generation = pulse_lake::delta::unique_generation(rel.as_bytes());
+    let target = Target {
+        rel: format!("{rel}/{generation}"),
+        days: None,
+        generation,
+    };
+    let mut staged = write_staged(ctx, table, &[(df, target.clone())]).await?;
+    let files = staged.files.remove(&target.rel).unwrap_or_default();
+    let files = register_scratch(lake, ctx, table, &schema, &target, files).await?;
+    Ok(Materialized { files })
 }
 
 /// Writes batches made in this process to `rel` and registers them as `table`: a plan that
@@ -405,17 +598,6 @@ pub(crate) async fn put_batches(
     schema: Arc<Schema>,
 ) -> Result<()> {
     let bytes = pulse_lake::land::encode_parquet(&schema, batches)?;
-    put_file(lake, ctx, table, rel, schema, bytes).await
-}
-
-async fn put_file(
-    lake: &Lake,
-    ctx: &SessionContext,
-    table: &str,
-    rel: &str,
-    schema: Arc<Schema>,
-    bytes: Bytes,
-) -> Result<()> {
     lake.store()
         .put(&lake.path(&format!("{rel}/part-0.parquet")), bytes.into())
         .await
@@ -425,145 +607,49 @@ async fn put_file(
     Ok(())
 }
 
-/// Splits output batches (with a `dt` column) by day into one Parquet file per day of the
-/// interval, encoding as they come; [`DayWriter::commit`] then replaces each day partition
-/// of `agg/<table>/`. Rows of other days are an error (a step bug).
+/// Writes batches made in this process (with a `dt` column) as one file per day of the
+/// interval and commits them, replacing each day partition of `agg/<table>/` (as an output
+/// step's staged files are committed).
 pub(crate) struct DayWriter {
     table: String,
-    dt_idx: usize,
-    file_schema: Arc<Schema>,
+    schema: Schema,
     days: Vec<String>,
-    writers: BTreeMap<String, parquet::arrow::ArrowWriter<Vec<u8>>>,
-    rows: usize,
+    split: Split,
 }
 
 impl DayWriter {
     pub(crate) fn new(table: &str, schema: &Schema, days: &[String]) -> Result<DayWriter> {
-        let dt_idx = schema
-            .index_of("dt")
-            .map_err(|_| Error::Usage(format!("output step {table} has no dt column")))?;
-        // String columns are stored as Utf8 whatever the plan produced (a literal gives Utf8,
-        // a Parquet scan Utf8View), so every file of a table has the same schema.
-        let plain = |f: &Arc<arrow::datatypes::Field>| match f.data_type() {
-            DataType::Utf8View | DataType::LargeUtf8 => {
-                Arc::new(f.as_ref().clone().with_data_type(DataType::Utf8))
-            }
-            _ => f.clone(),
-        };
-        let file_schema = Arc::new(Schema::new(
-            schema
-                .fields()
-                .iter()
-                .enumerate()
-                .filter(|(i, _)| *i != dt_idx)
-                .map(|(_, f)| plain(f))
-                .collect::<Vec<_>>(),
-        ));
-        let mut writers = BTreeMap::new();
+        let mut split = Split::new(table, schema, Some(days.to_vec()))?;
         for day in days {
-            // A day without rows still gets a (zero-row) file: the table keeps its schema and
-            // stays queryable by name.
-            writers.insert(
-                day.clone(),
-                parquet::arrow::ArrowWriter::try_new(
-                    Vec::new(),
-                    file_schema.clone(),
-                    Some(pulse_lake::land::writer_properties()),
-                )?,
-            );
+            split.ensure(day)?;
         }
         Ok(DayWriter {
             table: table.to_string(),
-            dt_idx,
-            file_schema,
+            schema: schema.clone(),
             days: days.to_vec(),
-            writers,
-            rows: 0,
+            split,
         })
     }
 
     pub(crate) fn push(&mut self, b: &RecordBatch) -> Result<()> {
-        let table = &self.table;
-        let dt = arrow::compute::cast(b.column(self.dt_idx), &DataType::Utf8)?;
-        let dt = dt.as_string::<i32>();
-        let mut idx: BTreeMap<&str, Vec<u32>> = BTreeMap::new();
-        for i in 0..b.num_rows() {
-            if dt.is_null(i) {
-                return Err(Error::Usage(format!(
-                    "output step {table} produced a row without dt"
-                )));
-            }
-            idx.entry(dt.value(i)).or_default().push(i as u32);
-        }
-        let cols: Vec<usize> = (0..b.num_columns()).filter(|i| *i != self.dt_idx).collect();
-        let projected = b.project(&cols)?;
-        let projected = RecordBatch::try_new(
-            self.file_schema.clone(),
-            projected
-                .columns()
-                .iter()
-                .zip(self.file_schema.fields())
-                .map(|(c, f)| arrow::compute::cast(c, f.data_type()))
-                .collect::<Result<Vec<_>, _>>()?,
-        )?;
-        for (day, ix) in idx {
-            let Some(w) = self.writers.get_mut(day) else {
-                return Err(Error::Usage(format!(
-                    "output step {table} produced rows for {day}, outside the interval"
-                )));
-            };
-            self.rows += ix.len();
-            w.write(&take_record_batch(&projected, &UInt32Array::from(ix))?)?;
-        }
-        Ok(())
+        Ok(self.split.push(b)?)
     }
 
     /// Puts each day's file into the table's directory (unseen until committed), then
-    /// replaces the interval's days with them in one Delta commit: readers see the old days or
-    /// the new ones. Returns the rows written.
+    /// replaces the interval's days with them in one Delta commit. Returns the rows written.
     pub(crate) async fn commit(self, lake: &Lake) -> Result<usize> {
-        let mut writers = self.writers;
-        let rel = format!("agg/{}", self.table);
-        let shape = pulse_lake::delta::Shape::daily(self.file_schema.clone());
-        let table =
-            pulse_lake::delta::LakeTable::new(lake, &rel).for_run(crate::history::current_run());
-        table.ensure(&shape).await?;
+        let target = Target {
+            rel: format!("agg/{}", self.table),
+            days: Some(self.days.clone()),
+            generation: pulse_lake::delta::unique_generation(self.table.as_bytes()),
+        };
+        let file_schema = self.split.file_schema().clone();
         let mut files = Vec::new();
-        for day in &self.days {
-            let Some(w) = writers.remove(day) else {
-                continue;
-            };
-            let body = Bytes::from(w.into_inner()?);
-            // A name no other run uses: a rerun never overwrites a file a reader may be reading.
-            let seed = [
-                rel.as_bytes(),
-                day.as_bytes(),
-                blake3::hash(&body).as_bytes(),
-            ]
-            .concat();
-            let generation = pulse_lake::delta::unique_generation(&seed);
-            let path = format!("dt={day}/c-{generation}-0000.parquet");
-            lake.raw_store()
-                .put(&lake.path(&format!("{rel}/{path}")), body.clone().into())
-                .await
-                .map_err(pulse_lake::Error::from)?;
-            let parts = vec![("dt".to_string(), day.clone())];
-            files.push(pulse_lake::delta::DataFile::from_bytes(
-                path,
-                &body,
-                parts,
-                &shape.schema,
-            )?);
+        for (day, body) in self.split.finish()? {
+            let f = pulse_lake::stage::put(lake, &target, day.as_deref(), body, &file_schema);
+            files.push(f.await?);
         }
-        pulse_lake::delta::pause_before_commit(&rel).await;
-        table
-            .commit(
-                &shape,
-                &files,
-                pulse_lake::delta::Change::ReplaceDays(self.days.clone()),
-            )
-            .await?;
-        Ok(self.rows)
+        commit_days(lake, &self.table, &self.schema, &target, files).await
     }
 }
 
@@ -579,8 +665,8 @@ pub(crate) async fn delete_dir(lake: &Lake, rel: &str) -> Result<()> {
 }
 
 /// Writes a native job's result for one day (`df`, with a `dt` column) as the output
-/// `table`, registers the table, and deletes the job's scratch directory `scratch`.
-/// Returns the rows written.
+/// `table` (staged writes, committed here), registers the table, and deletes the job's
+/// scratch directory `scratch`. Returns the rows written.
 pub(crate) async fn write_day_output(
     lake: &Lake,
     ctx: &SessionContext,
@@ -589,9 +675,15 @@ pub(crate) async fn write_day_output(
     df: datafusion::prelude::DataFrame,
     scratch: &str,
 ) -> Result<usize> {
-    let schema = Arc::new(df.schema().as_arrow().clone());
-    let batches = df.collect().await?;
-    let rows = write_days(lake, table, &schema, &batches, &[date.to_string()]).await?;
+    let schema = df.schema().as_arrow().clone();
+    let target = Target {
+        rel: format!("agg/{table}"),
+        days: Some(vec![date.to_string()]),
+        generation: pulse_lake::delta::unique_generation(table.as_bytes()),
+    };
+    let mut staged = write_staged(ctx, table, &[(df, target.clone())]).await?;
+    let files = staged.files.remove(&target.rel).unwrap_or_default();
+    let rows = commit_days(lake, table, &schema, &target, files).await?;
     ctx.deregister_table(table)?;
     pulse_lake::catalog::register_agg(ctx, lake, table).await?;
     delete_dir(lake, scratch).await?;

@@ -281,7 +281,7 @@ pub async fn run(
     Ok(RunReport {
         outputs: vec![("verification".into(), 1, 1)],
         rows_in,
-        spilled_bytes: 0,
+        ..Default::default()
     })
 }
 

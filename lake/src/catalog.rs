@@ -83,6 +83,28 @@ pub fn register_listing(
     Ok(())
 }
 
+/// Registers `table` over exactly the files `rels` (paths relative to the lake root), with
+/// the given schema: a scratch table of files a plan reported, whatever else lies beside them.
+pub fn register_files(
+    ctx: &SessionContext,
+    lake: &Lake,
+    table: &str,
+    rels: &[String],
+    schema: SchemaRef,
+) -> Result<()> {
+    let urls = rels
+        .iter()
+        .map(|r| ListingTableUrl::parse(lake.url(r).trim_end_matches('/')))
+        .collect::<datafusion::error::Result<Vec<_>>>()?;
+    let opts =
+        ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
+    let config = ListingTableConfig::new_with_multi_paths(urls)
+        .with_listing_options(opts)
+        .with_schema(schema);
+    ctx.register_table(table, Arc::new(ListingTable::try_new(config)?))?;
+    Ok(())
+}
+
 /// The partition columns of a raw table.
 pub fn raw_partitions() -> Vec<(String, DataType)> {
     vec![
@@ -115,7 +137,13 @@ pub async fn session_limited(lake: &Lake, memory_limit: Option<usize>) -> Result
             o.execution.sort_spill_reservation_bytes.min(limit / 8);
     }
     let config = config.with_extension(Arc::new(Reads::Delta));
-    let ctx = SessionContext::new_with_config_rt(config, runtime(lake, None, memory_limit)?);
+    let state = datafusion::execution::SessionStateBuilder::new()
+        .with_config(config)
+        .with_runtime_env(runtime(lake, None, memory_limit)?)
+        .with_default_features()
+        .with_query_planner(Arc::new(crate::stage::Planner::new(lake.clone())))
+        .build();
+    let ctx = SessionContext::new_with_state(state);
     register(&ctx, lake).await?;
     crate::travel::install(&ctx, lake)?;
     Ok(ctx)

@@ -13,6 +13,8 @@
 //! - [`catalog`]: registers every lake table by name in a DataFusion session: read through
 //!   delta-rs's table provider embedded ([`scan`]), as listing tables over the view where plans
 //!   travel to a cluster.
+//! - [`stage`]: job outputs written by whoever runs the plan (executors on a cluster) as
+//!   staged files, which the job then commits.
 //! - [`readonly`]: what SQL from the network may run (queries over the lake's tables only).
 //! - [`check`]: finds lake files that cannot be read and moves them out of the visible set.
 //!
@@ -30,6 +32,7 @@ pub mod migrate;
 pub mod readonly;
 pub mod scan;
 pub mod schema;
+pub mod stage;
 pub mod travel;
 pub mod view;
 

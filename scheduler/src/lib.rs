@@ -24,6 +24,7 @@ use datafusion::execution::session_state::SessionState;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use pulse_lake::Lake;
 
+mod codec;
 pub mod lost;
 mod pool;
 pub mod security;
@@ -63,6 +64,7 @@ pub fn runtime(lake: &Lake, tmp: Option<&str>) -> Result<Arc<RuntimeEnv>> {
 pub fn cluster_config() -> SessionConfig {
     <SessionConfig as SessionConfigExt>::new_with_ballista()
         .with_ballista_adaptive_query_planner(false)
+        .with_ballista_logical_extension_codec(Arc::new(codec::Logical::default()))
 }
 
 /// A session state with Ballista's rules and every function Pulse's SQL may use. It keeps the
@@ -239,8 +241,15 @@ pub async fn run_scheduler(lake: Lake, o: SchedulerOptions) -> Result<()> {
     let slots = Arc::new(wake::Slots::default());
     let work = Arc::new(wake::Work::default());
     let planning_slots = slots.clone();
+    let planning_lake = lake.clone();
     let builder: ballista_scheduler::SessionBuilder = Arc::new(move |c| {
-        let mut state = session_state(planning_slots.plan_config(c), rt.clone())?;
+        let state = session_state(planning_slots.plan_config(c), rt.clone())?;
+        // Staged writes are planned here and written by the executors.
+        let mut state = SessionStateBuilder::new_from_existing(state)
+            .with_query_planner(Arc::new(pulse_lake::stage::Planner::new(
+                planning_lake.clone(),
+            )))
+            .build();
         // The scheduler plans only Flight SQL text itself (clients send plans): no table
         // function that reads a path.
         pulse_lake::readonly::restrict(&mut state);
@@ -253,6 +262,8 @@ pub async fn run_scheduler(lake: Lake, o: SchedulerOptions) -> Result<()> {
         external_host: o.external_host.clone(),
         override_session_builder: Some(builder),
         override_config_producer: Some(Arc::new(cluster_config)),
+        override_logical_codec: Some(Arc::new(codec::Logical::default())),
+        override_physical_codec: Some(Arc::new(codec::Physical::new(lake.clone()))),
         executor_timeout_seconds: o.executor_timeout_s,
         // With every executor gone, queued jobs fail after this instead of waiting forever.
         no_executors_grace_period_seconds: o.executor_timeout_s,
@@ -450,6 +461,8 @@ pub async fn run_executor(lake: Lake, o: ExecutorOptions) -> Result<()> {
         override_function_registry: Some(Arc::new(registry)),
         override_runtime_producer: Some(Arc::new(move |_c: &SessionConfig| Ok(rt.clone()))),
         override_config_producer: Some(Arc::new(cluster_config)),
+        override_logical_codec: Some(Arc::new(codec::Logical::default())),
+        override_physical_codec: Some(Arc::new(codec::Physical::new(lake.clone()))),
         // Shuffle fetches reuse connections (idle ones close after 30 s, Ballista's default).
         override_execution_engine: Some(Arc::new(NoTaskMetrics(
             ballista_executor::execution_engine::DefaultExecutionEngine::with_client_pool(

@@ -136,6 +136,31 @@ impl Cluster {
     }
 }
 
+/// The figures of a run's `steps written` log lines (`-v`).
+#[derive(Debug)]
+struct Written {
+    files: u64,
+    rows_out: u64,
+    rows_fetched: u64,
+}
+
+fn steps_written(log: &str) -> Vec<Written> {
+    let field = |line: &str, key: &str| -> u64 {
+        line.split_whitespace()
+            .find_map(|w| w.strip_prefix(key)?.strip_prefix('='))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no {key} in {line}"))
+    };
+    log.lines()
+        .filter(|l| l.contains("steps written"))
+        .map(|l| Written {
+            files: field(l, "files"),
+            rows_out: field(l, "rows_out"),
+            rows_fetched: field(l, "rows_fetched"),
+        })
+        .collect()
+}
+
 /// GET `path` from the scheduler of a `df://127.0.0.1:PORT` cluster.
 pub fn http_get_path(url: &str, path: &str) -> String {
     let port: u16 = url.rsplit(':').next().unwrap().parse().unwrap();
@@ -189,6 +214,31 @@ fn jobs_and_sql_give_the_same_rows_on_the_cluster_as_embedded() {
     let (a, b) = (job_outputs(&embedded), job_outputs(&clustered));
     assert_eq!(a.len(), 10);
     assert_same_outputs(&a, &b, "cluster and embedded outputs differ");
+    // Outputs are written where the plan runs: the client receives one row per file, never
+    // the output's rows.
+    let args = [
+        "-v",
+        "run",
+        "categories",
+        "--from",
+        "2026-01-05",
+        "--to",
+        "2026-01-07",
+    ];
+    let out = clustered.run(&[&["--cluster", cluster.url.as_str()], &args[..]].concat());
+    assert!(out.status.success());
+    let written = steps_written(&String::from_utf8_lossy(&out.stderr));
+    assert!(!written.is_empty(), "no 'steps written' log line");
+    let (mut rows, mut fetched) = (0, 0);
+    for w in &written {
+        assert_eq!(w.rows_fetched, w.files, "{w:?}");
+        rows += w.rows_out;
+        fetched += w.rows_fetched;
+    }
+    assert!(
+        rows > 10 * fetched,
+        "{rows} rows written, {fetched} fetched"
+    );
     // The graph and its centralities run on the executors too (pagerank_update and the
     // brandes_partial aggregate travel by name); sums may add up in another order.
     let graph_jobs: [&[&str]; 3] = [
@@ -476,6 +526,107 @@ fn a_killed_executor_does_not_lose_the_job_and_none_left_fails_clearly() {
         "took {:?}",
         started.elapsed()
     );
+}
+
+#[test]
+fn an_executor_killed_while_writing_leaves_its_files_uncommitted() {
+    let embedded = Pulse::new();
+    embedded.ok(&[
+        "gen",
+        "--days",
+        "2",
+        "--channels",
+        "10",
+        "--viewers",
+        "2000",
+        "--tweets-per-sec",
+        "0.5",
+    ]);
+    let mut clustered = Pulse::new();
+    copy_dir(&embedded.lake(), &clustered.lake());
+    // The first executor to write hashtag_top's files names itself here and waits.
+    let mark = clustered.dir.path().join("paused");
+    clustered
+        .env
+        .push(("PULSE_PAUSE_IN_WRITE".into(), "hashtag_top".into()));
+    clustered.env.push((
+        "PULSE_PAUSE_MARK".into(),
+        mark.to_string_lossy().into_owned(),
+    ));
+    let cluster = Cluster::start_with(&clustered, 2, "6s", &[], &[]);
+    let args = [
+        "run",
+        "hashtags",
+        "--from",
+        "2026-01-05",
+        "--to",
+        "2026-01-07",
+        "--set",
+        "size=1h",
+        "--set",
+        "slide=5m",
+    ];
+    embedded.ok(&args);
+    let mut c = clustered.cmd();
+    c.args(["--cluster", &cluster.url]).args(args);
+    let mut job = spawn(c);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let text = loop {
+        if let Ok(t) = std::fs::read_to_string(&mark)
+            && t.lines().count() > 1
+        {
+            break t;
+        }
+        assert!(
+            job.0.try_wait().unwrap().is_none(),
+            "the job ended before any executor wrote hashtag_top"
+        );
+        assert!(Instant::now() < deadline, "no executor paused in its write");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut lines = text.lines();
+    let victim: u32 = lines.next().unwrap().parse().unwrap();
+    let staged: Vec<String> = lines.map(str::to_string).collect();
+    assert!(
+        cluster.procs[..2].iter().any(|p| p.0.id() == victim),
+        "the paused process {victim} is not an executor"
+    );
+    std::process::Command::new("kill")
+        .args(["-KILL", &victim.to_string()])
+        .status()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(180);
+    let status = loop {
+        if let Some(s) = job.0.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the job hung after its writer was killed"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(status.success(), "the job failed after losing a writer");
+    assert_same_outputs(
+        &job_outputs(&embedded),
+        &job_outputs(&clustered),
+        "results differ after an executor was killed while writing",
+    );
+    // The killed executor's files are in the store, and in no commit of the table.
+    let table = clustered.lake().join("agg/hashtag_top_1h_5m");
+    let mut log = String::new();
+    for e in std::fs::read_dir(table.join("_delta_log")).unwrap() {
+        let p = e.unwrap().path();
+        if p.extension().is_some_and(|x| x == "json") {
+            log.push_str(&std::fs::read_to_string(p).unwrap());
+        }
+    }
+    assert!(!staged.is_empty());
+    for rel in &staged {
+        assert!(clustered.lake().join(rel).exists(), "{rel} was not written");
+        let name = rel.rsplit('/').next().unwrap();
+        assert!(!log.contains(name), "{rel} was committed");
+    }
 }
 
 #[test]

@@ -167,7 +167,7 @@ async fn a_stopped_run_resumes_from_its_checkpoint_to_the_same_ranks() {
     let mut o = options(&path);
     // Checkpoints are the plan-per-iteration path's.
     o.native_edges = 0;
-    run(&env.lake, &env.ctx, &o).await.unwrap();
+    let (_, first) = run(&env.lake, &env.ctx, &o).await.unwrap();
     let unbroken = ranks(&env).await;
     // Stop after 5 iterations (as a killed run would, its checkpoints stay) ...
     o.max_iter = 5;
@@ -177,7 +177,13 @@ async fn a_stopped_run_resumes_from_its_checkpoint_to_the_same_ranks() {
     o.max_iter = 500;
     let (_, report) = run(&env.lake, &env.ctx, &o).await.unwrap();
     assert_eq!(report.resumed_from, Some(5));
-    assert!(l1(&ranks(&env).await, &unbroken) < 1e-12);
+    let d = l1(&ranks(&env).await, &unbroken);
+    assert!(
+        d < 1e-12,
+        "L1 {d}, iterations {} then {}",
+        first.iterations,
+        report.iterations
+    );
     // The checkpoints are gone once the ranks are written.
     for d in pulse_lake::catalog::list_dirs(&env.lake, "tmp")
         .await
