@@ -266,7 +266,6 @@ impl LocalCluster {
         Ok(cluster)
     }
 
-    /// The scheduler's jobs so far.
     /// How long at least one task of `job` was executing, in ms (from its stage reports).
     fn executing_ms(&self, job: &str) -> anyhow::Result<u64> {
         let body = crate::cluster::get(self.port, &format!("/api/job/{job}/stages"), None)
@@ -285,6 +284,7 @@ impl LocalCluster {
         Ok(covered(spans))
     }
 
+    /// The scheduler's jobs so far.
     fn jobs(&self) -> anyhow::Result<Vec<crate::cluster::JobRow>> {
         let body = crate::cluster::get(self.port, "/api/jobs", None)
             .context("the scheduler's REST API did not answer")?;

@@ -132,6 +132,10 @@ pub fn df_transient(e: &datafusion::error::DataFusionError) -> bool {
             .iter()
             .any(|w| t.contains(w))
         }
+        // A staged write's store error (embedded, where the write runs in this process).
+        D::External(inner) if inner.downcast_ref::<pulse_lake::Error>().is_some() => inner
+            .downcast_ref::<pulse_lake::Error>()
+            .is_some_and(pulse_lake::Error::is_transient),
         D::External(inner) => {
             let t = inner.to_string().to_lowercase();
             t.contains("executor") && (t.contains("lost") || t.contains("transport"))

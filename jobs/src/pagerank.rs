@@ -382,13 +382,16 @@ async fn iterate(
         i += 1;
         // Each step is computed once and written (its result carries the previous rank, for
         // the L1 change): as a checkpoint, or to one of two scratch directories in between, so a
-        // plan never nests earlier steps and never reads the directory it writes.
+        // plan never nests earlier steps and never reads the directory it writes. A scratch
+        // directory is emptied first: what it held (two steps ago) is read no more.
         let next = ctx.sql(&step).await?;
         let checkpoint = i.is_multiple_of(every) || i == o.max_iter;
         let rel = if checkpoint {
             format!("{base}/iter-{i}")
         } else {
-            format!("{base}/work-{}", i % 2)
+            let rel = format!("{base}/work-{}", i % 2);
+            crate::runner::delete_dir(lake, &rel).await?;
+            rel
         };
         let written = crate::runner::materialize(lake, ctx, "pagerank_next", &rel, next).await?;
         if checkpoint {

@@ -28,8 +28,8 @@ use crate::{Error, Result};
 pub enum StepKind {
     /// Registered as a view for later steps (recomputed by each step that reads it).
     View,
-    /// Computed once and written to a scratch table (`tmp/<job>/<name>/` in the lake) that
-    /// later steps read; removed when the run ends. For intermediate results read many times.
+    /// Computed once and written to a scratch table (`tmp/<job>-<suffix>/<name>/` in the
+    /// lake) that later steps read; removed when the run ends. For intermediate results read many times.
     Materialize,
     /// Written to `agg/<name>/dt=D/` for each day of the interval (the result needs a `dt`
     /// column), then registered under its name.
@@ -319,8 +319,9 @@ fn tables_read(ctx: &SessionContext, step: &str, sql: &str) -> Result<Vec<String
 
 /// Runs the pending steps as one plan: their staged writes put the files (on a cluster, the
 /// executors do), then each output's days are committed and each scratch table registered.
-/// Only the write runs again after a transient failure (with new file names): a commit
-/// is not repeated, since a step may read the table it replaces.
+/// After a transient failure the write runs again (with new file names), and so does a
+/// commit (one atomic commit of the same files); never the write after a commit, since a
+/// step may read the table it replaces.
 #[allow(clippy::too_many_arguments)]
 async fn run_pending(
     lake: &Lake,
@@ -342,6 +343,22 @@ async fn run_pending(
         .collect::<Vec<_>>()
         .join(",");
     let span = tracing::info_span!("steps", job = job.name, steps = %names);
+    for p in &group {
+        match p.kind {
+            // The table exists before its first files are written into its directory.
+            StepKind::Output => {
+                let split = Split::new(&p.name, p.df.schema().as_arrow(), Some(days.to_vec()))?;
+                let file_schema = split.file_schema().clone();
+                pulse_lake::delta::LakeTable::new(lake, &p.rel)
+                    .for_run(crate::history::current_run())
+                    .ensure(&pulse_lake::delta::Shape::daily(file_schema))
+                    .await?;
+            }
+            // Removed when the run ends, also when this write fails.
+            _ if !scratch.contains(&p.rel) => scratch.push(p.rel.clone()),
+            _ => {}
+        }
+    }
     let attempt = || {
         let generation = pulse_lake::delta::unique_generation(names.as_bytes());
         let members: Vec<(datafusion::prelude::DataFrame, Target)> = group
@@ -381,9 +398,12 @@ async fn run_pending(
         let schema = df.schema().as_arrow().clone();
         match p.kind {
             StepKind::Output => {
-                let rows = commit_days(lake, &p.name, &schema, &target, found)
-                    .instrument(span.clone())
-                    .await?;
+                // One atomic commit of the same files: running it again is safe.
+                let rows = crate::with_retries(&p.name, Error::is_transient, || {
+                    commit_days(lake, &p.name, &schema, &target, found.clone())
+                        .instrument(span.clone())
+                })
+                .await?;
                 ctx.deregister_table(p.name.as_str())?;
                 pulse_lake::catalog::register_agg(ctx, lake, &p.name).await?;
                 rows_out += rows;
@@ -391,9 +411,6 @@ async fn run_pending(
             }
             _ => {
                 register_scratch(lake, ctx, &p.name, &schema, &target, found).await?;
-                if !scratch.contains(&p.rel) {
-                    scratch.push(p.rel.clone());
-                }
             }
         }
     }

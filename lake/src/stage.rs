@@ -6,17 +6,21 @@
 //! of each file ([`FILES`]: path, day, size, rows, Delta statistics). Until someone commits
 //! them those files are staged: under a table's directory but in no Delta commit, so no
 //! reader sees them. The caller commits what the plan reported; files of a failed or
-//! abandoned attempt never are (vacuum removes them). So a job's output rows never travel
-//! through the process that runs the job.
+//! abandoned attempt never are (a table's are removed by vacuum, a scratch directory by the
+//! run that made it). So a job's output rows never travel through the process that runs
+//! the job.
 //!
-//! Every file gets a name of its own (the caller's generation and a nonce per task run; a
+//! Every file gets a name of its own (the caller's generation and a nonce per file: a
 //! task's partition number is not unique across a cluster's tasks), so a task run again
 //! adds files instead of replacing them: only the files a finished plan reported are ever
 //! committed or read, never a directory's listing.
 //!
+//! A step's `ORDER BY` holds within each file: the write requires its input in the order
+//! the step's plan had (each partition sorted again after the shuffle by day).
+//!
 //! Embedded, the node is planned by [`Planner`]; on a cluster the scheduler plans it the
 //! same way and the node travels to executors through the codec functions here
-//! ([`encode`], [`decode_logical`], [`decode_exec`]).
+//! ([`encode_logical`], [`encode_exec`], [`decode_logical`], [`decode_exec`]).
 
 use std::any::Any;
 use std::collections::BTreeMap;
@@ -75,8 +79,10 @@ pub struct Target {
 impl Target {
     /// A new file's path, relative to `rel`, for `day` (None: scratch).
     fn file(&self, day: Option<&str>) -> String {
-        let nonce = crate::delta::unique_generation(self.rel.as_bytes());
-        let nonce = &nonce[..8];
+        static FILES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = FILES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let seed = [self.rel.as_bytes(), &n.to_le_bytes()].concat();
+        let nonce = crate::delta::unique_generation(&seed);
         match day {
             Some(d) => format!("dt={d}/c-{}-{nonce}.parquet", self.generation),
             None => format!("part-{}-{nonce}.parquet", self.generation),
@@ -374,12 +380,24 @@ pub struct StagedWriteExec {
     input: Arc<dyn ExecutionPlan>,
     target: Target,
     lake: Lake,
+    /// The order the input had when planned (a step's `ORDER BY`), kept in each file.
+    ordering: Option<datafusion::physical_expr::LexOrdering>,
     props: Arc<PlanProperties>,
 }
 
 impl StagedWriteExec {
-    /// Writes `input` to `target` in `lake`.
+    /// Writes `input` to `target` in `lake`, in the order `input` has.
     pub fn new(input: Arc<dyn ExecutionPlan>, target: Target, lake: Lake) -> Self {
+        let ordering = input.properties().output_ordering().cloned();
+        Self::ordered(input, target, lake, ordering)
+    }
+
+    fn ordered(
+        input: Arc<dyn ExecutionPlan>,
+        target: Target,
+        lake: Lake,
+        ordering: Option<datafusion::physical_expr::LexOrdering>,
+    ) -> Self {
         let partitions = input.properties().partitioning.partition_count();
         let props = PlanProperties::new(
             EquivalenceProperties::new(FILES.clone()),
@@ -392,6 +410,7 @@ impl StagedWriteExec {
             input,
             target,
             lake,
+            ordering,
             props,
         }
     }
@@ -440,6 +459,12 @@ impl ExecutionPlan for StagedWriteExec {
     }
 
     #[allow(deprecated)]
+    fn required_input_ordering(
+        &self,
+    ) -> Vec<Option<datafusion::physical_expr::OrderingRequirements>> {
+        vec![self.ordering.clone().map(Into::into)]
+    }
+
     fn with_new_children(
         self: Arc<Self>,
         mut children: Vec<Arc<dyn ExecutionPlan>>,
@@ -447,10 +472,11 @@ impl ExecutionPlan for StagedWriteExec {
         let input = children
             .pop()
             .ok_or_else(|| DataFusionError::Internal("StagedWriteExec needs an input".into()))?;
-        Ok(Arc::new(StagedWriteExec::new(
+        Ok(Arc::new(StagedWriteExec::ordered(
             input,
             self.target.clone(),
             self.lake.clone(),
+            self.ordering.clone(),
         )))
     }
 
@@ -644,4 +670,95 @@ pub fn decode_exec(
         target,
         lake.clone(),
     ))))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::Int64Array;
+    use datafusion::datasource::MemTable;
+    use datafusion::prelude::DataFrame;
+
+    fn batch(rows: &[(&str, i64)]) -> RecordBatch {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("dt", DataType::Utf8, false),
+            Field::new("k", DataType::Int64, false),
+        ]));
+        RecordBatch::try_new(
+            schema,
+            vec![
+                Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.0))),
+                Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.1))),
+            ],
+        )
+        .unwrap()
+    }
+
+    async fn write(days: &[&str]) -> (Lake, DfResult<Vec<RecordBatch>>, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let lake = Lake::open(dir.path().to_str().unwrap(), &Default::default()).unwrap();
+        let ctx = crate::catalog::session(&lake).await.unwrap();
+        // Two partitions, days and keys interleaved.
+        let a = batch(&[("2026-01-05", 3), ("2026-01-06", 9), ("2026-01-05", 7)]);
+        let b = batch(&[("2026-01-06", 1), ("2026-01-05", 5), ("2026-01-06", 4)]);
+        let t = MemTable::try_new(a.schema(), vec![vec![a], vec![b]]).unwrap();
+        ctx.register_table("t", Arc::new(t)).unwrap();
+        let df = ctx
+            .sql("SELECT dt, k FROM t ORDER BY k DESC")
+            .await
+            .unwrap();
+        let target = Target {
+            rel: "agg/x".into(),
+            days: Some(days.iter().map(|d| d.to_string()).collect()),
+            generation: "g".into(),
+        };
+        let plan = StagedWrite::plan(df.logical_plan().clone(), target).unwrap();
+        let out = DataFrame::new(ctx.state(), plan).collect().await;
+        (lake, out, dir)
+    }
+
+    #[tokio::test]
+    async fn each_day_is_written_once_in_the_steps_order_and_only_described_back() {
+        let (lake, out, _dir) = write(&["2026-01-05", "2026-01-06"]).await;
+        let files = read_files(&out.unwrap()).unwrap().remove("agg/x").unwrap();
+        let mut got: BTreeMap<String, Vec<i64>> = BTreeMap::new();
+        for f in &files {
+            let bytes = lake
+                .raw_store()
+                .get(&lake.path(&format!("agg/x/{}", f.path)))
+                .await
+                .unwrap()
+                .bytes()
+                .await
+                .unwrap();
+            let reader =
+                parquet::arrow::arrow_reader::ParquetRecordBatchReader::try_new(bytes, 1024)
+                    .unwrap();
+            let mut keys: Vec<i64> = Vec::new();
+            for b in reader {
+                let b = b.unwrap();
+                assert!(b.schema().index_of("dt").is_err(), "dt is the directory");
+                keys.extend(
+                    b.column(0)
+                        .as_primitive::<arrow::datatypes::Int64Type>()
+                        .values(),
+                );
+            }
+            assert_eq!(keys.len() as u64, f.rows);
+            let day = &f.partitions[0].1;
+            assert!(f.path.starts_with(&format!("dt={day}/")), "{}", f.path);
+            got.entry(day.clone()).or_default().extend(keys);
+        }
+        // One file per day; rows by day as in the input, in the ORDER BY (k DESC).
+        assert_eq!(files.len(), 2);
+        assert_eq!(got["2026-01-05"], vec![7, 5, 3]);
+        assert_eq!(got["2026-01-06"], vec![9, 4, 1]);
+    }
+
+    #[tokio::test]
+    async fn rows_of_a_day_outside_the_interval_are_an_error() {
+        let (_lake, out, _dir) = write(&["2026-01-05"]).await;
+        let err = out.unwrap_err().to_string();
+        assert!(err.contains("2026-01-06, outside the interval"), "{err}");
+    }
 }

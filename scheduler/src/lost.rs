@@ -28,7 +28,7 @@ use datafusion_proto::protobuf::{LogicalPlanNode, PhysicalPlanNode};
 use futures::StreamExt;
 use tonic::{Request, Response, Status};
 
-use crate::wake::{BUSY_POLL, IDLE_POLL, Slots, Work};
+use crate::wake::{IDLE_POLL, Slots, Work};
 
 /// The words a job failed this way reports; clients match them.
 pub const LOST: &str = "lost work to an executor that stopped";
@@ -156,7 +156,7 @@ impl Losses {
 }
 
 /// The cluster state [`Losses`] watches, telling it when an executor is removed.
-/// It also keeps [`Slots`] up to date.
+/// It also keeps the planner's count of executor vcores (`wake::Slots`) up to date.
 pub struct WatchedCluster {
     inner: Arc<dyn ClusterState>,
     losses: Arc<Losses>,
@@ -260,7 +260,7 @@ impl ClusterState for WatchedCluster {
 }
 
 /// The scheduler's gRPC service, reporting jobs that lost work as failed, and holding empty
-/// polls until there is work ([`Work`]).
+/// polls until there is work (`wake::Work`).
 pub struct Guarded {
     inner: Arc<Server>,
     losses: Arc<Losses>,
@@ -294,8 +294,8 @@ impl SchedulerGrpc for Guarded {
         };
         let mut seen = self.work.generation();
         let first = self.inner.poll_work(r).await?;
-        // Only an executor with room, told nothing, and naming its host (a second poll has
-        // no connection info) waits.
+        // Only an idle executor (all vcores free), told nothing, and naming its host (a
+        // second poll has no connection info) waits.
         let meta = params.metadata.as_ref();
         let named = meta.is_some_and(|m| m.host.is_some());
         let vcores: u32 = meta.and_then(|m| m.specification.as_ref()).map_or(0, |s| {
@@ -306,15 +306,10 @@ impl SchedulerGrpc for Guarded {
                 .sum()
         });
         let empty = |p: &pb::PollWorkResult| p.tasks.is_empty() && p.jobs_to_clean.is_empty();
-        if !empty(first.get_ref()) || params.num_free_vcores == 0 || !named {
+        if !empty(first.get_ref()) || params.num_free_vcores < vcores.max(1) || !named {
             return Ok(first);
         }
-        let wait = if params.num_free_vcores >= vcores {
-            IDLE_POLL
-        } else {
-            BUSY_POLL
-        };
-        let deadline = tokio::time::Instant::now() + wait;
+        let deadline = tokio::time::Instant::now() + IDLE_POLL;
         while self.work.wait_past(seen, deadline).await {
             seen = self.work.generation();
             let again = self.inner.poll_work(Request::new(params.clone())).await?;

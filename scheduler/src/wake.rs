@@ -9,8 +9,10 @@
 //!
 //! Under pull scheduling an executor that finds no task sleeps 50 ms before asking again, and
 //! a job's next stage becomes runnable just after the poll that reported its last task: each
-//! stage waited out a sleep. An empty poll now waits at the scheduler (at most
-//! [`IDLE_POLL`], [`BUSY_POLL`] when it runs tasks) until Ballista says new tasks are runnable ([`Work`]), then asks again.
+//! stage waited out a sleep. An idle executor's empty poll now waits at the scheduler (at
+//! most [`IDLE_POLL`]) until Ballista says new tasks are runnable ([`Work`]), then asks
+//! again. (Tasks made runnable again after a failure send no signal; the wait's end finds
+//! them.)
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -21,12 +23,10 @@ use ballista_scheduler::config::{OnWorkAvailableFn, WorkAvailableReason};
 use datafusion::prelude::SessionConfig;
 use tokio::sync::Notify;
 
-/// Longest an empty poll of an executor running tasks waits for work: no longer than the
-/// executor's own idle sleep, since it reports finished tasks only with its next poll.
-pub const BUSY_POLL: Duration = Duration::from_millis(50);
-
-/// Longest an empty poll of an idle executor waits (its polls are its heartbeats).
-pub const IDLE_POLL: Duration = Duration::from_millis(500);
+/// Longest an empty poll of an idle executor waits (its polls are its heartbeats, and a
+/// task that ends while its executor polls is reported only by the next poll). An executor
+/// running tasks is answered at once: it reports their ends with its polls.
+pub const IDLE_POLL: Duration = Duration::from_millis(200);
 
 /// The vcores of each executor the scheduler knows.
 #[derive(Default)]
@@ -58,7 +58,8 @@ impl Slots {
     }
 
     /// `config` to plan with: the cluster's vcores as target partitions, unless the client
-    /// chose a number other than Ballista's default.
+    /// chose a number other than Ballista's default (16: a client asking for exactly 16
+    /// gets the cluster's vcores).
     pub fn plan_config(&self, config: SessionConfig) -> SessionConfig {
         let default = crate::cluster_config().target_partitions();
         if config.target_partitions() == default {
