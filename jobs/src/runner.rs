@@ -255,8 +255,11 @@ async fn run_steps(
     scratch: &mut Vec<String>,
     report: &mut RunReport,
 ) -> Result<()> {
-    // Steps that write (outputs, scratch tables) wait here until a later step reads one of
-    // them: then, or at the end, they run together as one plan (one Ballista job).
+    // On a cluster, steps that write (outputs, scratch tables) wait here until a later step
+    // reads one of them: then, or at the end, they run together as one plan (one Ballista
+    // job instead of one per step). Embedded, each runs alone: there is no round trip to
+    // save, and steps run together would share one memory limit.
+    let together = pulse_lake::catalog::reads(ctx) == pulse_lake::catalog::Reads::Listing;
     let mut pending: Vec<Pending> = Vec::new();
     for step in job.steps {
         let name = step.name.replace("{suffix}", suffix);
@@ -275,15 +278,20 @@ async fn run_steps(
                 ctx.deregister_table(name.as_str())?;
                 ctx.register_table(name.as_str(), df.into_view())?;
             }
-            kind => pending.push(Pending {
-                rel: match kind {
-                    StepKind::Output => format!("agg/{name}"),
-                    _ => format!("tmp/{}-{suffix}/{name}", job.name),
-                },
-                name,
-                kind,
-                df,
-            }),
+            kind => {
+                pending.push(Pending {
+                    rel: match kind {
+                        StepKind::Output => format!("agg/{name}"),
+                        _ => format!("tmp/{}-{suffix}/{name}", job.name),
+                    },
+                    name,
+                    kind,
+                    df,
+                });
+                if !together {
+                    run_pending(lake, ctx, job, days, &mut pending, scratch, report).await?;
+                }
+            }
         }
     }
     run_pending(lake, ctx, job, days, &mut pending, scratch, report).await

@@ -216,16 +216,13 @@ fn jobs_and_sql_give_the_same_rows_on_the_cluster_as_embedded() {
     assert_same_outputs(&a, &b, "cluster and embedded outputs differ");
     // Outputs are written where the plan runs: the client receives one row per file, never
     // the output's rows.
-    let args = [
-        "-v",
-        "run",
-        "categories",
-        "--from",
-        "2026-01-05",
-        "--to",
-        "2026-01-07",
-    ];
-    let out = clustered.run(&[&["--cluster", cluster.url.as_str()], &args[..]].concat());
+    let out = clustered
+        .cmd()
+        .env("RUST_LOG", "pulse_jobs=info")
+        .args(["--cluster", cluster.url.as_str(), "run", "categories"])
+        .args(["--from", "2026-01-05", "--to", "2026-01-07"])
+        .output()
+        .unwrap();
     assert!(out.status.success());
     let written = steps_written(&String::from_utf8_lossy(&out.stderr));
     assert!(!written.is_empty(), "no 'steps written' log line");
