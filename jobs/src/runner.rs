@@ -23,6 +23,9 @@ use pulse_lake::stage::{Split, StagedWrite, Target};
 use crate::params::{Params, Value};
 use crate::{Error, Result};
 
+/// The memory limit below which an embedded run's steps run one at a time.
+const TOGETHER_MEMORY: usize = 1 << 30;
+
 /// What a step does with its result.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StepKind {
@@ -255,11 +258,15 @@ async fn run_steps(
     scratch: &mut Vec<String>,
     report: &mut RunReport,
 ) -> Result<()> {
-    // On a cluster, steps that write (outputs, scratch tables) wait here until a later step
-    // reads one of them: then, or at the end, they run together as one plan (one Ballista
-    // job instead of one per step). Embedded, each runs alone: there is no round trip to
-    // save, and steps run together would share one memory limit.
-    let together = pulse_lake::catalog::reads(ctx) == pulse_lake::catalog::Reads::Listing;
+    // Steps that write (outputs, scratch tables) wait here until a later step reads one of
+    // them: then, or at the end, they run together as one plan (on a cluster, one Ballista
+    // job instead of one per step). Embedded under a small memory limit each runs alone:
+    // steps run together share the limit (three sorts at once failed where one spilled).
+    let together = pulse_lake::catalog::reads(ctx) == pulse_lake::catalog::Reads::Listing
+        || match ctx.runtime_env().memory_pool.memory_limit() {
+            datafusion::execution::memory_pool::MemoryLimit::Finite(n) => n >= TOGETHER_MEMORY,
+            _ => true,
+        };
     let mut pending: Vec<Pending> = Vec::new();
     for step in job.steps {
         let name = step.name.replace("{suffix}", suffix);
