@@ -69,3 +69,8 @@ def main():
 
 
 main()
+# The answer is out: leave without the interpreter's teardown, where the native libraries'
+# thread pools once aborted the process ("terminate called without an active exception")
+# on a loaded CI machine.
+sys.stdout.flush()
+os._exit(0)
