@@ -358,21 +358,19 @@ async fn run_pending(
         .collect::<Vec<_>>()
         .join(",");
     let span = tracing::info_span!("steps", job = job.name, steps = %names);
+    // Each output's shape (its table created first); scratch directories are removed when
+    // the run ends, also when this write fails.
+    let mut shapes = Vec::new();
     for p in &group {
-        match p.kind {
-            // The table exists before its first files are written into its directory.
-            StepKind::Output => {
-                let split = Split::new(&p.name, p.df.schema().as_arrow(), Some(days.to_vec()))?;
-                let file_schema = split.file_schema().clone();
-                pulse_lake::delta::LakeTable::new(lake, &p.rel)
-                    .for_run(crate::history::current_run())
-                    .ensure(&pulse_lake::delta::Shape::daily(file_schema))
-                    .await?;
+        shapes.push(match p.kind {
+            StepKind::Output => Some(output_shape(lake, &p.name, p.df.schema().as_arrow()).await?),
+            _ => {
+                if !scratch.contains(&p.rel) {
+                    scratch.push(p.rel.clone());
+                }
+                None
             }
-            // Removed when the run ends, also when this write fails.
-            _ if !scratch.contains(&p.rel) => scratch.push(p.rel.clone()),
-            _ => {}
-        }
+        });
     }
     let attempt = || {
         let generation = pulse_lake::delta::unique_generation(names.as_bytes());
@@ -408,14 +406,13 @@ async fn run_pending(
     report.rows_fetched += staged.rows_fetched;
     let files = staged.files.values().map(Vec::len).sum::<usize>();
     let mut rows_out = 0;
-    for (p, (df, target)) in group.iter().zip(members) {
+    for ((p, (df, target)), shape) in group.iter().zip(members).zip(&shapes) {
         let found = staged.files.remove(&target.rel).unwrap_or_default();
-        let schema = df.schema().as_arrow().clone();
-        match p.kind {
-            StepKind::Output => {
+        match shape {
+            Some(shape) => {
                 // One atomic commit of the same files: running it again is safe.
                 let rows = crate::with_retries(&p.name, Error::is_transient, || {
-                    commit_days(lake, &p.name, &schema, &target, found.clone())
+                    commit_days(lake, &p.name, shape, &target, found.clone())
                         .instrument(span.clone())
                 })
                 .await?;
@@ -424,8 +421,9 @@ async fn run_pending(
                 rows_out += rows;
                 report.outputs.push((p.name.clone(), rows, days.len()));
             }
-            _ => {
-                register_scratch(lake, ctx, &p.name, &schema, &target, found).await?;
+            None => {
+                let schema = df.schema().as_arrow();
+                register_scratch(lake, ctx, &p.name, schema, &target, found).await?;
             }
         }
     }
@@ -491,40 +489,49 @@ async fn write_staged(
     })
 }
 
-/// Commits the staged `files` of output `table` as its days (`target.days`), in one Delta
-/// commit replacing those days: readers see the old days or the new ones. A day with no
-/// rows gets an empty file, so the table keeps its schema. Returns the rows committed.
-async fn commit_days(
+/// Creates the Delta table of output `table`, whose steps return `schema` (with `dt`), if it
+/// is new: before any file goes into its directory. Returns its shape.
+async fn output_shape(
     lake: &Lake,
     table: &str,
     schema: &Schema,
+) -> Result<pulse_lake::delta::Shape> {
+    let file_schema = pulse_lake::stage::file_schema(table, schema, true)?;
+    let shape = pulse_lake::delta::Shape::daily(file_schema);
+    pulse_lake::delta::LakeTable::new(lake, &format!("agg/{table}"))
+        .for_run(crate::history::current_run())
+        .ensure(&shape)
+        .await?;
+    Ok(shape)
+}
+
+/// Commits the staged `files` of output `table` (of `shape`, see [`output_shape`]) as its
+/// days (`target.days`), in one Delta commit replacing those days: readers see the old days
+/// or the new ones. A day with no rows gets an empty file, so the table keeps its schema.
+/// Returns the rows committed.
+async fn commit_days(
+    lake: &Lake,
+    table: &str,
+    shape: &pulse_lake::delta::Shape,
     target: &Target,
     mut files: Vec<pulse_lake::delta::DataFile>,
 ) -> Result<usize> {
     let days = target.days.clone().unwrap_or_default();
-    let file_schema = pulse_lake::stage::file_schema(schema, true)?;
-    let shape = pulse_lake::delta::Shape::daily(file_schema.clone());
-    let delta =
-        pulse_lake::delta::LakeTable::new(lake, &target.rel).for_run(crate::history::current_run());
-    delta.ensure(&shape).await?;
     for day in &days {
-        if files
+        if !files
             .iter()
             .any(|f| f.partitions.first().is_some_and(|(_, d)| d == day))
         {
-            continue;
-        }
-        let mut empty = Split::new(table, schema, Some(days.clone()))?;
-        empty.ensure(day)?;
-        for (d, body) in empty.finish()? {
-            let f = pulse_lake::stage::put(lake, target, d.as_deref(), body, &file_schema);
+            let empty = pulse_lake::land::encode_parquet(&shape.schema, &[])?;
+            let f = pulse_lake::stage::put(lake, target, Some(day), empty, &shape.schema);
             files.push(f.await?);
         }
     }
     let rows = files.iter().map(|f| f.rows as usize).sum();
     pulse_lake::delta::pause_before_commit(&target.rel).await;
-    delta
-        .commit(&shape, &files, pulse_lake::delta::Change::ReplaceDays(days))
+    pulse_lake::delta::LakeTable::new(lake, &target.rel)
+        .for_run(crate::history::current_run())
+        .commit(shape, &files, pulse_lake::delta::Change::ReplaceDays(days))
         .await?;
     tracing::info!(table, rows, files = files.len(), "output committed");
     Ok(rows)
@@ -542,11 +549,8 @@ async fn register_scratch(
 ) -> Result<Vec<String>> {
     let schema = Arc::new(schema.clone());
     if files.is_empty() {
-        let mut empty = Split::new(table, &schema, None)?;
-        empty.push(&RecordBatch::new_empty(schema.clone()))?;
-        for (_, body) in empty.finish()? {
-            files.push(pulse_lake::stage::put(lake, target, None, body, &schema).await?);
-        }
+        let empty = pulse_lake::land::encode_parquet(&schema, &[])?;
+        files.push(pulse_lake::stage::put(lake, target, None, empty, &schema).await?);
     }
     let rels: Vec<String> = files
         .iter()
@@ -639,52 +643,6 @@ pub(crate) async fn put_batches(
     Ok(())
 }
 
-/// Writes batches made in this process (with a `dt` column) as one file per day of the
-/// interval and commits them, replacing each day partition of `agg/<table>/` (as an output
-/// step's staged files are committed).
-pub(crate) struct DayWriter {
-    table: String,
-    schema: Schema,
-    days: Vec<String>,
-    split: Split,
-}
-
-impl DayWriter {
-    pub(crate) fn new(table: &str, schema: &Schema, days: &[String]) -> Result<DayWriter> {
-        let mut split = Split::new(table, schema, Some(days.to_vec()))?;
-        for day in days {
-            split.ensure(day)?;
-        }
-        Ok(DayWriter {
-            table: table.to_string(),
-            schema: schema.clone(),
-            days: days.to_vec(),
-            split,
-        })
-    }
-
-    pub(crate) fn push(&mut self, b: &RecordBatch) -> Result<()> {
-        Ok(self.split.push(b)?)
-    }
-
-    /// Puts each day's file into the table's directory (unseen until committed), then
-    /// replaces the interval's days with them in one Delta commit. Returns the rows written.
-    pub(crate) async fn commit(self, lake: &Lake) -> Result<usize> {
-        let target = Target {
-            rel: format!("agg/{}", self.table),
-            days: Some(self.days.clone()),
-            generation: pulse_lake::delta::unique_generation(self.table.as_bytes()),
-        };
-        let file_schema = self.split.file_schema().clone();
-        let mut files = Vec::new();
-        for (day, body) in self.split.finish()? {
-            let f = pulse_lake::stage::put(lake, &target, day.as_deref(), body, &file_schema);
-            files.push(f.await?);
-        }
-        commit_days(lake, &self.table, &self.schema, &target, files).await
-    }
-}
-
 /// Deletes every object under `rel` (a job's scratch directory).
 pub(crate) async fn delete_dir(lake: &Lake, rel: &str) -> Result<()> {
     for (path, _) in pulse_lake::catalog::list_files(lake, rel).await? {
@@ -707,7 +665,7 @@ pub(crate) async fn write_day_output(
     df: datafusion::prelude::DataFrame,
     scratch: &str,
 ) -> Result<usize> {
-    let schema = df.schema().as_arrow().clone();
+    let shape = output_shape(lake, table, df.schema().as_arrow()).await?;
     let target = Target {
         rel: format!("agg/{table}"),
         days: Some(vec![date.to_string()]),
@@ -715,15 +673,16 @@ pub(crate) async fn write_day_output(
     };
     let mut staged = write_staged(ctx, table, &[(df, target.clone())]).await?;
     let files = staged.files.remove(&target.rel).unwrap_or_default();
-    let rows = commit_days(lake, table, &schema, &target, files).await?;
+    let rows = commit_days(lake, table, &shape, &target, files).await?;
     ctx.deregister_table(table)?;
     pulse_lake::catalog::register_agg(ctx, lake, table).await?;
     delete_dir(lake, scratch).await?;
     Ok(rows)
 }
 
-/// Writes `batches` (with a `dt` column) as one file per day of `days` under `agg/<table>/`,
-/// replacing each day partition (see [`DayWriter`]).
+/// Writes batches made in this process (with a `dt` column) as one file per day of `days`
+/// under `agg/<table>/` and commits them, replacing each day partition (as an output step's
+/// staged files are committed).
 pub(crate) async fn write_days(
     lake: &Lake,
     table: &str,
@@ -731,9 +690,20 @@ pub(crate) async fn write_days(
     batches: &[RecordBatch],
     days: &[String],
 ) -> Result<usize> {
-    let mut w = DayWriter::new(table, schema, days)?;
+    let shape = output_shape(lake, table, schema).await?;
+    let mut split = Split::new(table, schema, Some(days.to_vec()))?;
     for b in batches {
-        w.push(b)?;
+        split.push(b)?;
     }
-    w.commit(lake).await
+    let target = Target {
+        rel: format!("agg/{table}"),
+        days: Some(days.to_vec()),
+        generation: pulse_lake::delta::unique_generation(table.as_bytes()),
+    };
+    let mut files = Vec::new();
+    for (day, body) in split.finish()? {
+        let f = pulse_lake::stage::put(lake, &target, day.as_deref(), body, &shape.schema);
+        files.push(f.await?);
+    }
+    commit_days(lake, table, &shape, &target, files).await
 }

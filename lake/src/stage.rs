@@ -93,13 +93,14 @@ impl Target {
 /// The schema a target's files have for plan output `schema`: a daily table's without `dt`
 /// and with every string column as Utf8 (whatever the plan produced: a literal gives Utf8,
 /// a scan Utf8View), so all files of a table agree; scratch files keep the plan's schema.
-pub fn file_schema(schema: &Schema, daily: bool) -> Result<SchemaRef> {
+/// `table` names the table in the error of a daily result without `dt`.
+pub fn file_schema(table: &str, schema: &Schema, daily: bool) -> Result<SchemaRef> {
     if !daily {
         return Ok(Arc::new(schema.clone()));
     }
     let dt = schema.index_of("dt").map_err(|_| Error::Partition {
-        table: "output".into(),
-        reason: "the step's result has no dt column".into(),
+        table: table.to_string(),
+        reason: "the output step's result has no dt column".into(),
     })?;
     let plain = |f: &Arc<Field>| match f.data_type() {
         DataType::Utf8View | DataType::LargeUtf8 => {
@@ -126,35 +127,25 @@ pub struct Split {
     days: Option<Vec<String>>,
     file_schema: SchemaRef,
     writers: BTreeMap<String, parquet::arrow::ArrowWriter<Vec<u8>>>,
-    rows: usize,
 }
 
 impl Split {
     /// A split of batches of `schema` for `table` (named in errors) into `days` (None:
     /// scratch, one file).
     pub fn new(table: &str, schema: &Schema, days: Option<Vec<String>>) -> Result<Split> {
-        let file_schema = file_schema(schema, days.is_some()).map_err(|_| Error::Partition {
-            table: table.to_string(),
-            reason: "the output step's result has no dt column".into(),
-        })?;
+        let file_schema = file_schema(table, schema, days.is_some())?;
         Ok(Split {
             table: table.to_string(),
             dt: days.as_ref().and_then(|_| schema.index_of("dt").ok()),
             days,
             file_schema,
             writers: BTreeMap::new(),
-            rows: 0,
         })
     }
 
     /// The files' schema.
     pub fn file_schema(&self) -> &SchemaRef {
         &self.file_schema
-    }
-
-    /// Rows pushed so far.
-    pub fn rows(&self) -> usize {
-        self.rows
     }
 
     fn writer(&mut self, key: &str) -> Result<&mut parquet::arrow::ArrowWriter<Vec<u8>>> {
@@ -172,15 +163,9 @@ impl Split {
         })
     }
 
-    /// Makes sure `day` gets a file, with no rows if none come.
-    pub fn ensure(&mut self, day: &str) -> Result<()> {
-        self.writer(day).map(|_| ())
-    }
-
     /// Adds a batch.
     pub fn push(&mut self, b: &RecordBatch) -> Result<()> {
         let Some(dt_idx) = self.dt else {
-            self.rows += b.num_rows();
             return Ok(self.writer("")?.write(b)?);
         };
         let table = self.table.clone();
@@ -218,7 +203,6 @@ impl Split {
                     "the output step produced rows for {day}, outside the interval"
                 )));
             }
-            self.rows += ix.len();
             let part = take_record_batch(&projected, &UInt32Array::from(ix))?;
             self.writer(day)?.write(&part)?;
         }

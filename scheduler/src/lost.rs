@@ -19,7 +19,7 @@ use ballista_core::error::Result;
 use ballista_core::serde::protobuf::failed_task::FailedReason;
 use ballista_core::serde::protobuf::scheduler_grpc_server::SchedulerGrpc;
 use ballista_core::serde::protobuf::{self as pb, job_status, task_status};
-use ballista_core::serde::scheduler::{ExecutorData, ExecutorMetadata};
+use ballista_core::serde::scheduler::{ExecutorData, ExecutorMetadata, ExecutorSpecification};
 use ballista_scheduler::cluster::{BoundTask, ClusterState, ClusterStateEventStream, ExecutorSlot};
 use ballista_scheduler::config::TaskDistributionPolicy;
 use ballista_scheduler::scheduler_server::SchedulerServer;
@@ -298,13 +298,9 @@ impl SchedulerGrpc for Guarded {
         // second poll has no connection info) waits.
         let meta = params.metadata.as_ref();
         let named = meta.is_some_and(|m| m.host.is_some());
-        let vcores: u32 = meta.and_then(|m| m.specification.as_ref()).map_or(0, |s| {
-            s.resources
-                .iter()
-                .filter_map(|r| r.resource)
-                .map(|pb::executor_resource::Resource::Vcores(n)| n)
-                .sum()
-        });
+        let vcores = meta
+            .and_then(|m| m.specification.clone())
+            .map_or(0, |s| Into::<ExecutorSpecification>::into(s).vcores);
         let empty = |p: &pb::PollWorkResult| p.tasks.is_empty() && p.jobs_to_clean.is_empty();
         if !empty(first.get_ref()) || params.num_free_vcores < vcores.max(1) || !named {
             return Ok(first);

@@ -439,76 +439,100 @@ fn an_unreachable_scheduler_is_a_clear_error() {
     assert!(started.elapsed() < Duration::from_secs(20));
 }
 
+/// The lake, runs and cluster of a test that kills an executor during a job: a small
+/// generated lake, the hashtags job run embedded, and the same job started (not awaited) on
+/// a cluster of two executors that are lost 6 s after their last heartbeat, whose processes
+/// see `env`.
+struct KilledRun {
+    embedded: Pulse,
+    clustered: Pulse,
+    cluster: Cluster,
+    job: Running,
+}
+
+impl KilledRun {
+    fn start(env: &[(&str, String)]) -> KilledRun {
+        let embedded = Pulse::new();
+        embedded.ok(&[
+            "gen",
+            "--days",
+            "2",
+            "--channels",
+            "10",
+            "--viewers",
+            "2000",
+            "--tweets-per-sec",
+            "0.5",
+        ]);
+        let mut clustered = Pulse::new();
+        copy_dir(&embedded.lake(), &clustered.lake());
+        for (k, v) in env {
+            clustered.env.push((k.to_string(), v.clone()));
+        }
+        let cluster = Cluster::start_with(&clustered, 2, "6s", &[], &[]);
+        let args = [
+            "run",
+            "hashtags",
+            "--from",
+            "2026-01-05",
+            "--to",
+            "2026-01-07",
+            "--set",
+            "size=1h",
+            "--set",
+            "slide=5m",
+        ];
+        embedded.ok(&args);
+        let mut c = clustered.cmd();
+        c.args(["--cluster", &cluster.url]).args(args);
+        let job = spawn(c);
+        KilledRun {
+            embedded,
+            clustered,
+            cluster,
+            job,
+        }
+    }
+
+    /// Waits for the cluster's job and checks it succeeded with the embedded run's outputs.
+    fn succeeds_as_embedded(&mut self, what: &str) {
+        let deadline = Instant::now() + Duration::from_secs(180);
+        let status = loop {
+            if let Some(s) = self.job.0.try_wait().unwrap() {
+                break s;
+            }
+            assert!(Instant::now() < deadline, "the job hung after {what}");
+            std::thread::sleep(Duration::from_millis(100));
+        };
+        assert!(status.success(), "the job failed after {what}");
+        assert_same_outputs(
+            &job_outputs(&self.embedded),
+            &job_outputs(&self.clustered),
+            &format!("results differ after {what}"),
+        );
+    }
+}
+
+fn sigkill(pid: u32) {
+    std::process::Command::new("kill")
+        .args(["-KILL", &pid.to_string()])
+        .status()
+        .unwrap();
+}
+
 #[test]
 fn a_killed_executor_does_not_lose_the_job_and_none_left_fails_clearly() {
-    let embedded = Pulse::new();
-    embedded.ok(&[
-        "gen",
-        "--days",
-        "2",
-        "--channels",
-        "10",
-        "--viewers",
-        "2000",
-        "--tweets-per-sec",
-        "0.5",
-    ]);
-    let clustered = Pulse::new();
-    copy_dir(&embedded.lake(), &clustered.lake());
-    let cluster = Cluster::start_with(&clustered, 2, "6s", &[], &[]);
-    let args = [
-        "run",
-        "hashtags",
-        "--from",
-        "2026-01-05",
-        "--to",
-        "2026-01-07",
-        "--set",
-        "size=1h",
-        "--set",
-        "slide=5m",
-    ];
-    embedded.ok(&args);
-    let mut c = clustered.cmd();
-    c.args(["--cluster", &cluster.url]).args(args);
-    let mut job = spawn(c);
+    let mut run = KilledRun::start(&[]);
     // Kill one executor with SIGKILL while the job runs.
     std::thread::sleep(Duration::from_millis(1500));
-    let victim = cluster.procs[0].0.id();
-    std::process::Command::new("kill")
-        .args(["-KILL", &victim.to_string()])
-        .status()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(180);
-    let status = loop {
-        if let Some(s) = job.0.try_wait().unwrap() {
-            break s;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the job hung after an executor was killed"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    };
-    assert!(
-        status.success(),
-        "the job failed after losing one of two executors"
-    );
-    assert_same_outputs(
-        &job_outputs(&embedded),
-        &job_outputs(&clustered),
-        "results differ after an executor was lost",
-    );
+    sigkill(run.cluster.procs[0].0.id());
+    run.succeeds_as_embedded("an executor was killed");
     // With no executor left, a query fails with a clear error in bounded time.
-    let last = cluster.procs[1].0.id();
-    std::process::Command::new("kill")
-        .args(["-KILL", &last.to_string()])
-        .status()
-        .unwrap();
+    sigkill(run.cluster.procs[1].0.id());
     let started = Instant::now();
-    let out = clustered.run(&[
+    let out = run.clustered.run(&[
         "--cluster",
-        &cluster.url,
+        &run.cluster.url,
         "sql",
         "SELECT count(*) FROM messages",
     ]);
@@ -527,46 +551,13 @@ fn a_killed_executor_does_not_lose_the_job_and_none_left_fails_clearly() {
 
 #[test]
 fn an_executor_killed_while_writing_leaves_its_files_uncommitted() {
-    let embedded = Pulse::new();
-    embedded.ok(&[
-        "gen",
-        "--days",
-        "2",
-        "--channels",
-        "10",
-        "--viewers",
-        "2000",
-        "--tweets-per-sec",
-        "0.5",
-    ]);
-    let mut clustered = Pulse::new();
-    copy_dir(&embedded.lake(), &clustered.lake());
     // The first executor to write hashtag_top's files names itself here and waits.
-    let mark = clustered.dir.path().join("paused");
-    clustered
-        .env
-        .push(("PULSE_PAUSE_IN_WRITE".into(), "hashtag_top".into()));
-    clustered.env.push((
-        "PULSE_PAUSE_MARK".into(),
-        mark.to_string_lossy().into_owned(),
-    ));
-    let cluster = Cluster::start_with(&clustered, 2, "6s", &[], &[]);
-    let args = [
-        "run",
-        "hashtags",
-        "--from",
-        "2026-01-05",
-        "--to",
-        "2026-01-07",
-        "--set",
-        "size=1h",
-        "--set",
-        "slide=5m",
-    ];
-    embedded.ok(&args);
-    let mut c = clustered.cmd();
-    c.args(["--cluster", &cluster.url]).args(args);
-    let mut job = spawn(c);
+    let marks = tempfile::tempdir().unwrap();
+    let mark = marks.path().join("paused");
+    let mut run = KilledRun::start(&[
+        ("PULSE_PAUSE_IN_WRITE", "hashtag_top".into()),
+        ("PULSE_PAUSE_MARK", mark.to_string_lossy().into_owned()),
+    ]);
     let deadline = Instant::now() + Duration::from_secs(120);
     let text = loop {
         if let Ok(t) = std::fs::read_to_string(&mark)
@@ -575,7 +566,7 @@ fn an_executor_killed_while_writing_leaves_its_files_uncommitted() {
             break t;
         }
         assert!(
-            job.0.try_wait().unwrap().is_none(),
+            run.job.0.try_wait().unwrap().is_none(),
             "the job ended before any executor wrote hashtag_top"
         );
         assert!(Instant::now() < deadline, "no executor paused in its write");
@@ -585,34 +576,15 @@ fn an_executor_killed_while_writing_leaves_its_files_uncommitted() {
     let victim: u32 = lines.next().unwrap().parse().unwrap();
     let staged: Vec<String> = lines.map(str::to_string).collect();
     assert!(
-        cluster.procs[..2].iter().any(|p| p.0.id() == victim),
+        run.cluster.procs[..2].iter().any(|p| p.0.id() == victim),
         "the paused process {victim} is not an executor"
     );
-    std::process::Command::new("kill")
-        .args(["-KILL", &victim.to_string()])
-        .status()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(180);
-    let status = loop {
-        if let Some(s) = job.0.try_wait().unwrap() {
-            break s;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the job hung after its writer was killed"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    };
-    assert!(status.success(), "the job failed after losing a writer");
-    assert_same_outputs(
-        &job_outputs(&embedded),
-        &job_outputs(&clustered),
-        "results differ after an executor was killed while writing",
-    );
+    sigkill(victim);
+    run.succeeds_as_embedded("an executor was killed while writing");
     // The killed executor's files are in the store, and in no commit of the table.
-    let table = clustered.lake().join("agg/hashtag_top_1h_5m");
+    let lake = run.clustered.lake();
     let mut log = String::new();
-    for e in std::fs::read_dir(table.join("_delta_log")).unwrap() {
+    for e in std::fs::read_dir(lake.join("agg/hashtag_top_1h_5m/_delta_log")).unwrap() {
         let p = e.unwrap().path();
         if p.extension().is_some_and(|x| x == "json") {
             log.push_str(&std::fs::read_to_string(p).unwrap());
@@ -620,7 +592,7 @@ fn an_executor_killed_while_writing_leaves_its_files_uncommitted() {
     }
     assert!(!staged.is_empty());
     for rel in &staged {
-        assert!(clustered.lake().join(rel).exists(), "{rel} was not written");
+        assert!(lake.join(rel).exists(), "{rel} was not written");
         let name = rel.rsplit('/').next().unwrap();
         assert!(!log.contains(name), "{rel} was committed");
     }
