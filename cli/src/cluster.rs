@@ -391,3 +391,34 @@ pub fn run(cmd: ClusterCmd, lake: &str, login: Option<&(String, String)>) -> any
     }
     Ok(())
 }
+
+/// `pulse jobs`: the cluster's jobs.
+#[derive(clap::Args, Debug)]
+pub struct JobsArgs {
+    #[command(subcommand)]
+    cmd: Option<JobsCmd>,
+    /// Only jobs with this status (Queued, Running, Completed, Failed).
+    #[arg(long)]
+    status: Option<String>,
+}
+
+#[derive(Subcommand, Debug)]
+enum JobsCmd {
+    /// Cancel a running job.
+    Cancel {
+        /// The job id (from `pulse jobs`).
+        id: String,
+    },
+}
+
+/// Lists the cluster's jobs, or cancels one.
+pub fn jobs(e: &crate::engine::Engine, a: JobsArgs) -> anyhow::Result<()> {
+    let target = e
+        .cluster
+        .as_ref()
+        .context("jobs needs a cluster: --cluster df://HOST:PORT or PULSE_CLUSTER")?;
+    match a.cmd {
+        None => list_jobs(target, a.status.as_deref()),
+        Some(JobsCmd::Cancel { id }) => cancel_job(target, &id),
+    }
+}

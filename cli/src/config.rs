@@ -306,12 +306,66 @@ pub struct Config {
     pub executor: ExecutorSection,
     /// `[schedule]`
     pub schedule: ScheduleSection,
+    /// `[jobs]`
+    pub jobs: JobsSection,
+}
+
+/// `[jobs]`: folders of user jobs (`--jobs DIR` adds to them).
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct JobsSection {
+    /// Each a job's folder (with `job.toml`) or a folder of such folders.
+    pub dirs: Vec<std::path::PathBuf>,
+}
+
+/// The command-line flags given, as the configuration's top layer: each sets its key
+/// (`scheduler.port`); a flag not given sets nothing, so the layers below show through.
+#[derive(Debug, Clone, Default)]
+pub struct Flags(serde_json::Map<String, serde_json::Value>);
+
+impl Flags {
+    /// Sets `key` (`section.name`) to `value`, unless it is `None`.
+    pub fn set<T: Serialize>(&mut self, key: &str, value: Option<T>) -> &mut Self {
+        let Some(v) = value.and_then(|v| serde_json::to_value(v).ok()) else {
+            return self;
+        };
+        let mut map = &mut self.0;
+        let mut parts = key.split('.').peekable();
+        while let Some(part) = parts.next() {
+            if parts.peek().is_none() {
+                map.insert(part.to_string(), v);
+                break;
+            }
+            let entry = map
+                .entry(part.to_string())
+                .or_insert_with(|| serde_json::Value::Object(Default::default()));
+            if !entry.is_object() {
+                *entry = serde_json::Value::Object(Default::default());
+            }
+            match entry {
+                serde_json::Value::Object(m) => map = m,
+                _ => break,
+            }
+        }
+        self
+    }
+
+    /// Sets a switch: `true` when given, nothing otherwise.
+    pub fn switch(&mut self, key: &str, on: bool) -> &mut Self {
+        self.set(key, on.then_some(true))
+    }
+
+    /// Sets a duration, written as the files write it (`90s`).
+    pub fn duration(&mut self, key: &str, d: Option<Duration>) -> &mut Self {
+        self.set(key, d.map(|d| humantime::format_duration(d).to_string()))
+    }
 }
 
 impl Config {
-    /// Loads the layers below the flags. `file` is `--config`; without it `pulse.toml` in the
-    /// working directory is read if present.
-    pub fn load(file: Option<&Path>) -> anyhow::Result<Config> {
+    /// Loads every layer: defaults < the file < `PULSE__` variables < `flags`. `file` is
+    /// `--config`; without it `pulse.toml` in the working directory is read if present.
+    /// Lists given as flags (`--jobs`) add to the file's.
+    pub fn load_with(file: Option<&Path>, flags: &Flags) -> anyhow::Result<Config> {
         let mut fig = Figment::from(Serialized::defaults(Config::default()));
         match file {
             Some(f) => {
@@ -321,6 +375,9 @@ impl Config {
             None => fig = fig.merge(Toml::file("pulse.toml")),
         }
         fig = fig.merge(Env::prefixed("PULSE__").split("__"));
+        fig = fig.admerge(Serialized::defaults(serde_json::Value::Object(
+            flags.0.clone(),
+        )));
         let mut cfg: Config = fig.extract().context("invalid configuration")?;
         // Secrets are not serialised, so take them from the layers directly.
         let secret = |key: &str| fig.extract_inner::<String>(key).ok();
@@ -337,6 +394,55 @@ impl Config {
     }
 }
 
+/// A size, or a percentage of this machine's memory (its cgroup limit when lower).
+pub fn parse_memory(s: &str) -> Result<u64, String> {
+    match s.trim().strip_suffix('%') {
+        Some(p) => {
+            let p: f64 = p
+                .trim()
+                .parse()
+                .map_err(|_| format!("not a percentage: {s:?}"))?;
+            if !(p > 0.0 && p <= 100.0) {
+                return Err(format!("{s:?} is not between 0 and 100%"));
+            }
+            Ok((total_memory() as f64 * p / 100.0) as u64)
+        }
+        None => parse_bytes(s),
+    }
+}
+
+/// Physical memory, or the cgroup's limit when lower (containers).
+fn total_memory() -> u64 {
+    let meminfo = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| {
+            m.lines()
+                .find(|l| l.starts_with("MemTotal:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+        })
+        .map_or(8 << 30, |kb| kb * 1024);
+    let cgroup = std::fs::read_to_string("/sys/fs/cgroup/memory.max")
+        .ok()
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    cgroup.map_or(meminfo, |c| c.min(meminfo))
+}
+
+/// A size: bytes, or with a unit (KiB, MiB, GiB).
+pub fn parse_bytes(s: &str) -> Result<u64, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (n, unit) = s.split_at(split);
+    let n: u64 = n.parse().map_err(|_| format!("not a size: {s:?}"))?;
+    let mult = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" | "kib" => 1 << 10,
+        "m" | "mb" | "mib" => 1 << 20,
+        "g" | "gb" | "gib" => 1 << 30,
+        u => return Err(format!("unknown size unit {u:?}")),
+    };
+    Ok(n * mult)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -349,21 +455,22 @@ mod tests {
                 "pulse.toml",
                 "[lake]\nurl = \"from-file\"\n[ingest]\nflush_rows = 7\nflush_interval = \"5s\"\n",
             )?;
-            let c = Config::load(None).map_err(|e| e.to_string())?;
+            let c = Config::load_with(None, &Flags::default()).map_err(|e| e.to_string())?;
             assert_eq!(c.lake.url, "from-file");
             assert_eq!(c.ingest.flush_rows, 7);
             assert_eq!(c.ingest.flush_interval, Duration::from_secs(5));
             assert_eq!(c.ingest.max_frame, 1 << 20);
             jail.set_env("PULSE__LAKE__URL", "from-env");
             jail.set_env("PULSE__TWITCH__CLIENT_SECRET", "s3cr3t");
-            let c = Config::load(None).map_err(|e| e.to_string())?;
+            let c = Config::load_with(None, &Flags::default()).map_err(|e| e.to_string())?;
             assert_eq!(c.lake.url, "from-env");
             assert_eq!(c.twitch.client_secret.as_deref(), Some("s3cr3t"));
             jail.create_file(
                 "cluster.toml",
                 "[cluster]\nurl = \"df://h:1\"\n[scheduler]\nport = 6000\nscheduling = \"push\"\n[executor]\nheartbeat = \"2s\"\nmemory_limit = 1024\n",
             )?;
-            let c = Config::load(Some(Path::new("cluster.toml"))).map_err(|e| e.to_string())?;
+            let c = Config::load_with(Some(Path::new("cluster.toml")), &Flags::default())
+                .map_err(|e| e.to_string())?;
             assert_eq!(c.cluster.url.as_deref(), Some("df://h:1"));
             assert_eq!(
                 (c.scheduler.port, c.scheduler.scheduling),
@@ -375,8 +482,31 @@ mod tests {
                 (Duration::from_secs(2), Some(1024))
             );
             jail.create_file("bad.toml", "[ingest]\nflush_rowz = 1\n")?;
-            let err = Config::load(Some(Path::new("bad.toml"))).unwrap_err();
+            let err =
+                Config::load_with(Some(Path::new("bad.toml")), &Flags::default()).unwrap_err();
             assert!(format!("{err:#}").contains("flush_rowz"), "{err:#}");
+            // Flags are the top layer; a flag not given leaves the layers below; a list
+            // given as flags adds to the file's.
+            jail.create_file(
+                "flags.toml",
+                "[scheduler]\nport = 6000\nbind_host = \"0.0.0.0\"\n[jobs]\ndirs = [\"a\"]\n",
+            )?;
+            jail.set_env("PULSE__SCHEDULER__EXTERNAL_HOST", "env-host");
+            let mut f = Flags::default();
+            f.set("scheduler.port", Some(7000u16))
+                .set("scheduler.external_host", None::<String>)
+                .duration("scheduler.executor_timeout", Some(Duration::from_secs(90)))
+                .switch("scheduler.insecure", true)
+                .switch("scheduler.flight_sql", false)
+                .set("jobs.dirs", Some(vec!["b"]));
+            let c =
+                Config::load_with(Some(Path::new("flags.toml")), &f).map_err(|e| e.to_string())?;
+            assert_eq!(c.scheduler.port, 7000);
+            assert_eq!(c.scheduler.bind_host, "0.0.0.0");
+            assert_eq!(c.scheduler.external_host, "env-host");
+            assert_eq!(c.scheduler.executor_timeout, Duration::from_secs(90));
+            assert!(c.scheduler.insecure && !c.scheduler.flight_sql);
+            assert_eq!(c.jobs.dirs, vec![std::path::PathBuf::from("a"), "b".into()]);
             Ok(())
         });
     }
@@ -462,14 +592,14 @@ mod fuzz {
             let dir = tempfile::tempdir().unwrap();
             let f = dir.path().join("pulse.toml");
             std::fs::write(&f, &text).unwrap();
-            if let Err(e) = Config::load(Some(&f)) {
+            if let Err(e) = Config::load_with(Some(&f), &Flags::default()) {
                 let message = format!("{e:#}");
                 prop_assert!(message.starts_with("invalid configuration"), "{}", message);
             }
             let mut bytes = text.into_bytes();
             bytes.extend_from_slice(&noise);
             std::fs::write(&f, &bytes).unwrap();
-            let _ = Config::load(Some(&f));
+            let _ = Config::load_with(Some(&f), &Flags::default());
         }
     }
 }

@@ -6,10 +6,10 @@
 
 use anyhow::Context;
 use clap::Args;
-use pulse_lake::Lake;
+
 use pulse_lake::land::Lander;
 
-use crate::config::Config;
+use crate::engine::Engine;
 
 /// The demo's knobs.
 #[derive(Args, Debug)]
@@ -31,9 +31,8 @@ pub struct DemoArgs {
 const DEMO_SQL: &str = include_str!("../../sql/demo.sql");
 
 /// Runs the demo.
-pub async fn run(cfg: &Config, a: DemoArgs) -> anyhow::Result<()> {
-    let lake = Lake::open(&cfg.lake.url, &cfg.s3)
-        .with_context(|| format!("opening lake {}", cfg.lake.url))?;
+pub async fn run(e: &Engine, a: DemoArgs) -> anyhow::Result<()> {
+    let lake = e.lake()?;
     println!("== Pulse demo: lake {lake}");
     let opts = pulse_ingest::generate::GenOptions {
         seed: a.seed,
@@ -45,7 +44,7 @@ pub async fn run(cfg: &Config, a: DemoArgs) -> anyhow::Result<()> {
         ..Default::default()
     };
     let report = {
-        let bar = crate::progress_bar(opts.days as u64 * 24, "generating hours");
+        let bar = crate::progress::bar(opts.days as u64 * 24, "generating hours");
         let r = pulse_ingest::generate::generate(&Lander::new(lake.clone()), &opts, &|d, _| {
             bar.set_position(d)
         })
@@ -69,6 +68,7 @@ pub async fn run(cfg: &Config, a: DemoArgs) -> anyhow::Result<()> {
     let mut o = pulse_jobs::nightly::Options {
         reprocess: pulse_jobs::nightly::Reprocess::All,
         max_concurrent: 2,
+        registry: std::sync::Arc::new(e.registry(&lake).await?),
         ..Default::default()
     };
     // A small world has few channels live at once: its bots sit in all of them.
@@ -76,11 +76,7 @@ pub async fn run(cfg: &Config, a: DemoArgs) -> anyhow::Result<()> {
         "bots".to_string(),
         vec![("min_channels".to_string(), "4".to_string())],
     );
-    let demo_lake = lake.clone();
-    let sessions: pulse_jobs::nightly::Sessions = std::sync::Arc::new(move || {
-        let lake = demo_lake.clone();
-        Box::pin(async move { Ok(pulse_lake::catalog::session(&lake).await?) })
-    });
+    let sessions = e.task_sessions(&lake);
     let bar = crate::nightly::progress(&mut o);
     let summary = pulse_jobs::nightly::run_range(
         &lake,
@@ -108,7 +104,7 @@ pub async fn run(cfg: &Config, a: DemoArgs) -> anyhow::Result<()> {
         println!("   FAILED {job} for {d}: {e}");
     }
     anyhow::ensure!(summary.ok(), "the nightly DAG failed");
-    let ctx = pulse_lake::catalog::session(&lake).await?;
+    let ctx = e.session(&lake, None).await?;
     println!("3. answers (sql/demo.sql):");
     for block in DEMO_SQL.split(";\n").filter(|b| {
         b.lines()

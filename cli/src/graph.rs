@@ -66,3 +66,23 @@ pub async fn run(
     }
     write(&answer.batches, format, &mut std::io::stdout())
 }
+
+/// `pulse graph`.
+#[derive(clap::Args, Debug)]
+pub struct GraphArgs {
+    /// The query (a file of sql/queries/graph/).
+    query: Option<String>,
+    /// Its arguments, in order (e.g. a limit, a streamer's name).
+    args: Vec<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "table")]
+    format: OutFormat,
+}
+
+/// `pulse graph`: runs a saved graph query, or lists them.
+pub async fn command(e: &crate::engine::Engine, a: GraphArgs) -> anyhow::Result<()> {
+    let lake = e.lake()?;
+    let registry = e.registry(&lake).await?;
+    let ctx = e.query_session(&lake, &registry, None).await?;
+    run(&ctx, a.query.as_deref(), &a.args, a.format).await
+}

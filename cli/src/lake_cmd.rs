@@ -146,3 +146,43 @@ pub async fn name_unreadable(lake: &Lake, sql: &str, err: anyhow::Error) -> anyh
         _ => err,
     }
 }
+
+/// `pulse compact`.
+#[derive(clap::Args, Debug)]
+pub struct CompactArgs {
+    /// The day (UTC), YYYY-MM-DD.
+    #[arg(long)]
+    date: chrono::NaiveDate,
+    /// Target file size, e.g. 128MiB.
+    #[arg(long, default_value = "128MiB", value_parser = crate::config::parse_bytes)]
+    target_size: u64,
+}
+
+/// `pulse compact`: merges a day's small files, and prints what it did.
+pub async fn compact(e: &crate::engine::Engine, a: CompactArgs) -> anyhow::Result<()> {
+    let CompactArgs { date, target_size } = a;
+    let lake = e.lake()?;
+    let spin = crate::progress::spinner(&format!("compacting {date}"));
+    let report = pulse_jobs::compact::compact_day(&lake, date, target_size).await;
+    spin.finish_and_clear();
+    let report = report?;
+    if report.is_empty() {
+        println!("nothing landed on {date}");
+    }
+    println!(
+        "{:<12} {:>8} {:>14} {:>8} {:>14} {:>12}",
+        "table", "files", "bytes", "files'", "bytes'", "rows"
+    );
+    for (t, c) in report {
+        println!(
+            "{:<12} {:>8} {:>14} {:>8} {:>14} {:>12}",
+            t.name(),
+            c.files_before,
+            c.bytes_before,
+            c.files_after,
+            c.bytes_after,
+            c.rows
+        );
+    }
+    Ok(())
+}

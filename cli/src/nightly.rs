@@ -7,10 +7,11 @@ use std::time::Duration;
 use anyhow::Context;
 use chrono::{Days, NaiveDate, Utc};
 use clap::Args;
-use pulse_jobs::nightly::{self, Options, Reprocess, Sessions, Summary, tokio_util_cancel::Token};
+use pulse_jobs::nightly::{self, Options, Reprocess, Summary, tokio_util_cancel::Token};
 use pulse_lake::Lake;
 
-use crate::config::ScheduleSection;
+use crate::config::{Flags, ScheduleSection};
+use crate::engine::Engine;
 
 /// Flags shared by the commands that run the DAG.
 #[derive(Args, Debug, Clone)]
@@ -21,6 +22,14 @@ pub struct RunnerArgs {
     /// Lease time to live [default: [schedule] lease_ttl, 60s].
     #[arg(long, value_parser = humantime::parse_duration)]
     pub lease_ttl: Option<Duration>,
+}
+
+impl RunnerArgs {
+    /// Its flags, over `[schedule]`.
+    pub fn flags(&self, f: &mut Flags) {
+        f.set("schedule.max_concurrent", self.max_concurrent)
+            .duration("schedule.lease_ttl", self.lease_ttl);
+    }
 }
 
 /// `pulse nightly`.
@@ -85,6 +94,16 @@ pub struct ScheduleArgs {
     pub runner: RunnerArgs,
 }
 
+impl ScheduleArgs {
+    /// Its flags, over `[schedule]`.
+    pub fn flags(&self, f: &mut Flags) {
+        self.runner.flags(f);
+        f.set("schedule.cron", self.cron.clone())
+            .switch("schedule.catch_up", self.catch_up)
+            .set("schedule.lag_days", self.lag_days);
+    }
+}
+
 /// `[schedule.set]` as job parameter overrides.
 pub fn overrides(cfg: &ScheduleSection) -> anyhow::Result<pulse_jobs::outputs::Overrides> {
     let mut set = std::collections::BTreeMap::new();
@@ -101,23 +120,25 @@ pub fn overrides(cfg: &ScheduleSection) -> anyhow::Result<pulse_jobs::outputs::O
     Ok(set)
 }
 
-fn options(cfg: &ScheduleSection, r: &RunnerArgs, reprocess: Reprocess) -> anyhow::Result<Options> {
-    let set = overrides(cfg)?;
+/// The runner's options: `[schedule]` (flags included) and the jobs of `lake`.
+async fn options(e: &Engine, lake: &Lake, reprocess: Reprocess) -> anyhow::Result<Options> {
+    let cfg = &e.cfg.schedule;
     Ok(Options {
         reprocess,
-        max_concurrent: r.max_concurrent.unwrap_or(cfg.max_concurrent).max(1),
+        max_concurrent: cfg.max_concurrent.max(1),
         attempts: cfg.attempts.max(1),
         backoff: cfg.backoff,
-        lease_ttl: r.lease_ttl.unwrap_or(cfg.lease_ttl),
+        lease_ttl: cfg.lease_ttl,
         retention: chrono::Duration::hours(1),
-        set,
+        set: overrides(cfg)?,
         progress: None,
+        registry: std::sync::Arc::new(e.registry(lake).await?),
     })
 }
 
 /// A progress bar over the runner's tasks (shown on a terminal only); finish it when done.
 pub fn progress(o: &mut Options) -> indicatif::ProgressBar {
-    let bar = crate::progress_bar(0, "jobs");
+    let bar = crate::progress::bar(0, "jobs");
     let b = bar.clone();
     o.progress = Some(nightly::Progress(std::sync::Arc::new(
         move |done, total, what| {
@@ -167,17 +188,13 @@ fn print_summary(s: &Summary) -> anyhow::Result<()> {
 }
 
 /// `pulse nightly --date D`.
-pub async fn nightly(
-    lake: &Lake,
-    sessions: Sessions,
-    cfg: &ScheduleSection,
-    a: NightlyArgs,
-) -> anyhow::Result<()> {
-    let mut o = options(cfg, &a.runner, Reprocess::from_str(&a.reprocess)?)?;
+pub async fn nightly(e: &Engine, a: NightlyArgs) -> anyhow::Result<()> {
+    let lake = &e.lake()?;
+    let mut o = options(e, lake, Reprocess::from_str(&a.reprocess)?).await?;
     let bar = progress(&mut o);
     let s = nightly::run_range(
         lake,
-        sessions,
+        e.task_sessions(lake),
         a.date,
         a.date + Days::new(1),
         &o,
@@ -189,16 +206,12 @@ pub async fn nightly(
 }
 
 /// `pulse backfill --from D1 --to D2`.
-pub async fn backfill(
-    lake: &Lake,
-    sessions: Sessions,
-    cfg: &ScheduleSection,
-    a: BackfillArgs,
-) -> anyhow::Result<()> {
+pub async fn backfill(e: &Engine, a: BackfillArgs) -> anyhow::Result<()> {
     anyhow::ensure!(a.from < a.to, "--from must be before --to");
-    let mut o = options(cfg, &a.runner, Reprocess::from_str(&a.reprocess)?)?;
+    let lake = &e.lake()?;
+    let mut o = options(e, lake, Reprocess::from_str(&a.reprocess)?).await?;
     if a.dry_run {
-        let p = nightly::plan(lake, a.from, a.to, o.reprocess).await?;
+        let p = nightly::plan(lake, &o.registry, a.from, a.to, o.reprocess).await?;
         for d in &p.no_input {
             println!("{d}: no raw data landed for this date; would not run");
         }
@@ -209,7 +222,7 @@ pub async fn backfill(
         return Ok(());
     }
     let bar = progress(&mut o);
-    let s = nightly::run_range(lake, sessions, a.from, a.to, &o, on_signal()).await;
+    let s = nightly::run_range(lake, e.task_sessions(lake), a.from, a.to, &o, on_signal()).await;
     bar.finish_and_clear();
     let s = s?;
     if s.succeeded.is_empty() && s.ok() {
@@ -263,21 +276,20 @@ pub async fn runs(lake: &Lake, a: RunsArgs) -> anyhow::Result<()> {
 }
 
 /// `pulse schedule`: runs the DAG at each cron firing for the date `lag_days` before it,
-/// until SIGTERM. A failed night is logged and the daemon goes on.
-pub async fn schedule(
-    lake: &Lake,
-    sessions: Sessions,
-    cfg: &ScheduleSection,
-    a: ScheduleArgs,
-) -> anyhow::Result<()> {
-    let expr = a.cron.clone().unwrap_or_else(|| cfg.cron.clone());
+/// until SIGTERM. A failed night is logged and the daemon goes on. The jobs are read again
+/// for each run, so jobs installed into the lake meanwhile (`pulse job add`) run too.
+pub async fn schedule(e: &Engine, _: ScheduleArgs) -> anyhow::Result<()> {
+    let cfg = &e.cfg.schedule;
+    let lake = &e.lake()?;
+    let sessions = e.task_sessions(lake);
+    let expr = cfg.cron.clone();
     let cron = croner::Cron::from_str(&expr)
         .with_context(|| format!("cron expression {expr:?} (UTC; 5 fields, or 6 with seconds)"))?;
-    let lag = Days::new(u64::from(a.lag_days.unwrap_or(cfg.lag_days)));
-    let o = options(cfg, &a.runner, Reprocess::Missing)?;
+    let lag = Days::new(u64::from(cfg.lag_days));
     let cancel = on_signal();
     tracing::info!(cron = %expr, "schedule started");
-    if a.catch_up || cfg.catch_up {
+    if cfg.catch_up {
+        let o = options(e, lake, Reprocess::Missing).await?;
         let today = Utc::now().date_naive();
         let to = today - lag + Days::new(1);
         let from = to - Days::new(u64::from(cfg.catch_up_days.max(1)));
@@ -302,7 +314,10 @@ pub async fn schedule(
             let left = (next - Utc::now()).to_std().unwrap_or_default();
             tokio::time::sleep(left.min(Duration::from_millis(200))).await;
         }
-        report(
+        let run = async {
+            let o = options(e, lake, Reprocess::Missing)
+                .await
+                .map_err(|e| pulse_jobs::Error::Usage(format!("{e:#}")))?;
             nightly::run_range(
                 lake,
                 sessions.clone(),
@@ -311,8 +326,9 @@ pub async fn schedule(
                 &o,
                 cancel.clone(),
             )
-            .await,
-        );
+            .await
+        };
+        report(run.await);
     }
     tracing::info!("stopped");
     Ok(())

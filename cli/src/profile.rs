@@ -110,3 +110,23 @@ pub async fn print(ctx: &SessionContext, viewer: &str, date: Option<&str>) -> an
         }
     }
 }
+
+/// `pulse profile`.
+#[derive(clap::Args, Debug)]
+pub struct ProfileArgs {
+    /// The viewer's login.
+    viewer: String,
+    /// The date the profile is as of [default: the latest profile date].
+    #[arg(long)]
+    date: Option<String>,
+}
+
+/// `pulse profile`: prints a viewer's profile.
+pub async fn command(e: &crate::engine::Engine, a: ProfileArgs) -> anyhow::Result<()> {
+    let lake = e.lake()?;
+    let registry = e.registry(&lake).await?;
+    let ctx = e
+        .query_session(&lake, &registry, Some(e.memory_limit))
+        .await?;
+    print(&ctx, &a.viewer, a.date.as_deref()).await
+}

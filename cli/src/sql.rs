@@ -271,3 +271,54 @@ mod tests {
         assert!(split_statements("  ;  -- only a comment").is_empty());
     }
 }
+
+/// `pulse sql`.
+#[derive(clap::Args, Debug)]
+pub struct SqlArgs {
+    /// The query (omit it, and -f, for the interactive prompt).
+    query: Option<String>,
+    /// Read statements from this file.
+    #[arg(short = 'f', long = "file")]
+    file: Option<PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "table")]
+    format: OutFormat,
+    /// Write the result to this file instead of standard output.
+    #[arg(long)]
+    output: Option<PathBuf>,
+    /// A value for $1, $2, ... in order (an integer, or text); bound, never pasted.
+    #[arg(long = "param", value_name = "VALUE")]
+    params: Vec<String>,
+}
+
+/// `pulse sql`: a query, a file of statements, or the prompt.
+pub async fn command(e: &crate::engine::Engine, a: SqlArgs) -> anyhow::Result<()> {
+    let SqlArgs {
+        query,
+        file,
+        format,
+        output,
+        params,
+    } = a;
+    let params: Vec<_> = params.iter().map(|p| param_value(p)).collect();
+    let lake = e.lake()?;
+    let registry = e.registry(&lake).await?;
+    let ctx = e.query_session(&lake, &registry, None).await?;
+    let text = match (query, file) {
+        (Some(q), None) => Some(q),
+        (None, Some(f)) => {
+            Some(std::fs::read_to_string(&f).with_context(|| format!("reading {}", f.display()))?)
+        }
+        (Some(_), Some(_)) => bail!("give a query or -f FILE, not both"),
+        (None, None) => None,
+    };
+    match text {
+        Some(t) => {
+            if let Err(e) = run(&ctx, &t, format, output.as_deref(), &params).await {
+                return Err(crate::lake_cmd::name_unreadable(&lake, &t, e).await);
+            }
+        }
+        None => repl(&ctx, format).await?,
+    }
+    Ok(())
+}

@@ -7,13 +7,15 @@ pub mod betweenness;
 pub mod compact;
 pub mod edges;
 pub mod history;
-pub mod jobs;
 pub mod lease;
+pub mod manifest;
+pub mod native;
 pub mod nightly;
 pub mod outputs;
 pub mod pagerank;
 pub mod params;
 pub mod profile;
+pub mod registry;
 pub mod runner;
 pub mod scalar;
 pub mod verify;
@@ -165,16 +167,6 @@ impl From<object_store::Error> for Error {
 /// The jobs' result type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// The jobs written in Rust rather than as SQL steps.
-const NATIVE_JOBS: [&str; 5] = ["compact", "vacuum", "verify", "pagerank", "betweenness"];
-
-/// Every job `pulse run` knows: the SQL jobs and the native ones.
-pub fn job_names() -> Vec<&'static str> {
-    let mut names: Vec<&str> = jobs::ALL.iter().map(|j| j.name).collect();
-    names.extend(NATIVE_JOBS);
-    names
-}
-
 /// How a run is guarded and recorded.
 #[derive(Debug, Clone)]
 pub struct RunOptions {
@@ -186,6 +178,16 @@ pub struct RunOptions {
     pub lease_ttl: std::time::Duration,
 }
 
+impl Default for RunOptions {
+    fn default() -> Self {
+        RunOptions {
+            retention: chrono::Duration::hours(1),
+            attempt: 1,
+            lease_ttl: DEFAULT_LEASE_TTL,
+        }
+    }
+}
+
 /// The lease time to live when none is given.
 pub const DEFAULT_LEASE_TTL: std::time::Duration = std::time::Duration::from_secs(60);
 
@@ -194,43 +196,24 @@ pub fn lease_key(job: &str, from: chrono::NaiveDate, to: chrono::NaiveDate) -> S
     format!("{from}_{to}/{job}")
 }
 
-/// Runs the job `name` over `[start, end)` with `NAME=VALUE` overrides (see [`run_with`]).
-pub async fn run_named(
-    lake: &pulse_lake::Lake,
-    ctx: &datafusion::prelude::SessionContext,
-    name: &str,
-    start: chrono::DateTime<chrono::Utc>,
-    end: chrono::DateTime<chrono::Utc>,
-    set: &[(String, String)],
-    retention: chrono::Duration,
-) -> Result<runner::RunReport> {
-    let o = RunOptions {
-        retention,
-        attempt: 1,
-        lease_ttl: DEFAULT_LEASE_TTL,
-    };
-    run_with(lake, ctx, name, start, end, set, &o).await
-}
-
 /// Runs the job `name` over `[start, end)` under its lease (no other runner works on the same
 /// job and interval meanwhile), and records the run in the lake's run history (a `running`
 /// row first, replaced by its outcome).
+#[allow(clippy::too_many_arguments)]
 pub async fn run_with(
     lake: &pulse_lake::Lake,
     ctx: &datafusion::prelude::SessionContext,
+    registry: &registry::Registry,
     name: &str,
     start: chrono::DateTime<chrono::Utc>,
     end: chrono::DateTime<chrono::Utc>,
     set: &[(String, String)],
     o: &RunOptions,
 ) -> Result<runner::RunReport> {
-    let def = jobs::by_name(name);
-    if def.is_none() && !NATIVE_JOBS.contains(&name) {
-        return Err(Error::Usage(format!(
-            "unknown job {name:?}: one of {:?}",
-            job_names()
-        )));
-    }
+    // An unknown job or interval is reported before anything is recorded; a bad parameter
+    // fails the recorded run.
+    registry.get(name)?;
+    runner::check_interval(start, end)?;
     let (from, to) = (start.date_naive(), end.date_naive());
     let lease = match lease::acquire(
         lake,
@@ -253,22 +236,17 @@ pub async fn run_with(
     let mut rec = history::RunRecord::start(name, from, to, o.attempt);
     history::record(lake, &rec).await?;
     // Output commits record the run (see `history::current_run`).
-    let work = history::RUN_ID.scope(rec.run_id.clone(), async {
-        match def {
-            Some(def) => {
-                let mut params = runner::params_for(def, start, end);
-                for (k, v) in set {
-                    params.set(k, v)?;
-                }
-                runner::run(lake, ctx, def, params).await
-            }
-            None if name == "pagerank" => run_pagerank(lake, ctx, start, end, set).await,
-            None if name == "betweenness" => run_betweenness(lake, ctx, start, end, set).await,
-            None if name == "compact" => run_compact(lake, start, end, set).await,
-            None if name == "vacuum" => run_vacuum(lake, start, end, o.retention).await,
-            None => run_verify(lake, ctx, start, end, set).await,
-        }
-    });
+    let cx = registry::Context {
+        lake,
+        ctx,
+        registry,
+        options: o,
+    };
+    let span = tracing::info_span!("run", run_id = %rec.run_id, job = name, from = %from, to = %to);
+    let work = history::RUN_ID.scope(
+        rec.run_id.clone(),
+        tracing::Instrument::instrument(registry.run_job(&cx, name, start, end, set), span),
+    );
     // Renew the lease while the job runs; stop the job if another runner took it over.
     let keep = async {
         loop {
@@ -318,201 +296,6 @@ pub fn error_chain(e: &dyn std::error::Error) -> String {
         cur = c.source();
     }
     s
-}
-
-async fn run_verify(
-    lake: &pulse_lake::Lake,
-    ctx: &datafusion::prelude::SessionContext,
-    start: chrono::DateTime<chrono::Utc>,
-    end: chrono::DateTime<chrono::Utc>,
-    set: &[(String, String)],
-) -> Result<runner::RunReport> {
-    let mut p = params::Params::default();
-    p.insert("k", params::Value::Int(50));
-    p.insert(
-        "sample",
-        params::Value::Duration(std::time::Duration::from_secs(300)),
-    );
-    for (k, v) in set {
-        p.set(k, v)?;
-    }
-    runner::check_interval(start, end)?;
-    let mut report = runner::RunReport::default();
-    let mut day = start;
-    let mut days = 0;
-    while day < end {
-        let o = verify::VerifyOptions {
-            date: day.date_naive(),
-            k: p.int("k")?.max(0) as usize,
-            sample: p.duration("sample")?,
-        };
-        let r = verify::run(lake, ctx, &o).await?;
-        report.rows_in += r.rows_in;
-        days += 1;
-        report.outputs = vec![("verification".into(), days, days)];
-        day += chrono::Duration::days(1);
-    }
-    Ok(report)
-}
-
-async fn run_pagerank(
-    lake: &pulse_lake::Lake,
-    ctx: &datafusion::prelude::SessionContext,
-    start: chrono::DateTime<chrono::Utc>,
-    end: chrono::DateTime<chrono::Utc>,
-    set: &[(String, String)],
-) -> Result<runner::RunReport> {
-    let date = graph_day(start, end, "pagerank")?;
-    let mut o = pagerank::PageRankOptions {
-        edges: pagerank::Edges::Graph(date.clone()),
-        date,
-        damping: 0.85,
-        tol: 1e-6,
-        max_iter: 100,
-        checkpoint_every: 1,
-        weighted: false,
-        directed: true,
-        personalize: Vec::new(),
-        native_edges: pagerank::NATIVE_EDGES,
-    };
-    for (k, v) in set {
-        match k.as_str() {
-            "native_edges" => o.native_edges = v.parse().map_err(|_| bad(k, v))?,
-            "damping" => o.damping = v.parse().map_err(|_| bad(k, v))?,
-            "tol" => o.tol = v.parse().map_err(|_| bad(k, v))?,
-            "max_iter" => o.max_iter = v.parse().map_err(|_| bad(k, v))?,
-            "checkpoint_every" => o.checkpoint_every = v.parse().map_err(|_| bad(k, v))?,
-            "weighted" => o.weighted = flag(k, v)?,
-            "directed" => o.directed = flag(k, v)?,
-            "personalize" => {
-                o.personalize = v
-                    .split(',')
-                    .map(|s| s.trim().to_string())
-                    .filter(|s| !s.is_empty())
-                    .collect()
-            }
-            "edges" => o.edges = pagerank::Edges::File(v.clone()),
-            _ => {
-                return Err(Error::Usage(format!(
-                    "pagerank has no parameter {k:?}: damping, tol, max_iter, checkpoint_every, weighted, directed, personalize, edges, native_edges"
-                )));
-            }
-        }
-    }
-    let (report, pr) = pagerank::run(lake, ctx, &o).await?;
-    tracing::info!(nodes = pr.nodes, iterations = pr.iterations, l1 = pr.l1, resumed_from = ?pr.resumed_from, "pagerank converged");
-    Ok(report)
-}
-
-/// The day a graph job works on: its interval must be one day.
-fn graph_day(
-    start: chrono::DateTime<chrono::Utc>,
-    end: chrono::DateTime<chrono::Utc>,
-    job: &str,
-) -> Result<String> {
-    runner::check_interval(start, end)?;
-    if end - start != chrono::Duration::days(1) {
-        return Err(Error::Usage(format!(
-            "{job} works on one day's graph: give --date D"
-        )));
-    }
-    Ok(start.date_naive().to_string())
-}
-
-fn bad(k: &str, v: &str) -> Error {
-    Error::Usage(format!("--set {k}={v:?}: not a valid value"))
-}
-
-/// A yes/no `--set` value.
-fn flag(k: &str, v: &str) -> Result<bool> {
-    match v {
-        "1" | "true" | "yes" => Ok(true),
-        "0" | "false" | "no" => Ok(false),
-        _ => Err(bad(k, v)),
-    }
-}
-
-async fn run_betweenness(
-    lake: &pulse_lake::Lake,
-    ctx: &datafusion::prelude::SessionContext,
-    start: chrono::DateTime<chrono::Utc>,
-    end: chrono::DateTime<chrono::Utc>,
-    set: &[(String, String)],
-) -> Result<runner::RunReport> {
-    let date = graph_day(start, end, "betweenness")?;
-    let mut o = betweenness::BetweennessOptions {
-        edges: edges::Edges::Graph(date.clone()),
-        date,
-        directed: true,
-        normalized: true,
-        samples: None,
-        seed: 0,
-        parts: None,
-    };
-    for (k, v) in set {
-        match k.as_str() {
-            "directed" => o.directed = flag(k, v)?,
-            "normalized" => o.normalized = flag(k, v)?,
-            "samples" => o.samples = Some(v.parse().map_err(|_| bad(k, v))?),
-            "seed" => o.seed = v.parse().map_err(|_| bad(k, v))?,
-            "parts" => o.parts = Some(v.parse().map_err(|_| bad(k, v))?),
-            "edges" => o.edges = edges::Edges::File(v.clone()),
-            _ => {
-                return Err(Error::Usage(format!(
-                    "betweenness has no parameter {k:?}: directed, normalized, samples, seed, parts, edges"
-                )));
-            }
-        }
-    }
-    let (report, b) = betweenness::run(lake, ctx, &o).await?;
-    tracing::info!(
-        nodes = b.nodes,
-        edges = b.edges,
-        sources = b.sources,
-        parts = b.parts,
-        "betweenness done"
-    );
-    Ok(report)
-}
-
-async fn run_compact(
-    lake: &pulse_lake::Lake,
-    start: chrono::DateTime<chrono::Utc>,
-    end: chrono::DateTime<chrono::Utc>,
-    set: &[(String, String)],
-) -> Result<runner::RunReport> {
-    runner::check_interval(start, end)?;
-    let mut p = params::Params::default();
-    p.insert("target_mib", params::Value::Int(128));
-    for (k, v) in set {
-        p.set(k, v)?;
-    }
-    let target = p.int("target_mib")?.max(1) as u64 * 1024 * 1024;
-    let mut report = runner::RunReport::default();
-    let mut day = start;
-    while day < end {
-        for (table, c) in compact::compact_day(lake, day.date_naive(), target).await? {
-            report.rows_in += c.rows;
-            report
-                .outputs
-                .push((table.name().to_string(), c.rows as usize, 1));
-        }
-        day += chrono::Duration::days(1);
-    }
-    Ok(report)
-}
-
-/// Vacuums every lake table (see [`compact::vacuum`]). Works on whole tables: the interval
-/// only names the run.
-async fn run_vacuum(
-    lake: &pulse_lake::Lake,
-    start: chrono::DateTime<chrono::Utc>,
-    end: chrono::DateTime<chrono::Utc>,
-    retention: chrono::Duration,
-) -> Result<runner::RunReport> {
-    runner::check_interval(start, end)?;
-    compact::vacuum(lake, retention).await?;
-    Ok(runner::RunReport::default())
 }
 
 #[cfg(test)]

@@ -15,106 +15,8 @@ use pulse_lake::Lake;
 use pulse_lake::schema::RawTable;
 
 use crate::history::{self, RunRecord};
+use crate::registry::{Registry, Task};
 use crate::{Error, Result};
-
-/// One job of the DAG.
-#[derive(Debug)]
-pub struct Task {
-    /// The job (`pulse run <job>`).
-    pub job: &'static str,
-    /// Jobs of the same date that must succeed first.
-    pub after: &'static [&'static str],
-    /// Its `--set` values.
-    pub set: &'static [(&'static str, &'static str)],
-}
-
-/// The nightly DAG for a date, in an order that respects `after`. `profiles` also needs the
-/// previous date's profiles (it refuses to skip a day).
-pub const DAG: [Task; 13] = [
-    Task {
-        job: "compact",
-        after: &[],
-        set: &[],
-    },
-    Task {
-        job: "viewer-day",
-        after: &["compact"],
-        set: &[],
-    },
-    Task {
-        job: "bots",
-        after: &["viewer-day"],
-        set: &[],
-    },
-    Task {
-        job: "profiles",
-        after: &["bots"],
-        set: &[],
-    },
-    Task {
-        job: "verify",
-        after: &["profiles"],
-        set: &[],
-    },
-    Task {
-        job: "channels",
-        after: &["compact"],
-        set: &[],
-    },
-    // A day's categories in one window; hashtags in hour windows every 10 minutes.
-    Task {
-        job: "categories",
-        after: &["compact"],
-        set: &[("window", "1d")],
-    },
-    Task {
-        job: "hashtags",
-        after: &["compact"],
-        set: &[("size", "1h"), ("slide", "10m")],
-    },
-    Task {
-        job: "graph",
-        after: &["compact"],
-        set: &[],
-    },
-    Task {
-        job: "pagerank",
-        after: &["graph"],
-        set: &[],
-    },
-    // Sampled: exact betweenness is quadratic; 500 sources are exact on small graphs.
-    Task {
-        job: "betweenness",
-        after: &["pagerank"],
-        set: &[("samples", "500")],
-    },
-    Task {
-        job: "pipeline-stats",
-        after: &[
-            "verify",
-            "channels",
-            "categories",
-            "hashtags",
-            "betweenness",
-        ],
-        set: &[],
-    },
-    // Last: deletes what the night's commits replaced, once the retention has passed.
-    Task {
-        job: "vacuum",
-        after: &["pipeline-stats"],
-        set: &[],
-    },
-];
-
-fn task(job: &str) -> Option<&'static Task> {
-    DAG.iter().find(|t| t.job == job)
-}
-
-/// The parameters the DAG gives `job` over its defaults (before `[schedule.set]`).
-pub fn dag_set(job: &str) -> &'static [(&'static str, &'static str)] {
-    task(job).map(|t| t.set).unwrap_or_default()
-}
 
 /// Which tasks a backfill runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -160,6 +62,8 @@ pub struct Options {
     pub set: crate::outputs::Overrides,
     /// Told after each task: (tasks finished, tasks planned, what finished).
     pub progress: Option<Progress>,
+    /// The jobs (the DAG is theirs, see [`Registry::nightly`]).
+    pub registry: Arc<Registry>,
 }
 
 /// A progress callback of the runner (a progress bar on a terminal).
@@ -186,6 +90,8 @@ impl Default for Options {
             retention: chrono::Duration::hours(1),
             set: BTreeMap::new(),
             progress: None,
+            // The built-in jobs always parse (a test runs them all).
+            registry: Arc::new(Registry::builtin().unwrap_or_default()),
         }
     }
 }
@@ -198,7 +104,9 @@ pub type Sessions = Arc<dyn Fn() -> BoxFuture<'static, Result<SessionContext>> +
 #[derive(Debug, Clone, Default)]
 pub struct Plan {
     /// (date, job) to run, in order.
-    pub tasks: Vec<(NaiveDate, &'static str)>,
+    pub tasks: Vec<(NaiveDate, String)>,
+    /// The DAG they come from.
+    pub dag: Vec<Task>,
     /// Dates without any raw data landed: reported, not run.
     pub no_input: Vec<NaiveDate>,
     /// Tasks left alone because they are done.
@@ -236,14 +144,20 @@ pub fn latest(runs: &[RunRecord]) -> BTreeMap<(NaiveDate, String), &RunRecord> {
 /// day (each profile day builds on the one before).
 pub async fn plan(
     lake: &Lake,
+    registry: &Registry,
     from: NaiveDate,
     to: NaiveDate,
     reprocess: Reprocess,
 ) -> Result<Plan> {
     let runs = history::load(lake).await?;
     let latest = latest(&runs);
-    let mut plan = Plan::default();
-    let mut chain_from: Option<NaiveDate> = None;
+    let dag = registry.nightly()?;
+    let mut plan = Plan {
+        dag: dag.clone(),
+        ..Default::default()
+    };
+    // Per chained job, the first date it is planned for: later dates follow it.
+    let mut chain_from: BTreeMap<&str, NaiveDate> = BTreeMap::new();
     let mut d = from;
     while d < to {
         if !has_input(lake, d).await? {
@@ -251,9 +165,9 @@ pub async fn plan(
             d = d + chrono::Days::new(1);
             continue;
         }
-        // DAG is in dependency order, so one pass also picks everything downstream.
+        // The DAG is in dependency order, so one pass also picks everything downstream.
         let mut chosen: BTreeSet<&str> = BTreeSet::new();
-        for t in &DAG {
+        for t in &dag {
             let status = latest
                 .get(&(d, t.job.to_string()))
                 .map(|r| r.status.as_str());
@@ -261,20 +175,20 @@ pub async fn plan(
                 Reprocess::All => true,
                 Reprocess::Missing => status != Some("succeeded"),
                 Reprocess::Failed => status == Some("failed"),
-            } || t.after.iter().any(|a| chosen.contains(a))
-                || (t.job == "profiles" && chain_from.is_some_and(|c| c < d));
+            } || t.after.iter().any(|a| chosen.contains(a.as_str()))
+                || (t.chain && chain_from.get(t.job.as_str()).is_some_and(|c| *c < d));
             if pick {
-                chosen.insert(t.job);
+                chosen.insert(&t.job);
+                if t.chain {
+                    chain_from.entry(&t.job).or_insert(d);
+                }
             } else {
                 plan.done += 1;
             }
         }
-        if chosen.contains("profiles") && chain_from.is_none() {
-            chain_from = Some(d);
-        }
-        for t in &DAG {
-            if chosen.contains(t.job) {
-                plan.tasks.push((d, t.job));
+        for t in &dag {
+            if chosen.contains(t.job.as_str()) {
+                plan.tasks.push((d, t.job.clone()));
             }
         }
         d = d + chrono::Days::new(1);
@@ -305,12 +219,13 @@ impl Summary {
 }
 
 /// The tasks a task waits for, within the plan.
-fn needs(plan: &[(NaiveDate, &'static str)], i: usize) -> Vec<usize> {
-    let (d, job) = plan[i];
+fn needs(plan: &Plan, i: usize) -> Vec<usize> {
+    let (d, job) = &plan.tasks[i];
+    let task = plan.dag.iter().find(|t| &t.job == job);
     let mut out = Vec::new();
-    for (k, (d2, j2)) in plan.iter().enumerate() {
-        let same_day = *d2 == d && task(job).is_some_and(|t| t.after.contains(j2));
-        let chain = job == "profiles" && *j2 == "profiles" && *d2 + chrono::Days::new(1) == d;
+    for (k, (d2, j2)) in plan.tasks.iter().enumerate() {
+        let same_day = d2 == d && task.is_some_and(|t| t.after.contains(j2));
+        let chain = task.is_some_and(|t| t.chain) && j2 == job && *d2 + chrono::Days::new(1) == *d;
         if same_day || chain {
             out.push(k);
         }
@@ -340,7 +255,7 @@ pub async fn execute(
         Bad,
     }
     let mut state = vec![State::Waiting; tasks.len()];
-    let deps: Vec<Vec<usize>> = (0..tasks.len()).map(|i| needs(tasks, i)).collect();
+    let deps: Vec<Vec<usize>> = (0..tasks.len()).map(|i| needs(plan, i)).collect();
     let planned_at = Utc::now();
     let mut running = tokio::task::JoinSet::new();
     loop {
@@ -351,9 +266,9 @@ pub async fn execute(
         for i in 0..tasks.len() {
             if state[i] == State::Waiting && deps[i].iter().any(|&k| state[k] == State::Bad) {
                 state[i] = State::Bad;
-                let (d, job) = tasks[i];
+                let (d, job) = &tasks[i];
                 tracing::warn!(date = %d, job, "not run: a job it needs failed");
-                summary.upstream_failed.push((d, job.to_string()));
+                summary.upstream_failed.push((*d, job.to_string()));
             }
         }
         for i in 0..tasks.len() {
@@ -364,11 +279,22 @@ pub async fn execute(
                 state[i] = State::Running;
                 let (lake, sessions, o, cancel) =
                     (lake.clone(), sessions.clone(), o.clone(), cancel.clone());
-                let (d, job) = tasks[i];
-                running.spawn(async move {
-                    let r = run_task(&lake, &sessions, d, job, &o, planned_at, &cancel).await;
-                    (i, r)
-                });
+                let (d, job) = tasks[i].clone();
+                let set = plan
+                    .dag
+                    .iter()
+                    .find(|t| t.job == job)
+                    .map(|t| t.set.clone())
+                    .unwrap_or_default();
+                let span = tracing::info_span!("task", date = %d, job = %job);
+                running.spawn(tracing::Instrument::instrument(
+                    async move {
+                        let r =
+                            run_task(&lake, &sessions, d, &job, set, &o, planned_at, &cancel).await;
+                        (i, r)
+                    },
+                    span,
+                ));
             }
         }
         let joined = loop {
@@ -389,7 +315,8 @@ pub async fn execute(
             break;
         };
         let (i, r) = joined.map_err(|e| Error::Usage(format!("a task panicked: {e}")))?;
-        let (d, job) = tasks[i];
+        let (d, job) = &tasks[i];
+        let d = *d;
         match r {
             Ok(()) => {
                 state[i] = State::Ok;
@@ -415,11 +342,13 @@ pub async fn execute(
 
 /// One task: wait while another runner holds it, then run it with retries for transient
 /// errors (exponential backoff).
+#[allow(clippy::too_many_arguments)]
 async fn run_task(
     lake: &Lake,
     sessions: &Sessions,
     date: NaiveDate,
-    job: &'static str,
+    job: &str,
+    mut set: Vec<(String, String)>,
     o: &Options,
     planned_at: chrono::DateTime<Utc>,
     cancel: &tokio_util_cancel::Token,
@@ -429,12 +358,6 @@ async fn run_task(
         .map(|t| t.and_utc())
         .ok_or_else(|| Error::Usage(format!("{date}: not a day")))?;
     let end = start + chrono::Duration::days(1);
-    let mut set: Vec<(String, String)> = task(job)
-        .map(|t| t.set)
-        .unwrap_or_default()
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
     set.extend(o.set.get(job).cloned().unwrap_or_default());
     let done_by_other = || async {
         let runs = history::load(lake).await?;
@@ -457,7 +380,7 @@ async fn run_task(
             lease_ttl: o.lease_ttl,
         };
         tracing::info!(date = %date, job, attempt, "running");
-        match crate::run_with(lake, &ctx, job, start, end, &set, &run_o).await {
+        match crate::run_with(lake, &ctx, &o.registry, job, start, end, &set, &run_o).await {
             Ok(r) => {
                 tracing::info!(date = %date, job, rows_out = r.rows_out(), "succeeded");
                 return Ok(());
@@ -498,7 +421,7 @@ pub async fn run_range(
     cancel: tokio_util_cancel::Token,
 ) -> Result<Summary> {
     let recovered = history::recover(lake).await?.len();
-    let p = plan(lake, from, to, o.reprocess).await?;
+    let p = plan(lake, &o.registry, from, to, o.reprocess).await?;
     let mut s = execute(lake, sessions, &p, o, cancel).await?;
     s.recovered = recovered;
     Ok(s)
@@ -527,14 +450,20 @@ pub mod tokio_util_cancel {
 
 #[cfg(test)]
 mod tests {
+    use crate::registry::Registry;
+
     #[test]
     fn the_dag_lists_every_job_after_the_jobs_it_needs() {
-        for (i, t) in super::DAG.iter().enumerate() {
-            for a in t.after {
-                let k = super::DAG.iter().position(|u| u.job == *a);
+        let dag = Registry::builtin().unwrap().nightly().unwrap();
+        for (i, t) in dag.iter().enumerate() {
+            for a in &t.after {
+                let k = dag.iter().position(|u| &u.job == a);
                 assert!(k.is_some_and(|k| k < i), "{} needs {a}", t.job);
             }
-            assert!(crate::job_names().contains(&t.job), "{}", t.job);
         }
+        let jobs: Vec<&str> = dag.iter().map(|t| t.job.as_str()).collect();
+        assert_eq!(jobs.first(), Some(&"compact"));
+        assert_eq!(jobs.last(), Some(&"vacuum"));
+        assert_eq!(jobs.len(), 13, "{jobs:?}");
     }
 }

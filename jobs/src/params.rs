@@ -1,9 +1,10 @@
 //! Named, typed job parameters and their rendering into SQL.
 //!
 //! A step's SQL names its parameters as `{{name}}`. Values are typed Rust values (times,
-//! integers, floats, dates) parsed from flags by [`Params::set`]; rendering writes each one as
-//! a SQL literal of its type. No text a user typed is ever pasted into SQL: a value that does
-//! not parse as its declared type is an error.
+//! integers, floats, dates, text) parsed as their manifest declares them
+//! ([`crate::manifest::parse_value`]); rendering writes each one as a SQL literal of its
+//! type. No text a user typed is ever pasted into SQL as SQL: a value that does not parse as
+//! its declared type is an error, and text becomes a quoted string literal.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -25,6 +26,10 @@ pub enum Value {
     Float(f64),
     /// A duration, rendered as whole microseconds.
     Duration(Duration),
+    /// A boolean.
+    Bool(bool),
+    /// Text, rendered as a string literal (quotes doubled).
+    Text(String),
 }
 
 impl Value {
@@ -39,6 +44,33 @@ impl Value {
             Value::Float(f) if f.is_finite() => format!("{f:?}"),
             Value::Float(_) => "NULL".to_string(),
             Value::Duration(d) => d.as_micros().to_string(),
+            Value::Bool(b) => b.to_string(),
+            Value::Text(t) => format!("'{}'", t.replace('\'', "''")),
+        }
+    }
+
+    /// The value as a user writes it (`30m`, `2026-01-05`), for messages and names.
+    pub fn display(&self) -> String {
+        match self {
+            Value::Time(t) => t.to_rfc3339(),
+            Value::Date(d) => d.format("%Y-%m-%d").to_string(),
+            Value::Int(i) => i.to_string(),
+            Value::Float(f) => f.to_string(),
+            Value::Duration(d) => pulse_lake::schema::duration_text(*d),
+            Value::Bool(b) => b.to_string(),
+            Value::Text(t) => t.clone(),
+        }
+    }
+
+    /// True when both are numbers, durations, dates or times and `self` is the smaller.
+    pub fn less_than(&self, other: &Value) -> bool {
+        match (self, other) {
+            (Value::Int(a), Value::Int(b)) => a < b,
+            (Value::Float(a), Value::Float(b)) => a < b,
+            (Value::Duration(a), Value::Duration(b)) => a < b,
+            (Value::Date(a), Value::Date(b)) => a < b,
+            (Value::Time(a), Value::Time(b)) => a < b,
+            _ => false,
         }
     }
 }
@@ -93,28 +125,30 @@ impl Params {
         }
     }
 
-    /// Overrides an existing parameter from text, parsed as the type it already has.
-    pub fn set(&mut self, name: &str, text: &str) -> Result<()> {
-        let bad = |what: &str| Error::Usage(format!("parameter {name}: {text:?} is not {what}"));
-        let v = match self.0.get(name) {
-            None => {
-                let known: Vec<&String> = self.0.keys().collect();
-                return Err(Error::Usage(format!(
-                    "unknown parameter {name}; this job takes {known:?}"
-                )));
-            }
-            Some(Value::Time(_)) => Value::Time(parse_time(text).ok_or_else(|| bad("a time"))?),
-            Some(Value::Date(_)) => {
-                Value::Date(NaiveDate::parse_from_str(text, "%Y-%m-%d").map_err(|_| bad("a date"))?)
-            }
-            Some(Value::Int(_)) => Value::Int(text.parse().map_err(|_| bad("an integer"))?),
-            Some(Value::Float(_)) => Value::Float(text.parse().map_err(|_| bad("a number"))?),
-            Some(Value::Duration(_)) => Value::Duration(
-                humantime::parse_duration(text).map_err(|_| bad("a duration like 30s or 5m"))?,
-            ),
-        };
-        self.0.insert(name.to_string(), v);
-        Ok(())
+    /// A float parameter.
+    pub fn float(&self, name: &str) -> Result<f64> {
+        match self.get(name) {
+            Some(Value::Float(f)) => Ok(*f),
+            _ => Err(Error::Usage(format!("parameter {name} must be a number"))),
+        }
+    }
+
+    /// A boolean parameter.
+    pub fn bool(&self, name: &str) -> Result<bool> {
+        match self.get(name) {
+            Some(Value::Bool(b)) => Ok(*b),
+            _ => Err(Error::Usage(format!(
+                "parameter {name} must be true or false"
+            ))),
+        }
+    }
+
+    /// A text parameter, `None` when unset.
+    pub fn text(&self, name: &str) -> Option<&str> {
+        match self.get(name) {
+            Some(Value::Text(t)) => Some(t),
+            _ => None,
+        }
     }
 
     /// Replaces every `{{name}}` in `sql` with its value's literal.
@@ -155,10 +189,12 @@ mod tests {
                 .unwrap(),
             "x >= arrow_cast(1767571200000000, 'Timestamp(µs, \"UTC\")') AND s = 20000000 LIMIT 10"
         );
-        assert!(p.set("k", "1; DROP TABLE x").is_err());
-        assert!(p.set("nope", "1").is_err());
-        p.set("size", "5m").unwrap();
+        use crate::manifest::{ParamType, parse_value};
+        assert!(parse_value(ParamType::Int, "1; DROP TABLE x").is_err());
+        p.insert("size", parse_value(ParamType::Duration, "5m").unwrap());
         assert_eq!(p.duration("size").unwrap(), Duration::from_secs(300));
+        p.insert("who", parse_value(ParamType::Text, "o'brien").unwrap());
+        assert_eq!(p.render("{{who}}").unwrap(), "'o''brien'");
         assert!(p.render("{{missing}}").is_err());
     }
 }

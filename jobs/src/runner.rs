@@ -1,6 +1,6 @@
 //! The one mechanism every windowed job runs on.
 //!
-//! A job is a list of SQL steps (files under `sql/<job>/`) and typed parameters. The runner
+//! A SQL job is a folder of steps and a manifest ([`crate::manifest`]). The runner
 //! checks the logical interval `[start, end)` (whole UTC days, since outputs are partitioned by
 //! day), derives the parameters every job shares, runs each step in order, and for each
 //! output step writes one Parquet file per day partition of `agg/<table>/dt=D/`, replacing
@@ -20,65 +20,15 @@ use object_store::ObjectStoreExt;
 use pulse_lake::Lake;
 use pulse_lake::stage::{Split, StagedWrite, Target};
 
+use crate::manifest::Manifest;
 use crate::params::{Params, Value};
+use crate::registry::{Context, SqlJob};
 use crate::{Error, Result};
 
 /// The memory limit below which an embedded run's steps run one at a time.
 const TOGETHER_MEMORY: usize = 1 << 30;
 
-/// What a step does with its result.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StepKind {
-    /// Registered as a view for later steps (recomputed by each step that reads it).
-    View,
-    /// Computed once and written to a scratch table (`tmp/<job>-<suffix>/<name>/` in the
-    /// lake) that later steps read; removed when the run ends. For intermediate results read many times.
-    Materialize,
-    /// Written to `agg/<name>/dt=D/` for each day of the interval (the result needs a `dt`
-    /// column), then registered under its name.
-    Output,
-}
-
-/// One SQL step of a job.
-#[derive(Debug, Clone, Copy)]
-pub struct Step {
-    /// The view or output table name; `{suffix}` is replaced by the job's suffix.
-    pub name: &'static str,
-    /// The SQL, with `{{param}}` placeholders.
-    pub sql: &'static str,
-    /// View or output.
-    pub kind: StepKind,
-}
-
-/// A job: its steps and parameters.
-#[derive(Debug, Clone, Copy)]
-pub struct JobDef {
-    /// The name used by `pulse run`.
-    pub name: &'static str,
-    /// What it computes, for `--help` and logs.
-    pub about: &'static str,
-    /// Default parameters (besides `start` and `end`).
-    pub defaults: fn() -> Params,
-    /// Derives parameters from the others (and checks them).
-    pub derive: fn(&mut Params) -> Result<()>,
-    /// Parameters computed from the data before the steps run: (name, SQL returning one
-    /// integer).
-    pub data_params: &'static [(&'static str, &'static str)],
-    /// Outputs the steps read as "the previous run" and their empty shape, used when the lake
-    /// has none yet: (table, a SELECT returning zero rows of that schema). `{suffix}` in a
-    /// name is replaced as in step names and SQL.
-    pub previous: &'static [(&'static str, &'static str)],
-    /// The steps, in order.
-    pub steps: &'static [Step],
-    /// The suffix of output names (e.g. the window size), from the parameters.
-    pub suffix: fn(&Params) -> String,
-    /// Checks the parameters once the data parameters are known (e.g. that the state a
-    /// job continues from is there).
-    pub check: fn(&Params) -> Result<()>,
-    /// Whether each day builds on the previous day's output: a longer interval then runs as
-    /// one run per day, in order.
-    pub daily: bool,
-}
+pub use crate::manifest::StepKind;
 
 /// What a run wrote.
 #[derive(Debug, Default, Clone)]
@@ -100,14 +50,22 @@ impl RunReport {
     pub fn rows_out(&self) -> u64 {
         self.outputs.iter().map(|(_, r, _)| *r as u64).sum()
     }
-}
 
-/// The parameters of `job` over `[start, end)`: its defaults plus the shared ones.
-pub fn params_for(job: &JobDef, start: DateTime<Utc>, end: DateTime<Utc>) -> Params {
-    let mut p = (job.defaults)();
-    p.insert("start", Value::Time(start));
-    p.insert("end", Value::Time(end));
-    p
+    /// Adds the figures of `r` (a later day of the same job).
+    pub fn add(&mut self, r: RunReport) {
+        self.rows_in += r.rows_in;
+        self.spilled_bytes += r.spilled_bytes;
+        self.rows_fetched += r.rows_fetched;
+        for (table, rows, days) in r.outputs {
+            match self.outputs.iter_mut().find(|o| o.0 == table) {
+                Some(o) => {
+                    o.1 += rows;
+                    o.2 += days;
+                }
+                None => self.outputs.push((table, rows, days)),
+            }
+        }
+    }
 }
 
 /// Checks that `[start, end)` is a non-empty interval of whole UTC days.
@@ -152,78 +110,129 @@ pub fn derive_read_from(p: &mut Params, lookback: std::time::Duration) -> Result
     Ok(())
 }
 
-/// Runs `job` with `params` in `ctx` (a session with the lake registered), writing outputs to
-/// `lake`.
-pub async fn run(
-    lake: &Lake,
-    ctx: &SessionContext,
-    job: &JobDef,
-    params: Params,
-) -> Result<RunReport> {
-    let (start, end) = (params.time("start")?, params.time("end")?);
-    check_interval(start, end)?;
-    if !job.daily {
-        return run_interval(lake, ctx, job, params).await;
+/// The options every step's SQL runs under: queries only (no DDL, no writes, no `SET`), so
+/// a job writes nothing but its declared outputs.
+pub fn sql_options() -> datafusion::execution::context::SQLOptions {
+    datafusion::execution::context::SQLOptions::new()
+        .with_allow_ddl(false)
+        .with_allow_dml(false)
+        .with_allow_statements(false)
+}
+
+/// Adds the parameters every job shares and the job's own derived ones (`lookback`,
+/// `derived`), checking them (`checks` that do not need the data).
+pub async fn derive(m: &Manifest, p: &mut Params) -> Result<()> {
+    derive_shared(p)?;
+    let eval = SessionContext::new();
+    let mut done = vec![false; m.checks.len()];
+    run_checks(&eval, m, p, &mut done).await?;
+    for d in &m.derived {
+        let v = constant(&eval, &p.render(&d.sql)?, &d.name).await?;
+        p.insert(&d.name, v);
     }
-    let mut total = RunReport::default();
-    let mut day = start;
-    while day < end {
-        let mut p = params.clone();
-        p.insert("start", Value::Time(day));
-        p.insert("end", Value::Time(day + Duration::days(1)));
-        let r = run_interval(lake, ctx, job, p).await?;
-        total.rows_in += r.rows_in;
-        total.spilled_bytes += r.spilled_bytes;
-        total.rows_fetched += r.rows_fetched;
-        for (table, rows, days) in r.outputs {
-            match total.outputs.iter_mut().find(|o| o.0 == table) {
-                Some(o) => {
-                    o.1 += rows;
-                    o.2 += days;
-                }
-                None => total.outputs.push((table, rows, days)),
+    if let Some(l) = &m.lookback {
+        let us = match constant(&eval, &p.render(l)?, "lookback").await? {
+            Value::Int(us) if us >= 0 => us as u64,
+            v => {
+                return Err(Error::Usage(format!(
+                    "lookback is {}: it must be a non-negative integer of microseconds",
+                    v.display()
+                )));
+            }
+        };
+        derive_read_from(p, std::time::Duration::from_micros(us))?;
+    }
+    run_checks(&eval, m, p, &mut done).await
+}
+
+/// Evaluates the checks of `m` not `done` whose parameters are all known.
+async fn run_checks(
+    eval: &SessionContext,
+    m: &Manifest,
+    p: &Params,
+    done: &mut [bool],
+) -> Result<()> {
+    for (c, done) in m.checks.iter().zip(done.iter_mut()) {
+        if *done || p.render(&c.sql).is_err() {
+            continue;
+        }
+        *done = true;
+        match constant(eval, &p.render(&c.sql)?, "check").await? {
+            Value::Bool(true) => {}
+            Value::Bool(false) => {
+                return Err(Error::Usage(crate::manifest::render_text(
+                    &c.message, p, "{", "}",
+                )?));
+            }
+            v => {
+                return Err(Error::Usage(format!(
+                    "check {:?} is {}, not true or false",
+                    c.sql,
+                    v.display()
+                )));
             }
         }
-        day += Duration::days(1);
     }
-    Ok(total)
+    Ok(())
 }
 
-/// Adds the parameters every job shares and the job's own derived ones (checking them).
-pub fn derive(job: &JobDef, p: &mut Params) -> Result<()> {
-    derive_shared(p)?;
-    (job.derive)(p)
+/// The value of a SQL expression over constants (no table is read).
+async fn constant(eval: &SessionContext, expr: &str, what: &str) -> Result<Value> {
+    let failed =
+        |e: datafusion::error::DataFusionError| Error::Usage(format!("{what} = {expr:?}: {e}"));
+    let batches = eval
+        .sql_with_options(&format!("SELECT {expr}"), sql_options())
+        .await
+        .map_err(failed)?
+        .collect()
+        .await
+        .map_err(failed)?;
+    let column = batches
+        .iter()
+        .find(|b| b.num_rows() > 0)
+        .map(|b| b.column(0).clone())
+        .ok_or_else(|| Error::Usage(format!("{what} = {expr:?}: no value")))?;
+    crate::manifest::value_of(column.as_ref())?
+        .ok_or_else(|| Error::Usage(format!("{what} = {expr:?} is NULL")))
 }
 
-async fn run_interval(
-    lake: &Lake,
-    ctx: &SessionContext,
-    job: &JobDef,
-    mut params: Params,
-) -> Result<RunReport> {
-    derive(job, &mut params)?;
-    let suffix = (job.suffix)(&params);
-    for (table, empty_sql) in job.previous {
-        let table = table.replace("{suffix}", &suffix);
-        if !ctx.table_exist(table.as_str())? {
-            // The output's table over its (still empty) directory, as every session has it
-            // once written: a view of the zero-row query would not survive the trip to a
-            // cluster's scheduler.
-            let schema = Arc::new(ctx.sql(empty_sql).await?.schema().as_arrow().clone());
-            let output = crate::outputs::Output {
-                table,
-                job: job.name,
-                schema,
-            };
-            crate::outputs::register(ctx, lake, std::slice::from_ref(&output))?;
+/// Runs `job` over `params`' interval in `cx`, writing its outputs to the lake.
+pub(crate) async fn run(cx: &Context<'_>, job: &SqlJob, mut params: Params) -> Result<RunReport> {
+    let (lake, ctx, m) = (cx.lake, cx.ctx, &job.manifest);
+    derive(m, &mut params).await?;
+    let suffix = m.suffix(&params)?;
+    // Tables the steps read that are not there yet: outputs no run wrote (as every session
+    // has them once written: a view of zero rows would not survive the trip to a cluster's
+    // scheduler), optional inputs.
+    let mut known = cx.registry.outputs(&Default::default())?;
+    for o in m.outputs.iter().chain(&m.optional_inputs) {
+        known.push(crate::outputs::Output {
+            table: o.name.replace("{suffix}", &suffix),
+            job: m.name.clone(),
+            schema: crate::manifest::columns(o)?,
+        });
+    }
+    for read in &m.reads {
+        let table = read.replace("{suffix}", &suffix);
+        if ctx.table_exist(table.as_str())? {
+            continue;
+        }
+        if let Some(o) = known.iter().rev().find(|o| o.table == table) {
+            crate::outputs::register(ctx, lake, std::slice::from_ref(o))?;
         }
     }
-    for (name, sql) in job.data_params {
-        let batches = ctx.sql(&params.render(sql)?).await?.collect().await?;
+    for d in &m.data {
+        let sql = params.render(&d.sql)?;
+        let batches = ctx
+            .sql_with_options(&sql, sql_options())
+            .await?
+            .collect()
+            .await?;
         let v = crate::scalar::first_i64(&batches).unwrap_or(0);
-        params.insert(name, Value::Int(v));
+        params.insert(&d.name, Value::Int(v));
     }
-    (job.check)(&params)?;
+    let mut done = vec![false; m.checks.len()];
+    run_checks(&SessionContext::new(), m, &params, &mut done).await?;
     let (start, end) = (params.time("start")?, params.time("end")?);
     let days: Vec<String> = (0..(end - start).num_days())
         .map(|d| (start + Duration::days(d)).format("%Y-%m-%d").to_string())
@@ -251,7 +260,7 @@ async fn run_interval(
 async fn run_steps(
     lake: &Lake,
     ctx: &SessionContext,
-    job: &JobDef,
+    job: &SqlJob,
     params: &Params,
     suffix: &str,
     days: &[String],
@@ -268,18 +277,21 @@ async fn run_steps(
             _ => true,
         };
     let mut pending: Vec<Pending> = Vec::new();
-    for step in job.steps {
+    for (step, text) in job.manifest.steps.iter().zip(&job.sql) {
         let name = step.name.replace("{suffix}", suffix);
         // The suffix is made by the job from typed parameters (e.g. `30m`), never user text.
-        let sql = params.render(&step.sql.replace("{suffix}", suffix))?;
+        let sql = params.render(&text.replace("{suffix}", suffix))?;
         let reads = tables_read(ctx, &name, &sql)?;
         if pending.iter().any(|p| reads.contains(&p.name)) {
             run_pending(lake, ctx, job, days, &mut pending, scratch, report).await?;
         }
-        let df = ctx.sql(&sql).await.map_err(|e| Error::Step {
-            step: name.clone(),
-            source: e,
-        })?;
+        let df = ctx
+            .sql_with_options(&sql, sql_options())
+            .await
+            .map_err(|e| Error::Step {
+                step: name.clone(),
+                source: e,
+            })?;
         match step.kind {
             StepKind::View => {
                 ctx.deregister_table(name.as_str())?;
@@ -289,7 +301,7 @@ async fn run_steps(
                 pending.push(Pending {
                     rel: match kind {
                         StepKind::Output => format!("agg/{name}"),
-                        _ => format!("tmp/{}-{suffix}/{name}", job.name),
+                        _ => format!("tmp/{}-{suffix}/{name}", job.manifest.name),
                     },
                     name,
                     kind,
@@ -314,7 +326,7 @@ struct Pending {
 }
 
 /// The lake tables (and views) `sql` reads, by name.
-fn tables_read(ctx: &SessionContext, step: &str, sql: &str) -> Result<Vec<String>> {
+pub(crate) fn tables_read(ctx: &SessionContext, step: &str, sql: &str) -> Result<Vec<String>> {
     let state = ctx.state();
     let dialect = state.config().options().sql_parser.dialect;
     let statement = state
@@ -341,7 +353,7 @@ fn tables_read(ctx: &SessionContext, step: &str, sql: &str) -> Result<Vec<String
 async fn run_pending(
     lake: &Lake,
     ctx: &SessionContext,
-    job: &JobDef,
+    job: &SqlJob,
     days: &[String],
     pending: &mut Vec<Pending>,
     scratch: &mut Vec<String>,
@@ -357,7 +369,7 @@ async fn run_pending(
         .map(|p| p.name.as_str())
         .collect::<Vec<_>>()
         .join(",");
-    let span = tracing::info_span!("steps", job = job.name, steps = %names);
+    let span = tracing::info_span!("steps", job = %job.manifest.name, steps = %names);
     // Each output's shape (its table created first); scratch directories are removed when
     // the run ends, also when this write fails.
     let mut shapes = Vec::new();

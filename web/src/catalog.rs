@@ -298,7 +298,7 @@ pub fn bind<'a>(
                 if d.is_zero() {
                     return Err(bad(&p.name, "must be longer than zero"));
                 }
-                let text = pulse_jobs::jobs::duration_text(d);
+                let text = pulse_lake::schema::duration_text(d);
                 out.durations.push((p.name.clone(), text.clone()));
                 ScalarValue::Utf8(Some(text))
             }

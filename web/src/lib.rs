@@ -129,11 +129,11 @@ impl App {
 
 impl Current {
     /// The job that writes `table`, if a job does.
-    pub fn job_of(&self, table: &str) -> Option<&'static str> {
+    pub fn job_of(&self, table: &str) -> Option<&str> {
         self.outputs
             .iter()
             .find(|o| o.table == table)
-            .map(|o| o.job)
+            .map(|o| o.job.as_str())
     }
 }
 

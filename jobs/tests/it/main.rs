@@ -7,6 +7,7 @@ mod betweenness;
 mod e2e;
 mod pagerank;
 mod property;
+mod registry;
 mod slt;
 mod viewers;
 
@@ -41,14 +42,15 @@ impl Env {
         to: &str,
         set: &[(&str, &str)],
     ) -> pulse_jobs::Result<RunReport> {
-        let def = pulse_jobs::jobs::by_name(job).expect("known job");
+        let registry = pulse_jobs::registry::Registry::builtin()?;
         let start = pulse_jobs::params::parse_time(from).expect("time");
         let end = pulse_jobs::params::parse_time(to).expect("time");
-        let mut p = pulse_jobs::runner::params_for(def, start, end);
-        for (k, v) in set {
-            p.set(k, v)?;
-        }
-        pulse_jobs::runner::run(&self.lake, &self.ctx, def, p).await
+        let set: Vec<(String, String)> = set
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let o = pulse_jobs::RunOptions::default();
+        pulse_jobs::run_with(&self.lake, &self.ctx, &registry, job, start, end, &set, &o).await
     }
 
     /// Rows of a query as strings.

@@ -31,18 +31,7 @@ async fn month(env: &Env) -> GenReport {
 }
 
 async fn named(env: &Env, job: &str, from: &str, to: &str) -> pulse_jobs::Result<()> {
-    let t = |s: &str| pulse_jobs::params::parse_time(s).unwrap();
-    pulse_jobs::run_named(
-        &env.lake,
-        &env.ctx,
-        job,
-        t(from),
-        t(to),
-        &[],
-        chrono::Duration::zero(),
-    )
-    .await
-    .map(|_| ())
+    env.run(job, from, to, &[]).await.map(|_| ())
 }
 
 type Scores = BTreeMap<(String, String, String), f64>;

@@ -2,6 +2,8 @@
 //! checks its answer (every record landed) and reports throughput and peak memory; nothing
 //! here asserts a time. Build with `--release`. Figures go in BENCHMARKS.md.
 
+mod cluster;
+
 use std::io::Write;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -199,13 +201,15 @@ where
     .map_err(|_| anyhow::anyhow!("benchmark thread panicked"))?
 }
 
-/// Runs a benchmark. `lake` opens the configured lake, for the benchmarks that write to it.
-pub async fn run(
-    cmd: BenchCmd,
-    lake: impl FnOnce() -> anyhow::Result<Lake>,
-    web: impl FnOnce() -> anyhow::Result<pulse_web::Sessions>,
-    memory_limit: u64,
-) -> anyhow::Result<()> {
+/// Runs a benchmark on `engine` (the configured lake, for the benchmarks that write to it).
+pub async fn run(cmd: BenchCmd, engine: &crate::engine::Engine) -> anyhow::Result<()> {
+    let memory_limit = engine.memory_limit;
+    let lake = || engine.lake();
+    let web = || async {
+        let lake = engine.lake()?;
+        let registry = engine.registry(&lake).await?;
+        Ok::<_, anyhow::Error>(engine.web_sessions(&lake, &registry))
+    };
     if cfg!(debug_assertions) {
         eprintln!("warning: this is a debug build; figures are only meaningful with --release");
     }
@@ -226,7 +230,7 @@ pub async fn run(
             days,
             keep,
         } => bench_profiles(&lake()?, viewers, daily, days, keep, memory_limit).await,
-        BenchCmd::Serve { loads } => bench_serve(web()?, loads).await,
+        BenchCmd::Serve { loads } => bench_serve(web().await?, loads).await,
         BenchCmd::Cluster {
             days,
             channels,
@@ -236,7 +240,7 @@ pub async fn run(
             runs,
             scheduling,
         } => {
-            let opts = crate::bench_cluster::Options {
+            let opts = self::cluster::Options {
                 days,
                 gen_args: vec![
                     "--channels".into(),
@@ -250,7 +254,7 @@ pub async fn run(
                 runs,
                 scheduling,
             };
-            tokio::task::block_in_place(|| crate::bench_cluster::run(&opts))
+            tokio::task::block_in_place(|| self::cluster::run(&opts))
         }
         BenchCmd::Planning {
             commits,
@@ -656,7 +660,7 @@ async fn bench_planning(commits: usize, days: usize, runs: usize) -> anyhow::Res
     let day0 = chrono::NaiveDate::from_ymd_opt(2026, 1, 1).context("date")?;
     let table = LakeTable::new(&lake, "raw/presence");
     table.ensure(&shape).await?;
-    let bar = crate::progress_bar(commits as u64, "committing");
+    let bar = crate::progress::bar(commits as u64, "committing");
     let t = Instant::now();
     for i in 0..commits {
         let day = day0 + chrono::Duration::days((i % days) as i64);
@@ -797,14 +801,15 @@ async fn bench_profiles(
     let ctx = pulse_lake::catalog::session_limited(lake, Some(memory_limit as usize)).await?;
     let start = last.and_hms_opt(0, 0, 0).context("time")?.and_utc();
     let t = Instant::now();
-    let report = pulse_jobs::run_named(
+    let report = pulse_jobs::run_with(
         lake,
         &ctx,
+        &pulse_jobs::registry::Registry::builtin()?,
         "profiles-rebuild",
         start,
         start + chrono::Duration::days(1),
         &[],
-        chrono::Duration::hours(1),
+        &pulse_jobs::RunOptions::default(),
     )
     .await?;
     let took = t.elapsed();
@@ -872,7 +877,7 @@ async fn write_history(
         Field::new("minutes", DataType::Float64, true),
     ]));
     let mut rows = 0u64;
-    let bar = crate::progress_bar(days as u64, "writing the viewer-day history");
+    let bar = crate::progress::bar(days as u64, "writing the viewer-day history");
     for d in 0..days {
         let date = first + chrono::Days::new(d as u64);
         let day0 = date
