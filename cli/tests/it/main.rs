@@ -20,6 +20,7 @@ mod shared_data;
 mod socket;
 mod sql;
 mod twitch;
+mod user_jobs;
 mod web;
 
 use std::io::{BufRead, BufReader};
