@@ -666,9 +666,32 @@ pub(crate) async fn delete_dir(lake: &Lake, rel: &str) -> Result<()> {
     Ok(())
 }
 
-/// Writes a native job's result for one day (`df`, with a `dt` column) as the output
-/// `table` (staged writes, committed here), registers the table, and deletes the job's
-/// scratch directory `scratch`. Returns the rows written.
+/// Writes a job's result `df` (with a `dt` column) as the output `table` for `days`,
+/// replacing those day partitions in one commit (a day without rows is emptied), and
+/// registers the table. The rows are written where the plan runs: on a cluster, by the
+/// executors. Returns the rows written. Jobs written in Rust write their outputs with it.
+pub async fn write_output(
+    lake: &Lake,
+    ctx: &SessionContext,
+    table: &str,
+    days: &[String],
+    df: datafusion::prelude::DataFrame,
+) -> Result<usize> {
+    let shape = output_shape(lake, table, df.schema().as_arrow()).await?;
+    let target = Target {
+        rel: format!("agg/{table}"),
+        days: Some(days.to_vec()),
+        generation: pulse_lake::delta::unique_generation(table.as_bytes()),
+    };
+    let mut staged = write_staged(ctx, table, &[(df, target.clone())]).await?;
+    let files = staged.files.remove(&target.rel).unwrap_or_default();
+    let rows = commit_days(lake, table, &shape, &target, files).await?;
+    ctx.deregister_table(table)?;
+    pulse_lake::catalog::register_agg(ctx, lake, table).await?;
+    Ok(rows)
+}
+
+/// [`write_output`] for one day, then deletes the job's scratch directory `scratch`.
 pub(crate) async fn write_day_output(
     lake: &Lake,
     ctx: &SessionContext,
@@ -677,17 +700,7 @@ pub(crate) async fn write_day_output(
     df: datafusion::prelude::DataFrame,
     scratch: &str,
 ) -> Result<usize> {
-    let shape = output_shape(lake, table, df.schema().as_arrow()).await?;
-    let target = Target {
-        rel: format!("agg/{table}"),
-        days: Some(vec![date.to_string()]),
-        generation: pulse_lake::delta::unique_generation(table.as_bytes()),
-    };
-    let mut staged = write_staged(ctx, table, &[(df, target.clone())]).await?;
-    let files = staged.files.remove(&target.rel).unwrap_or_default();
-    let rows = commit_days(lake, table, &shape, &target, files).await?;
-    ctx.deregister_table(table)?;
-    pulse_lake::catalog::register_agg(ctx, lake, table).await?;
+    let rows = write_output(lake, ctx, table, &[date.to_string()], df).await?;
     delete_dir(lake, scratch).await?;
     Ok(rows)
 }
