@@ -384,36 +384,45 @@ async fn iterate(
         // the L1 change): as a checkpoint, or to one of two scratch directories in between, so a
         // plan never nests earlier steps and never reads the directory it writes. A scratch
         // directory is emptied first: what it held (two steps ago) is read no more.
-        let next = ctx.sql(&step).await?;
-        let checkpoint = i.is_multiple_of(every) || i == o.max_iter;
-        let rel = if checkpoint {
-            format!("{base}/iter-{i}")
-        } else {
-            let rel = format!("{base}/work-{}", i % 2);
-            crate::runner::delete_dir(lake, &rel).await?;
-            rel
-        };
-        let written = crate::runner::materialize(lake, ctx, "pagerank_next", &rel, next).await?;
-        if checkpoint {
-            lake.store()
-                .put(&done(i), written.files.join("\n").into_bytes().into())
-                .await
-                .map_err(pulse_lake::Error::from)?;
-        }
-        let l1 = first_f64(
-            &ctx.sql("SELECT sum(abs(rank - prev)) FROM pagerank_next")
-                .await?
-                .collect()
-                .await?,
+        let span = tracing::info_span!("iteration", iteration = i);
+        let l1 = tracing::Instrument::instrument(
+            async {
+                let next = ctx.sql(&step).await?;
+                let checkpoint = i.is_multiple_of(every) || i == o.max_iter;
+                let rel = if checkpoint {
+                    format!("{base}/iter-{i}")
+                } else {
+                    let rel = format!("{base}/work-{}", i % 2);
+                    crate::runner::delete_dir(lake, &rel).await?;
+                    rel
+                };
+                let written =
+                    crate::runner::materialize(lake, ctx, "pagerank_next", &rel, next).await?;
+                if checkpoint {
+                    lake.store()
+                        .put(&done(i), written.files.join("\n").into_bytes().into())
+                        .await
+                        .map_err(pulse_lake::Error::from)?;
+                }
+                let l1 = first_f64(
+                    &ctx.sql("SELECT sum(abs(rank - prev)) FROM pagerank_next")
+                        .await?
+                        .collect()
+                        .await?,
+                )
+                .unwrap_or(0.0);
+                let ranks = ctx.table("pagerank_next").await?.into_view();
+                ctx.deregister_table("pagerank_ranks")?;
+                ctx.register_table("pagerank_ranks", ranks)?;
+                tracing::info!(l1, "pagerank iteration");
+                Ok::<f64, Error>(l1)
+            },
+            span,
         )
-        .unwrap_or(0.0);
+        .await?;
         report.l1 = l1;
         report.iterations = i;
         converged = l1 < n as f64 * o.tol;
-        let ranks = ctx.table("pagerank_next").await?.into_view();
-        ctx.deregister_table("pagerank_ranks")?;
-        ctx.register_table("pagerank_ranks", ranks)?;
-        tracing::info!(iteration = i, l1, "pagerank iteration");
         if converged {
             break;
         }

@@ -392,3 +392,27 @@ fn json_logs_carry_each_run_id_and_job_on_the_lines_of_the_run() {
         );
     }
 }
+
+#[test]
+fn the_jobs_doc_shows_the_registry_and_the_fixture_as_they_are() {
+    let doc =
+        std::fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../docs/jobs.md"))
+            .unwrap();
+    let table = Pulse::new().ok(&["job", "list", "--markdown"]);
+    let between = doc
+        .split("<!-- jobs:begin -->\n")
+        .nth(1)
+        .and_then(|rest| rest.split("<!-- jobs:end -->").next())
+        .unwrap();
+    assert_eq!(
+        between, table,
+        "docs/jobs.md: run `pulse job list --markdown`"
+    );
+    for f in ["job.toml", "01_regulars.sql", "02_hourly_chatters.sql"] {
+        let text = std::fs::read_to_string(fixture().join(f)).unwrap();
+        assert!(
+            doc.contains(&text),
+            "docs/jobs.md does not show {f} as it is"
+        );
+    }
+}
