@@ -57,10 +57,11 @@ impl Engine {
         for j in &self.native {
             r.add(j.clone(), Source::BuiltIn)?;
         }
+        // Installed jobs first: a folder given with --jobs replaces its installed copy.
+        r.add_installed(lake).await?;
         for d in &self.cfg.jobs.dirs {
             r.add_dir(d)?;
         }
-        r.add_installed(lake).await?;
         Ok(r)
     }
 

@@ -99,13 +99,20 @@ fn nightly(m: &Manifest) -> String {
     }
 }
 
+/// The jobs, by name.
+fn by_name(r: &Registry) -> Vec<&Arc<dyn pulse_jobs::registry::Job>> {
+    let mut jobs: Vec<_> = r.jobs().collect();
+    jobs.sort_by(|a, b| a.manifest().name.cmp(&b.manifest().name));
+    jobs
+}
+
 /// One line per job.
 fn list(r: &Registry) -> String {
     let mut out = format!(
         "{:<18} {:<6} {:<13} {:<40} description\n",
         "job", "source", "interval", "nightly"
     );
-    for j in r.jobs() {
+    for j in by_name(r) {
         let m = j.manifest();
         let source = match r.source(&m.name) {
             Some(Source::User) => "user",
@@ -129,7 +136,7 @@ pub fn markdown_table(r: &Registry) -> String {
         "| job | interval | nightly | parameters (default) | writes | what it computes |\n\
          |---|---|---|---|---|---|\n",
     );
-    for j in r.jobs() {
+    for j in by_name(r) {
         let m = j.manifest();
         if r.source(&m.name) == Some(Source::User) {
             continue;

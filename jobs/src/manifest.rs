@@ -198,9 +198,6 @@ fn dt() -> String {
     "dt".into()
 }
 
-/// Table names a job output may not take: the lake's own tables.
-const RESERVED: [&str; 3] = ["runs", "leases", "quarantine"];
-
 impl Manifest {
     /// Parses `text` (the file `origin`, named in errors with the line).
     pub fn parse(text: &str, origin: &str) -> Result<Manifest> {
@@ -262,16 +259,6 @@ impl Manifest {
         }
         for o in &outputs {
             let plain = o.replace("{suffix}", "");
-            if pulse_lake::schema::RawTable::ALL
-                .iter()
-                .any(|t| t.name() == plain)
-                || RESERVED.contains(&plain.as_str())
-            {
-                return bad(format!(
-                    "output {o} is named like one of the lake's own tables: a job writes only \
-                     its own tables"
-                ));
-            }
             if !plain
                 .chars()
                 .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
@@ -330,7 +317,7 @@ impl Manifest {
                 if out {
                     let word = if below { "at least" } else { "at most" };
                     return Err(Error::Usage(format!(
-                        "parameter {name} must be {word} {}",
+                        "{name} must be {word} {}",
                         b.display()
                     )));
                 }
@@ -350,9 +337,31 @@ impl Manifest {
             .collect()
     }
 
-    /// The output names' suffix for parameters `p`.
+    /// The output names' suffix for parameters `p`: lower case letters, digits and `_`
+    /// only, since it becomes part of table names and of the SQL that names them.
     pub fn suffix(&self, p: &Params) -> Result<String> {
-        render_text(&self.suffix, p, "{", "}")
+        let s = render_text(&self.suffix, p, "{", "}")?;
+        if !s
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        {
+            return Err(Error::Usage(format!(
+                "{}: the suffix {s:?} (from {:?}) may hold only lower case letters, digits and _",
+                self.name, self.suffix
+            )));
+        }
+        Ok(s)
+    }
+
+    /// The suffix with the parameters the nightly DAG gives the job over its defaults.
+    pub fn nightly_suffix(&self) -> Result<String> {
+        let start = DateTime::<Utc>::UNIX_EPOCH;
+        let p = self.params(
+            start,
+            start + chrono::Duration::days(1),
+            &self.nightly_set(),
+        )?;
+        self.suffix(&p)
     }
 }
 

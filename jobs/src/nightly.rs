@@ -312,6 +312,15 @@ pub async fn execute(
             }
         };
         let Some(joined) = joined else {
+            // Nothing runs: a task still waiting waits for one that cannot run first.
+            for (i, s) in state.iter_mut().enumerate() {
+                if *s == State::Waiting {
+                    *s = State::Bad;
+                    let (d, job) = &tasks[i];
+                    tracing::error!(date = %d, job, "not run: it waits for a job that cannot run first");
+                    summary.upstream_failed.push((*d, job.to_string()));
+                }
+            }
             break;
         };
         let (i, r) = joined.map_err(|e| Error::Usage(format!("a task panicked: {e}")))?;

@@ -211,10 +211,10 @@ impl Registry {
     /// The built-in jobs, the user jobs in `dirs` and those installed in `lake`.
     pub async fn load(lake: &Lake, dirs: &[std::path::PathBuf]) -> Result<Registry> {
         let mut r = Registry::builtin()?;
+        r.add_installed(lake).await?;
         for d in dirs {
             r.add_dir(d)?;
         }
-        r.add_installed(lake).await?;
         Ok(r)
     }
 
@@ -226,7 +226,15 @@ impl Registry {
 
     /// Adds `jobs` (see [`add`](Self::add)), which may depend on each other; none of them
     /// when one is wrong.
-    pub fn add_all(&mut self, jobs: Vec<Arc<dyn Job>>, source: Source) -> Result<()> {
+    pub fn add_all(&mut self, mut jobs: Vec<Arc<dyn Job>>, source: Source) -> Result<()> {
+        // A variant after the job it is a variant of.
+        let names: Vec<String> = jobs.iter().map(|j| j.manifest().name.clone()).collect();
+        jobs.sort_by_key(|j| {
+            j.manifest()
+                .variant_of
+                .as_ref()
+                .is_some_and(|v| names.contains(v))
+        });
         let before = self.jobs.len();
         for job in jobs {
             if let Err(e) = self.admit(job.as_ref(), source) {
@@ -235,7 +243,8 @@ impl Registry {
             }
             self.jobs.push((job, source));
         }
-        if let Err((name, e)) = self.order(false) {
+        let checked = self.order(false).and_then(|_| self.order(true)).map(|_| ());
+        if let Err((name, e)) = checked {
             let origin = self
                 .find(&name)
                 .map(|(j, _)| origin_of(j.as_ref()))
@@ -271,16 +280,55 @@ impl Registry {
                 }
             }
         }
-        let family = |x: &Manifest| x.variant_of.clone().unwrap_or_else(|| x.name.clone());
         for o in &m.outputs {
-            if let Some((other, _)) = self.jobs.iter().find(|(j, _)| {
-                family(j.manifest()) != family(m)
-                    && j.manifest().outputs.iter().any(|p| p.name == o.name)
-            }) {
+            if let Some(other) = self.owner_other_than(m, &o.name, templates_overlap) {
                 return Err(Error::Usage(format!(
-                    "{origin}: output {} is written by job {}: a job writes only its own tables",
-                    o.name,
-                    other.manifest().name
+                    "{origin}: output {} is written by job {other}: a job writes only its own tables",
+                    o.name
+                )));
+            }
+        }
+        let suffix = m
+            .nightly_suffix()
+            .map_err(|e| Error::Usage(format!("{origin}: {e}")))?;
+        self.claim(m, &suffix)
+            .map_err(|e| Error::Usage(format!("{origin}: {e}")))
+    }
+
+    /// The job, other than `m` and its variants, whose outputs `name` (a table or a
+    /// `{suffix}` template) may be, by `same`.
+    fn owner_other_than(
+        &self,
+        m: &Manifest,
+        name: &str,
+        same: fn(&str, &str) -> bool,
+    ) -> Option<String> {
+        let family = |x: &Manifest| x.variant_of.clone().unwrap_or_else(|| x.name.clone());
+        self.jobs
+            .iter()
+            .map(|(j, _)| j.manifest())
+            .find(|j| family(j) != family(m) && j.outputs.iter().any(|p| same(&p.name, name)))
+            .map(|j| j.name.clone())
+    }
+
+    /// Checks that the outputs of `m`, named with `suffix`, are its own: not one of the lake's
+    /// tables, a job's optional input, or another job's output.
+    pub fn claim(&self, m: &Manifest, suffix: &str) -> Result<()> {
+        for o in &m.outputs {
+            let table = o.name.replace("{suffix}", suffix);
+            if pulse_lake::catalog::is_lake_table(&table)
+                || self
+                    .jobs()
+                    .any(|j| j.manifest().optional_inputs.iter().any(|i| i.name == table))
+            {
+                return Err(Error::Usage(format!(
+                    "output {table} is named like one of the lake's own tables: a job writes \
+                     only its own tables"
+                )));
+            }
+            if let Some(other) = self.owner_other_than(m, &table, template_matches) {
+                return Err(Error::Usage(format!(
+                    "output {table} is written by job {other}: a job writes only its own tables"
                 )));
             }
         }
@@ -322,16 +370,24 @@ impl Registry {
                 jobs.push(SqlJob::from_dir(&d)?);
             }
         }
-        let names = jobs.iter().map(|j| j.manifest.name.clone()).collect();
+        let names: Vec<String> = jobs.iter().map(|j| j.manifest.name.clone()).collect();
+        // A folder given with --jobs wins over its installed copy.
+        let kept = self.jobs.clone();
+        self.jobs
+            .retain(|(j, s)| *s != Source::User || !names.contains(&j.manifest().name));
         let jobs = jobs
             .into_iter()
             .map(|j| Arc::new(j) as Arc<dyn Job>)
             .collect();
-        self.add_all(jobs, Source::User)?;
+        if let Err(e) = self.add_all(jobs, Source::User) {
+            self.jobs = kept;
+            return Err(e);
+        }
         Ok(names)
     }
 
-    /// Adds the jobs installed in the lake (`jobs/<name>/`, see [`install`]).
+    /// Adds the jobs installed in the lake (`jobs/<name>/`, see [`install`]); before the
+    /// folders given with `--jobs`, which replace an installed copy.
     pub async fn add_installed(&mut self, lake: &Lake) -> Result<()> {
         let mut by_dir: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
         for (path, _) in pulse_lake::catalog::list_files(lake, INSTALLED).await? {
@@ -357,15 +413,32 @@ impl Registry {
                 .or_default()
                 .insert(file.to_string(), text);
         }
-        let mut jobs: Vec<Arc<dyn Job>> = Vec::new();
+        // A job that does not load is left out with a warning: it must not stop every
+        // command on the lake (`pulse job check` says what is wrong with it).
+        let mut pending: Vec<Arc<dyn Job>> = Vec::new();
         for (dir, files) in &by_dir {
-            let job = SqlJob::from_files(&format!("lake {INSTALLED}/{dir}"), files, &|_| None)?;
-            // A folder given with --jobs wins over its installed copy.
-            if self.find(&job.manifest.name).is_none() {
-                jobs.push(Arc::new(job));
+            match SqlJob::from_files(&format!("lake {INSTALLED}/{dir}"), files, &|_| None) {
+                Ok(job) => pending.push(Arc::new(job)),
+                Err(e) => tracing::warn!(error = %e, "an installed job is left out"),
             }
         }
-        self.add_all(jobs, Source::User)
+        // In passes, so that a job comes after the installed jobs it depends on.
+        loop {
+            let before = pending.len();
+            let mut failed = Vec::new();
+            for job in std::mem::take(&mut pending) {
+                if let Err(e) = self.add(job.clone(), Source::User) {
+                    failed.push((job, e));
+                }
+            }
+            if failed.len() == before || failed.is_empty() {
+                for (_, e) in failed {
+                    tracing::warn!(error = %e, "an installed job is left out");
+                }
+                return Ok(());
+            }
+            pending = failed.into_iter().map(|(j, _)| j).collect();
+        }
     }
 
     fn find(&self, name: &str) -> Option<&(Arc<dyn Job>, Source)> {
@@ -449,6 +522,15 @@ impl Registry {
             out.retain(|m| m.nightly.is_some());
             for m in &out {
                 for d in &m.depends_on {
+                    if by_name
+                        .get(d.as_str())
+                        .is_some_and(|d| d.nightly.as_ref().is_some_and(|n| n.last))
+                    {
+                        return Err((
+                            m.name.clone(),
+                            format!("nightly job {} depends on {d}, which runs last", m.name),
+                        ));
+                    }
                     if by_name.get(d.as_str()).is_some_and(|d| d.nightly.is_none()) {
                         return Err((
                             m.name.clone(),
@@ -560,6 +642,10 @@ impl Registry {
         for d in &m.data {
             p.insert(&d.name, crate::params::Value::Int(0));
         }
+        let mut done = vec![false; m.checks.len()];
+        crate::runner::run_checks(&SessionContext::new(), m, &p, &mut done, true)
+            .await
+            .map_err(|e| Error::Usage(format!("{toml_file}: {e}")))?;
         let suffix = m.suffix(&p)?;
         for o in &m.optional_inputs {
             let name = o.name.replace("{suffix}", &suffix);
@@ -710,6 +796,27 @@ pub async fn install(lake: &Lake, job: &SqlJob) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// True when table `name` is one `template` (an output name, maybe with `{suffix}`) names.
+fn template_matches(template: &str, name: &str) -> bool {
+    match template.split_once("{suffix}") {
+        None => template == name,
+        Some((pre, post)) => {
+            name.len() >= pre.len() + post.len() && name.starts_with(pre) && name.ends_with(post)
+        }
+    }
+}
+
+/// True when two output templates may name the same table.
+fn templates_overlap(a: &str, b: &str) -> bool {
+    match (a.split_once("{suffix}"), b.split_once("{suffix}")) {
+        (None, _) => template_matches(b, a),
+        (_, None) => template_matches(a, b),
+        (Some((pa, sa)), Some((pb, sb))) => {
+            (pa.starts_with(pb) || pb.starts_with(pa)) && (sa.ends_with(sb) || sb.ends_with(sa))
+        }
+    }
 }
 
 fn origin_of(job: &dyn Job) -> String {

@@ -125,7 +125,7 @@ pub async fn derive(m: &Manifest, p: &mut Params) -> Result<()> {
     derive_shared(p)?;
     let eval = SessionContext::new();
     let mut done = vec![false; m.checks.len()];
-    run_checks(&eval, m, p, &mut done).await?;
+    run_checks(&eval, m, p, &mut done, false).await?;
     for d in &m.derived {
         let v = constant(&eval, &p.render(&d.sql)?, &d.name).await?;
         p.insert(&d.name, v);
@@ -142,18 +142,20 @@ pub async fn derive(m: &Manifest, p: &mut Params) -> Result<()> {
         };
         derive_read_from(p, std::time::Duration::from_micros(us))?;
     }
-    run_checks(&eval, m, p, &mut done).await
+    run_checks(&eval, m, p, &mut done, false).await
 }
 
-/// Evaluates the checks of `m` not `done` whose parameters are all known.
-async fn run_checks(
+/// Evaluates the checks of `m` not `done` whose parameters are all known; in the `last`
+/// pass, a check naming a parameter that is not there is an error.
+pub(crate) async fn run_checks(
     eval: &SessionContext,
     m: &Manifest,
     p: &Params,
     done: &mut [bool],
+    last: bool,
 ) -> Result<()> {
     for (c, done) in m.checks.iter().zip(done.iter_mut()) {
-        if *done || p.render(&c.sql).is_err() {
+        if *done || (!last && p.render(&c.sql).is_err()) {
             continue;
         }
         *done = true;
@@ -201,6 +203,8 @@ pub(crate) async fn run(cx: &Context<'_>, job: &SqlJob, mut params: Params) -> R
     let (lake, ctx, m) = (cx.lake, cx.ctx, &job.manifest);
     derive(m, &mut params).await?;
     let suffix = m.suffix(&params)?;
+    // Outputs named with this run's suffix are the job's own (a user job's too).
+    cx.registry.claim(m, &suffix)?;
     // Tables the steps read that are not there yet: outputs no run wrote (as every session
     // has them once written: a view of zero rows would not survive the trip to a cluster's
     // scheduler), optional inputs.
@@ -232,7 +236,7 @@ pub(crate) async fn run(cx: &Context<'_>, job: &SqlJob, mut params: Params) -> R
         params.insert(&d.name, Value::Int(v));
     }
     let mut done = vec![false; m.checks.len()];
-    run_checks(&SessionContext::new(), m, &params, &mut done).await?;
+    run_checks(&SessionContext::new(), m, &params, &mut done, true).await?;
     let (start, end) = (params.time("start")?, params.time("end")?);
     let days: Vec<String> = (0..(end - start).num_days())
         .map(|d| (start + Duration::days(d)).format("%Y-%m-%d").to_string())

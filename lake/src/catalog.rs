@@ -130,11 +130,17 @@ pub async fn session(lake: &Lake) -> Result<SessionContext> {
 pub async fn session_limited(lake: &Lake, memory_limit: Option<usize>) -> Result<SessionContext> {
     let mut config = session_config();
     if let Some(limit) = memory_limit {
-        // Each sort holds this much back for merging its spills; DataFusion's 10 MB default
-        // alone exceeds a small limit shared by a few sorts.
+        // Each sort holds this much back for merging its spills, in every partition, and no
+        // other operator may use it; DataFusion's 10 MB default alone exceeds a small limit
+        // shared by a few sorts. (An eighth of the limit per sort and partition failed a
+        // step of three sorts at 48 MiB on two cores now and then; it is split over the
+        // partitions now.)
         let o = config.options_mut();
-        o.execution.sort_spill_reservation_bytes =
-            o.execution.sort_spill_reservation_bytes.min(limit / 8);
+        let partitions = o.execution.target_partitions.max(1);
+        o.execution.sort_spill_reservation_bytes = o
+            .execution
+            .sort_spill_reservation_bytes
+            .min(limit / 8 / partitions);
     }
     let config = config.with_extension(Arc::new(Reads::Delta));
     let state = datafusion::execution::SessionStateBuilder::new()
@@ -250,6 +256,16 @@ pub async fn warm(ctx: &SessionContext, tables: &[&str]) -> Result<usize> {
         n += 1;
     }
     Ok(n)
+}
+
+/// True when `name` is one of the tables the lake itself registers in every session: a raw
+/// table, the run history (`runs`, `runs_log`) or a quarantine table. A job output so named
+/// would clash with it.
+pub fn is_lake_table(name: &str) -> bool {
+    RawTable::from_name(name).is_some()
+        || name == "runs"
+        || name == "runs_log"
+        || name.starts_with("quarantine_")
 }
 
 /// Registers the lake in an existing session (see [`session`]).

@@ -259,6 +259,64 @@ fn bad_job_folders_fail_the_check_naming_the_file() {
             )
         },
         {
+            let d = case("template", &|d| {
+                replace(
+                    &toml(d),
+                    "name = \"hourly_chatters\"\ncolumns",
+                    "name = \"hashtag_top_{suffix}\"\ncolumns",
+                );
+                replace(
+                    &toml(d),
+                    "name = \"hourly_chatters\"\nkind",
+                    "name = \"hashtag_top_{suffix}\"\nkind",
+                );
+            });
+            (
+                d.clone(),
+                toml(&d),
+                "output hashtag_top_{suffix} is written by job hashtags",
+            )
+        },
+        {
+            let d = case("suffix", &|d| {
+                replace(
+                    &toml(d),
+                    "depends_on = [\"viewer-day\"]",
+                    "depends_on = [\"viewer-day\"]\nsuffix = \"{who}\"",
+                );
+                replace(
+                    &toml(d),
+                    "[params.min_minutes]",
+                    "[params.who]\ntype = \"text\"\ndefault = \"presence; --\"\n\n[params.min_minutes]",
+                );
+                replace(
+                    &toml(d),
+                    "name = \"hourly_chatters\"\ncolumns",
+                    "name = \"hourly_{suffix}\"\ncolumns",
+                );
+                replace(
+                    &toml(d),
+                    "name = \"hourly_chatters\"\nkind",
+                    "name = \"hourly_{suffix}\"\nkind",
+                );
+            });
+            (
+                d.clone(),
+                toml(&d),
+                "may hold only lower case letters, digits and _",
+            )
+        },
+        {
+            let d = case("last", &|d| {
+                replace(
+                    &toml(d),
+                    "depends_on = [\"viewer-day\"]",
+                    "depends_on = [\"vacuum\"]",
+                )
+            });
+            (d.clone(), toml(&d), "depends on vacuum, which runs last")
+        },
+        {
             let d = case("cycle", &|d| {
                 replace(
                     &toml(d),

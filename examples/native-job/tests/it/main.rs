@@ -121,7 +121,7 @@ fn an_own_build_runs_its_rust_job_embedded_and_on_a_cluster_of_that_build() {
         ])
         .output()
         .unwrap();
-    assert!(String::from_utf8_lossy(&out.stderr).contains("parameter top must be at least 1"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("top must be at least 1"));
 
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
