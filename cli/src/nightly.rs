@@ -108,16 +108,24 @@ impl ScheduleArgs {
 pub fn overrides(cfg: &ScheduleSection) -> anyhow::Result<pulse_jobs::outputs::Overrides> {
     let mut set = std::collections::BTreeMap::new();
     for (job, kvs) in &cfg.set {
-        let mut pairs = Vec::new();
-        for kv in kvs {
-            let (k, v) = kv
-                .split_once('=')
-                .with_context(|| format!("[schedule.set] {job}: {kv:?} is not NAME=VALUE"))?;
-            pairs.push((k.trim().to_string(), v.trim().to_string()));
-        }
-        set.insert(job.clone(), pairs);
+        set.insert(
+            job.clone(),
+            name_values(kvs, &format!("[schedule.set] {job}:"))?,
+        );
     }
     Ok(set)
+}
+
+/// `NAME=VALUE` texts as pairs; `what` names where they come from in the error.
+pub fn name_values(kvs: &[String], what: &str) -> anyhow::Result<Vec<(String, String)>> {
+    kvs.iter()
+        .map(|kv| {
+            let (k, v) = kv
+                .split_once('=')
+                .with_context(|| format!("{what} {kv:?} is not NAME=VALUE"))?;
+            Ok((k.trim().to_string(), v.trim().to_string()))
+        })
+        .collect()
 }
 
 /// The runner's options: `[schedule]` (flags included) and the jobs of `lake`.

@@ -178,13 +178,7 @@ pub async fn run_job(
         ctx.sql(&format!("SET ballista.job.name = 'pulse run {shown}'"))
             .await?;
     }
-    let mut overrides = Vec::new();
-    for kv in set {
-        let (k, v) = kv
-            .split_once('=')
-            .with_context(|| format!("--set {kv:?} is not NAME=VALUE"))?;
-        overrides.push((k.trim().to_string(), v.trim().to_string()));
-    }
+    let overrides = crate::nightly::name_values(set, "--set")?;
     let o = pulse_jobs::RunOptions {
         retention: chrono::Duration::from_std(retention).context("--retention is too long")?,
         ..Default::default()

@@ -15,20 +15,9 @@ fn fixture() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples/jobs/hourly_chatters")
 }
 
+/// Two generated days (six channels, 200 viewers).
 fn generated() -> Pulse {
-    let p = Pulse::new();
-    p.ok(&[
-        "gen",
-        "--days",
-        "2",
-        "--channels",
-        "6",
-        "--viewers",
-        "300",
-        "--bots",
-        "1",
-    ]);
-    p
+    crate::nightly::generated("2")
 }
 
 type Chatters = BTreeMap<(String, i64), i64>;
