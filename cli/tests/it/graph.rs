@@ -143,6 +143,47 @@ fn the_memgraph_csvs_become_the_graph() {
         .filter(|l| l.split(',').nth(5) == Some("ko"))
         .count();
     assert_eq!(ko.lines().count() - 1, csv_ko);
+    // One person, one node: boxbox streams and is a VIP of iitztimmy (the only streamer in
+    // the VIP, moderator and chatter files); its node is the Stream one, with the VIP edge out
+    // and its own chatters' edges in.
+    let streamers: BTreeSet<String> =
+        std::fs::read_to_string(dir.join("import-data/streamers.csv"))
+            .unwrap()
+            .lines()
+            .skip(1)
+            .map(|l| l.split(',').nth(2).unwrap().to_lowercase())
+            .collect();
+    let mut users = BTreeSet::new();
+    for f in [
+        "import-data/vips.csv",
+        "import-data/moderators.csv",
+        "import-data/chatters.csv",
+        "twitch-stream/chatters.csv",
+    ] {
+        let text = std::fs::read_to_string(dir.join(f)).unwrap();
+        let skip = usize::from(f.starts_with("import-data"));
+        for line in text.lines().skip(skip).filter(|l| !l.is_empty()) {
+            users.insert(line.split_once(',').unwrap().1.trim().to_lowercase());
+        }
+    }
+    assert!(streamers.contains("boxbox") && users.contains("boxbox"));
+    let people = users.difference(&streamers).count() as i64;
+    assert_eq!(
+        p.count("SELECT count(*) FROM graph_nodes WHERE label = 'User'"),
+        people
+    );
+    assert_eq!(
+        p.count("SELECT count(*) FROM graph_nodes WHERE id = 'user:boxbox'"),
+        0
+    );
+    assert_eq!(
+        p.count(
+            "SELECT count(*) FROM graph_edges WHERE src = 'stream:boxbox' AND type = 'VIP' \
+             AND dst = 'stream:iitztimmy'"
+        ),
+        1
+    );
+    assert!(p.count("SELECT count(*) FROM graph_edges WHERE dst = 'stream:boxbox'") > 0);
     // Every edge's ends are nodes.
     assert_eq!(
         p.count(
