@@ -6,7 +6,8 @@
         [--musae ../shared/data/musae_twitch/edges/DE_edges.csv] [--nodes 1000000 --edges 10000000]
 
 Each measurement runs in its own process under `/usr/bin/time` (wall seconds, peak RSS).
-Pulse: `pulse run pagerank --set tol=1e-8` (NetworkX's stopping rule: L1 change < N x tol) and
+Pulse: `pulse run pagerank --set tol=1e-8` (NetworkX's stopping rule: L1 change < N x tol;
+`--tol T --distance` runs it with `distance=true`: L1 distance to the fixed point < T) and
 `pulse run betweenness` (exact); igraph: `Graph.pagerank()` (PRPACK, solved exactly) and
 `Graph.betweenness()`. The same nodes (those on an edge) and edges go to both; the script
 checks the answers agree (PageRank L1, betweenness max difference) before printing figures.
@@ -83,10 +84,14 @@ def igraph_child(args):
 
 
 def pulse_scores(lake, table):
-    files = glob.glob(f"{lake}/agg/{table}/dt=2026-01-01/*.parquet")
+    # Runs over an edge file write the `_file` tables (docs/graph.md).
+    files = glob.glob(f"{lake}/agg/{table}_file/dt=2026-01-01/*.parquet")
     t = pa.concat_tables([pq.read_table(f) for f in files])
     col = "rank" if table == "pagerank" else "score"
     return dict(zip(t.column("node").to_pylist(), t.column(col).to_pylist()))
+
+
+PAGERANK_TOL, PAGERANK_DISTANCE = 1e-8, False
 
 
 def compare(work, name, algo, edges, directed, pulse):
@@ -95,7 +100,9 @@ def compare(work, name, algo, edges, directed, pulse):
     subprocess.run(["rm", "-rf", lake], check=True)
     sets = ["--set", f"edges={edges}", "--set", f"directed={directed}"]
     if algo == "pagerank":
-        sets += ["--set", "tol=1e-8", "--set", "max_iter=500"]
+        sets += ["--set", f"tol={PAGERANK_TOL}", "--set", "max_iter=500"]
+        if PAGERANK_DISTANCE:
+            sets += ["--set", "distance=true"]
     wall, rss, out = timed([pulse, "--lake", lake, "run", algo, "--date", "2026-01-01"] + sets,
                            env={**os.environ, "RUST_LOG": "info"})
     iters = re.search(r"iterations=(\d+)", out)
@@ -132,7 +139,12 @@ def main():
     ap.add_argument("--algo")
     ap.add_argument("--directed", type=int, default=1)
     ap.add_argument("--scores")
+    ap.add_argument("--tol", type=float, default=1e-8, help="Pulse's PageRank tol")
+    ap.add_argument("--distance", action="store_true",
+                    help="tol is the L1 distance to the fixed point (pagerank's distance=true)")
     args = ap.parse_args()
+    global PAGERANK_TOL, PAGERANK_DISTANCE
+    PAGERANK_TOL, PAGERANK_DISTANCE = args.tol, args.distance
     if args.igraph_child:
         return igraph_child(args)
     os.makedirs(args.work, exist_ok=True)

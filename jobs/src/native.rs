@@ -150,6 +150,7 @@ impl Job for PageRank {
                 .filter(|s| !s.is_empty())
                 .collect(),
             native_edges: p.int("native_edges")?.max(0) as u64,
+            distance: p.bool("distance")?,
         };
         let (report, pr) = pagerank::run(cx.lake, cx.ctx, &o).await?;
         tracing::info!(nodes = pr.nodes, iterations = pr.iterations, l1 = pr.l1, resumed_from = ?pr.resumed_from, "pagerank converged");

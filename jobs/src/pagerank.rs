@@ -10,7 +10,8 @@
 //!
 //! Definition (NetworkX's, which Memgraph MAGE follows): directed; damping `d`; a node without
 //! out-edges spreads its rank like the restart distribution; ranks start uniform and sum to 1;
-//! stop when the L1 change of an iteration is below `N * tol`, or fail after `max_iter`
+//! stop when the L1 change of an iteration is below `N * tol` (NetworkX's rule; with
+//! `distance`, when the L1 distance to the fixed point is below `tol`), or fail after `max_iter`
 //! iterations (the checkpoints stay for a rerun to resume from). The restart distribution is
 //! uniform, or personalised: given nodes only, equally. Edges are unweighted unless
 //! `weighted=1`; parallel edges (e.g. a user both VIP and chatter of a channel) add up.
@@ -52,6 +53,23 @@ pub struct PageRankOptions {
     /// Graphs with at most this many edges are ranked in memory by the `pagerank_native`
     /// aggregate (one plan, no checkpoints); larger ones, or all with 0, iterate as plans.
     pub native_edges: u64,
+    /// Read `tol` as the L1 distance to the fixed point (all nodes together) rather than
+    /// NetworkX's rule (stop when the L1 change is below `N * tol`).
+    pub distance: bool,
+}
+
+impl PageRankOptions {
+    /// The L1 change of an iteration below which the ranks are final, for `n` nodes:
+    /// NetworkX's `n * tol`, or, with `distance`, the change that bounds the L1 distance to
+    /// the fixed point by `tol` (each step shrinks the error by `damping`, so the distance is
+    /// at most `change * damping / (1 - damping)`).
+    pub fn threshold(&self, n: i64) -> f64 {
+        match (self.distance, self.damping > 0.0) {
+            (false, _) => n as f64 * self.tol,
+            (true, true) => self.tol * (1.0 - self.damping) / self.damping,
+            (true, false) => f64::INFINITY,
+        }
+    }
 }
 
 /// The default bound for ranking in memory: 20 M edges take about 1 GiB there.
@@ -214,7 +232,7 @@ pub async fn run(
              rerun with a larger max_iter to continue from iteration {}",
             o.max_iter,
             report.l1,
-            n as f64 * o.tol,
+            o.threshold(n),
             report.iterations
         )));
     }
@@ -264,7 +282,8 @@ async fn native(
                            UNION ALL SELECT idx, CAST(NULL AS BIGINT), restart FROM pagerank_ids) \
              SELECT pagerank_native(s, d, p, {n}, {d:?}, {tol:?}, {max_iter}) AS r FROM work",
             d = o.damping,
-            tol = o.tol,
+            // The aggregate stops below n * tol.
+            tol = o.threshold(n) / n.max(1) as f64,
             max_iter = o.max_iter
         ),
         &format!("{base}/native"),
@@ -303,7 +322,7 @@ async fn native(
         l1 = report.l1,
         "pagerank ranked in memory"
     );
-    Ok(report.l1 < n as f64 * o.tol)
+    Ok(report.l1 < o.threshold(n))
 }
 
 /// Iterates as one plan per step, from the newest checkpoint; registers `pagerank_ranks`.
@@ -422,7 +441,7 @@ async fn iterate(
         .await?;
         report.l1 = l1;
         report.iterations = i;
-        converged = l1 < n as f64 * o.tol;
+        converged = l1 < o.threshold(n);
         if converged {
             break;
         }

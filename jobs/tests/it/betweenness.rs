@@ -274,6 +274,7 @@ async fn betweenness_and_pagerank_match_stored_networkx_values() {
                 directed,
                 personalize: Vec::new(),
                 native_edges: pulse_jobs::pagerank::NATIVE_EDGES,
+                distance: false,
             };
             pulse_jobs::pagerank::run(&env.lake, &env.ctx, &o)
                 .await

@@ -105,6 +105,7 @@ fn options(path: &str) -> PageRankOptions {
         directed: true,
         personalize: Vec::new(),
         native_edges: pulse_jobs::pagerank::NATIVE_EDGES,
+        distance: false,
     }
 }
 
@@ -196,5 +197,28 @@ async fn a_stopped_run_resumes_from_its_checkpoint_to_the_same_ranks() {
             !d.starts_with("pagerank-") || left.is_empty(),
             "{d}: {left:?}"
         );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_distance_tol_bounds_the_l1_distance_to_the_fixed_point() {
+    let env = Env::new().await;
+    let g = random_graph(3, 40);
+    let path = write_csv(&env, "d.csv", &g);
+    let want = brute(&g, false, &[], 0.85);
+    for tol in [1e-2, 1e-4, 1e-7] {
+        for native_edges in [pulse_jobs::pagerank::NATIVE_EDGES, 0] {
+            let mut o = options(&path);
+            o.tol = tol;
+            o.distance = true;
+            o.native_edges = native_edges;
+            let (_, report) = run(&env.lake, &env.ctx, &o).await.unwrap();
+            let err = l1(&ranks(&env).await, &want);
+            assert!(
+                err < tol,
+                "tol {tol} native_edges {native_edges}: L1 distance {err} after {} iterations",
+                report.iterations
+            );
+        }
     }
 }
