@@ -28,7 +28,7 @@ end = f"TIMESTAMPTZ '{day + datetime.timedelta(days=1)} 00:00:00+00'"
 
 def files(table):
     t = deltalake.DeltaTable(os.path.join(lake, "raw", table))
-    return [u.removeprefix("file://") for u in t.file_uris(partition_filters=[("dt", "=", date)])]
+    return [u.removeprefix("file://") for u in t.file_uris() if f"/dt={date}/" in u]
 
 
 con = duckdb.connect()
