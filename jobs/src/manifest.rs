@@ -160,7 +160,7 @@ pub struct Check {
 pub enum StepKind {
     /// Registered as a view for later steps (recomputed by each step that reads it).
     View,
-    /// Computed once and written to a scratch table (`tmp/<job>-<suffix>/<name>/` in the
+    /// Computed once and written to a scratch table (`tmp/<job>-<suffix>-<run>/<name>/` in the
     /// lake) that later steps read; removed when the run ends.
     Materialize,
     /// Written to `agg/<name>/dt=D/` for each day of the interval (the result needs a `dt`

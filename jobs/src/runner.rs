@@ -242,13 +242,20 @@ pub(crate) async fn run(cx: &Context<'_>, job: &SqlJob, mut params: Params) -> R
         .map(|d| (start + Duration::days(d)).format("%Y-%m-%d").to_string())
         .collect();
     let mut report = RunReport::default();
+    // This run's own scratch space: runs of the same job for other dates may run at once
+    // (the nightly runner's max_concurrent), and each removes its scratch when it ends.
+    let root = format!(
+        "tmp/{}-{suffix}-{}",
+        m.name,
+        pulse_lake::delta::unique_generation(m.name.as_bytes())
+    );
     let mut scratch: Vec<String> = Vec::new();
     let result = run_steps(
         lake,
         ctx,
         job,
         &params,
-        &suffix,
+        (&suffix, &root),
         &days,
         &mut scratch,
         &mut report,
@@ -266,7 +273,7 @@ async fn run_steps(
     ctx: &SessionContext,
     job: &SqlJob,
     params: &Params,
-    suffix: &str,
+    (suffix, root): (&str, &str),
     days: &[String],
     scratch: &mut Vec<String>,
     report: &mut RunReport,
@@ -305,7 +312,7 @@ async fn run_steps(
                 pending.push(Pending {
                     rel: match kind {
                         StepKind::Output => format!("agg/{name}"),
-                        _ => format!("tmp/{}-{suffix}/{name}", job.manifest.name),
+                        _ => format!("{root}/{name}"),
                     },
                     name,
                     kind,

@@ -271,3 +271,59 @@ async fn profiles_refuse_to_skip_days() {
         .await
         .unwrap();
 }
+
+/// Runs of one job for different dates at once (the nightly runner's max_concurrent), each
+/// in its own session: each has its own scratch space, so one ending does not remove what
+/// the other still reads.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn runs_of_one_job_for_other_dates_at_once_keep_their_scratch_apart() {
+    let env = Env::new().await;
+    let o = GenOptions {
+        days: 4,
+        channels: 8,
+        viewers: 300,
+        bots: 0,
+        tweets_per_sec: 0.0,
+        ..Default::default()
+    };
+    generate(&Lander::new(env.lake.clone()), &o, &|_, _| {})
+        .await
+        .unwrap();
+    let registry = pulse_jobs::registry::Registry::builtin().unwrap();
+    let run = |day: u32| {
+        let (lake, registry) = (env.lake.clone(), registry.clone());
+        async move {
+            let ctx = pulse_lake::catalog::session(&lake).await.unwrap();
+            let start = NaiveDate::from_ymd_opt(2026, 1, 5 + day)
+                .unwrap()
+                .and_hms_opt(0, 0, 0)
+                .unwrap()
+                .and_utc();
+            let o = pulse_jobs::RunOptions::default();
+            pulse_jobs::run_with(
+                &lake,
+                &ctx,
+                &registry,
+                "viewer-day",
+                start,
+                start + chrono::Duration::days(1),
+                &[],
+                &o,
+            )
+            .await
+        }
+    };
+    let (a, b, c, d) = tokio::join!(run(0), run(1), run(2), run(3));
+    for r in [a, b, c, d] {
+        assert!(r.unwrap().rows_out() > 0);
+    }
+    let ctx = pulse_lake::catalog::session(&env.lake).await.unwrap();
+    let days = ctx
+        .sql("SELECT count(DISTINCT dt) FROM viewer_channel_day")
+        .await
+        .unwrap()
+        .collect()
+        .await
+        .unwrap();
+    assert_eq!(pulse_jobs::scalar::first_i64(&days), Some(4));
+}
