@@ -30,6 +30,21 @@ async fn month(env: &Env) -> GenReport {
         .unwrap()
 }
 
+/// `days` generated days of 8 channels and `viewers` viewers, no bots or tweets.
+async fn small_world(env: &Env, days: u32, viewers: usize) {
+    let o = GenOptions {
+        days,
+        channels: 8,
+        viewers,
+        bots: 0,
+        tweets_per_sec: 0.0,
+        ..Default::default()
+    };
+    generate(&Lander::new(env.lake.clone()), &o, &|_, _| {})
+        .await
+        .unwrap();
+}
+
 async fn named(env: &Env, job: &str, from: &str, to: &str) -> pulse_jobs::Result<()> {
     env.run(job, from, to, &[]).await.map(|_| ())
 }
@@ -241,17 +256,7 @@ async fn a_generated_month_recovers_habits_and_bots_and_incremental_equals_rebui
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn profiles_refuse_to_skip_days() {
     let env = Env::new().await;
-    let o = GenOptions {
-        days: 3,
-        channels: 8,
-        viewers: 200,
-        bots: 0,
-        tweets_per_sec: 0.0,
-        ..Default::default()
-    };
-    generate(&Lander::new(env.lake.clone()), &o, &|_, _| {})
-        .await
-        .unwrap();
+    small_world(&env, 3, 200).await;
     named(&env, "viewer-day", "2026-01-05", "2026-01-08")
         .await
         .unwrap();
@@ -278,17 +283,7 @@ async fn profiles_refuse_to_skip_days() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn runs_of_one_job_for_other_dates_at_once_keep_their_scratch_apart() {
     let env = Env::new().await;
-    let o = GenOptions {
-        days: 4,
-        channels: 8,
-        viewers: 300,
-        bots: 0,
-        tweets_per_sec: 0.0,
-        ..Default::default()
-    };
-    generate(&Lander::new(env.lake.clone()), &o, &|_, _| {})
-        .await
-        .unwrap();
+    small_world(&env, 4, 300).await;
     let registry = pulse_jobs::registry::Registry::builtin().unwrap();
     let run = |day: u32| {
         let (lake, registry) = (env.lake.clone(), registry.clone());
