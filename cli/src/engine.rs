@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use datafusion::prelude::SessionContext;
-use pulse_jobs::registry::{Job, Registry, Source};
+use pulse_jobs::registry::{Job, Registry};
 use pulse_lake::Lake;
 
 use crate::cluster::Target;
@@ -53,16 +53,7 @@ impl Engine {
 
     /// Every job: built in, this build's own, the `[jobs] dirs` and the lake's installed ones.
     pub async fn registry(&self, lake: &Lake) -> anyhow::Result<Registry> {
-        let mut r = Registry::builtin()?;
-        for j in &self.native {
-            r.add(j.clone(), Source::BuiltIn)?;
-        }
-        // Installed jobs first: a folder given with --jobs replaces its installed copy.
-        r.add_installed(lake).await?;
-        for d in &self.cfg.jobs.dirs {
-            r.add_dir(d)?;
-        }
-        Ok(r)
+        Ok(Registry::load(lake, &self.native, &self.cfg.jobs.dirs).await?)
     }
 
     /// `[schedule.set]` as job parameter overrides.

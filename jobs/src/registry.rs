@@ -208,9 +208,15 @@ impl Registry {
         Ok(r)
     }
 
-    /// The built-in jobs, the user jobs in `dirs` and those installed in `lake`.
-    pub async fn load(lake: &Lake, dirs: &[std::path::PathBuf]) -> Result<Registry> {
+    /// The built-in jobs, an own build's `native` ones, those installed in `lake` and the
+    /// user jobs in `dirs` (which replace an installed copy).
+    pub async fn load(
+        lake: &Lake,
+        native: &[Arc<dyn Job>],
+        dirs: &[std::path::PathBuf],
+    ) -> Result<Registry> {
         let mut r = Registry::builtin()?;
+        r.add_all(native.to_vec(), Source::BuiltIn)?;
         r.add_installed(lake).await?;
         for d in dirs {
             r.add_dir(d)?;
@@ -338,15 +344,19 @@ impl Registry {
     /// Adds the user job `job`, replacing a user job of the same name (a folder given on
     /// the command line over its installed copy).
     pub fn add_or_replace(&mut self, job: Arc<dyn Job>) -> Result<()> {
-        let name = job.manifest().name.clone();
-        let old = self
-            .jobs
-            .iter()
-            .position(|(j, s)| *s == Source::User && j.manifest().name == name);
-        let kept = old.map(|i| self.jobs.remove(i));
-        let added = self.add(job, Source::User);
-        if let (Err(_), Some((j, s))) = (&added, kept) {
-            self.jobs.push((j, s));
+        self.replace_user(vec![job])
+    }
+
+    /// Adds the user `jobs`, replacing user jobs of the same names; leaves the registry as
+    /// it was when one of them is wrong.
+    fn replace_user(&mut self, jobs: Vec<Arc<dyn Job>>) -> Result<()> {
+        let names: Vec<String> = jobs.iter().map(|j| j.manifest().name.clone()).collect();
+        let kept = self.jobs.clone();
+        self.jobs
+            .retain(|(j, s)| *s != Source::User || !names.contains(&j.manifest().name));
+        let added = self.add_all(jobs, Source::User);
+        if added.is_err() {
+            self.jobs = kept;
         }
         added
     }
@@ -370,19 +380,13 @@ impl Registry {
                 jobs.push(SqlJob::from_dir(&d)?);
             }
         }
-        let names: Vec<String> = jobs.iter().map(|j| j.manifest.name.clone()).collect();
+        let names = jobs.iter().map(|j| j.manifest.name.clone()).collect();
         // A folder given with --jobs wins over its installed copy.
-        let kept = self.jobs.clone();
-        self.jobs
-            .retain(|(j, s)| *s != Source::User || !names.contains(&j.manifest().name));
-        let jobs = jobs
-            .into_iter()
-            .map(|j| Arc::new(j) as Arc<dyn Job>)
-            .collect();
-        if let Err(e) = self.add_all(jobs, Source::User) {
-            self.jobs = kept;
-            return Err(e);
-        }
+        self.replace_user(
+            jobs.into_iter()
+                .map(|j| Arc::new(j) as Arc<dyn Job>)
+                .collect(),
+        )?;
         Ok(names)
     }
 
@@ -636,13 +640,12 @@ impl Registry {
         let mut p = m
             .params(start, start + chrono::Duration::days(1), &m.nightly_set())
             .map_err(|e| Error::Usage(format!("{toml_file}: {e}")))?;
-        crate::runner::derive(m, &mut p)
+        let mut done = crate::runner::derive(m, &mut p)
             .await
             .map_err(|e| Error::Usage(format!("{toml_file}: {e}")))?;
         for d in &m.data {
             p.insert(&d.name, crate::params::Value::Int(0));
         }
-        let mut done = vec![false; m.checks.len()];
         crate::runner::run_checks(&SessionContext::new(), m, &p, &mut done, true)
             .await
             .map_err(|e| Error::Usage(format!("{toml_file}: {e}")))?;

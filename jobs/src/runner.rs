@@ -120,8 +120,9 @@ pub fn sql_options() -> datafusion::execution::context::SQLOptions {
 }
 
 /// Adds the parameters every job shares and the job's own derived ones (`lookback`,
-/// `derived`), checking them (`checks` that do not need the data).
-pub async fn derive(m: &Manifest, p: &mut Params) -> Result<()> {
+/// `derived`), checking them (`checks` that do not need the data). Returns which checks it
+/// evaluated, for the last pass of the checks once the data parameters are known.
+pub async fn derive(m: &Manifest, p: &mut Params) -> Result<Vec<bool>> {
     derive_shared(p)?;
     let eval = SessionContext::new();
     let mut done = vec![false; m.checks.len()];
@@ -142,7 +143,8 @@ pub async fn derive(m: &Manifest, p: &mut Params) -> Result<()> {
         };
         derive_read_from(p, std::time::Duration::from_micros(us))?;
     }
-    run_checks(&eval, m, p, &mut done, false).await
+    run_checks(&eval, m, p, &mut done, false).await?;
+    Ok(done)
 }
 
 /// Evaluates the checks of `m` not `done` whose parameters are all known; in the `last`
@@ -201,7 +203,7 @@ async fn constant(eval: &SessionContext, expr: &str, what: &str) -> Result<Value
 /// Runs `job` over `params`' interval in `cx`, writing its outputs to the lake.
 pub(crate) async fn run(cx: &Context<'_>, job: &SqlJob, mut params: Params) -> Result<RunReport> {
     let (lake, ctx, m) = (cx.lake, cx.ctx, &job.manifest);
-    derive(m, &mut params).await?;
+    let mut done = derive(m, &mut params).await?;
     let suffix = m.suffix(&params)?;
     // Outputs named with this run's suffix are the job's own (a user job's too).
     cx.registry.claim(m, &suffix)?;
@@ -235,7 +237,6 @@ pub(crate) async fn run(cx: &Context<'_>, job: &SqlJob, mut params: Params) -> R
         let v = crate::scalar::first_i64(&batches).unwrap_or(0);
         params.insert(&d.name, Value::Int(v));
     }
-    let mut done = vec![false; m.checks.len()];
     run_checks(&SessionContext::new(), m, &params, &mut done, true).await?;
     let (start, end) = (params.time("start")?, params.time("end")?);
     let days: Vec<String> = (0..(end - start).num_days())
