@@ -7,6 +7,7 @@ pub mod calendar;
 pub mod hashtags;
 pub mod pagerank;
 pub mod pagerank_native;
+pub mod watch;
 
 use datafusion::execution::FunctionRegistry;
 
@@ -17,5 +18,6 @@ pub fn register_all(registry: &mut dyn FunctionRegistry) -> datafusion::error::R
     registry.register_udf(std::sync::Arc::new(pagerank::udf()))?;
     registry.register_udaf(std::sync::Arc::new(brandes::udaf()))?;
     registry.register_udaf(std::sync::Arc::new(pagerank_native::udaf()))?;
+    registry.register_udaf(std::sync::Arc::new(watch::udaf()))?;
     Ok(())
 }

@@ -1156,6 +1156,21 @@ fn bench_ingest(rows: usize, flush_rows: usize, runs: usize) -> anyhow::Result<(
     };
     let writer = best("writer", &writer_run)?;
     let limit = rate(rows, writer);
+
+    // Where the time goes: parsing alone (each line to a message; nothing appended or landed).
+    let parse_run = |_: &str| -> anyhow::Result<Duration> {
+        let t = Instant::now();
+        let mut text_bytes = 0usize;
+        for l in lines.iter() {
+            let m = pulse_ingest::parse::Tweet::parse(l)?
+                .message()
+                .map_err(anyhow::Error::msg)?;
+            text_bytes += m.text.len();
+        }
+        std::hint::black_box(text_bytes);
+        Ok(t.elapsed())
+    };
+    let parse = best("parse", &parse_run)?;
     println!(
         "{:<42} {:>10} {:>14} {:>10}",
         "path", "seconds", "records/s", "of limit"
@@ -1165,6 +1180,7 @@ fn bench_ingest(rows: usize, flush_rows: usize, runs: usize) -> anyhow::Result<(
         ("len5 socket -> Parquet", socket),
         ("len5 socket + write-ahead log -> Parquet", socket_wal),
         ("Parquet writer on Arrow batches (limit)", writer),
+        ("JSON parse alone (nothing appended)", parse),
     ] {
         let r = rate(rows, d);
         println!(
