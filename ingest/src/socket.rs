@@ -94,8 +94,13 @@ async fn read_frames<R: AsyncRead + Unpin>(
     let peer: std::sync::Arc<str> = peer.into();
     let mut n: u64 = 0;
     let mut batch = Vec::new();
+    let mut arrival = now_micros();
     loop {
         n += 1;
+        // Frames taken from one fill of the read buffer arrived together: one clock read.
+        if r.buffer().is_empty() {
+            arrival = now_micros();
+        }
         let read = match framing {
             Framing::Line => read_line(&mut r, max_frame)
                 .await
@@ -111,7 +116,7 @@ async fn read_frames<R: AsyncRead + Unpin>(
         batch.push(Frame {
             peer: peer.clone(),
             n,
-            arrival: now_micros(),
+            arrival,
             body,
         });
         if (stop || batch.len() >= BATCH || r.buffer().is_empty())
@@ -341,54 +346,73 @@ fn quarantine(
     worker.quarantine(|| format!("{kind}-{received_at}-{}", &h[..12]), clock, row);
 }
 
-/// A frame as a write-ahead log record: arrival, number, peer, then the body, or the reason
-/// it is bad and its bytes.
-fn log_frame(f: &Frame, b: &mut Vec<u8>) {
-    b.extend_from_slice(&f.arrival.to_le_bytes());
-    b.extend_from_slice(&f.n.to_le_bytes());
-    b.extend_from_slice(&(f.peer.len() as u32).to_le_bytes());
-    b.extend_from_slice(f.peer.as_bytes());
-    match &f.body {
-        Ok(body) => {
-            b.push(0);
-            b.extend_from_slice(body);
-        }
-        Err((reason, raw)) => {
-            b.push(1);
-            b.extend_from_slice(&(reason.len() as u32).to_le_bytes());
-            b.extend_from_slice(reason.as_bytes());
-            b.extend_from_slice(raw);
-        }
+/// Frames as write-ahead log records: one record per run of frames from the same peer (a
+/// read batch is one run), so the record's header, checksum and the peer's name are paid once
+/// a batch, not once a frame. A record is the peer (`u32` length, bytes), then each frame:
+/// arrival (`i64`), number (`u64`), and either `0`, the body's length (`u32`) and the body, or
+/// `1`, the reason it is bad and its bytes (each a `u32` length and the bytes).
+fn log_frames(frames: &[Frame], mut record: impl FnMut(&mut dyn FnMut(&mut Vec<u8>))) {
+    for run in frames.chunk_by(|a, b| a.peer == b.peer) {
+        record(&mut |b: &mut Vec<u8>| {
+            let peer = run[0].peer.as_bytes();
+            put_bytes(b, peer);
+            for f in run {
+                b.extend_from_slice(&f.arrival.to_le_bytes());
+                b.extend_from_slice(&f.n.to_le_bytes());
+                match &f.body {
+                    Ok(body) => {
+                        b.push(0);
+                        put_bytes(b, body);
+                    }
+                    Err((reason, raw)) => {
+                        b.push(1);
+                        put_bytes(b, reason.as_bytes());
+                        put_bytes(b, raw);
+                    }
+                }
+            }
+        });
     }
 }
 
-/// The frame of a write-ahead log record, `None` when it is not one.
-fn frame_from_log(p: &[u8]) -> Option<Frame> {
+fn put_bytes(b: &mut Vec<u8>, bytes: &[u8]) {
+    b.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
+    b.extend_from_slice(bytes);
+}
+
+/// The frames of a write-ahead log record, `None` when it is not one.
+fn frames_from_log(p: &[u8]) -> Option<Vec<Frame>> {
     fn take<'a>(p: &mut &'a [u8], n: usize) -> Option<&'a [u8]> {
         let (head, rest) = p.split_at_checked(n)?;
         *p = rest;
         Some(head)
     }
+    fn bytes<'a>(p: &mut &'a [u8]) -> Option<&'a [u8]> {
+        let len = u32::from_le_bytes(take(p, 4)?.try_into().ok()?) as usize;
+        take(p, len)
+    }
     let mut p = p;
-    let arrival = i64::from_le_bytes(take(&mut p, 8)?.try_into().ok()?);
-    let n = u64::from_le_bytes(take(&mut p, 8)?.try_into().ok()?);
-    let peer_len = u32::from_le_bytes(take(&mut p, 4)?.try_into().ok()?) as usize;
-    let peer = std::str::from_utf8(take(&mut p, peer_len)?).ok()?.into();
-    let body = match take(&mut p, 1)?[0] {
-        0 => Ok(p.to_vec()),
-        1 => {
-            let len = u32::from_le_bytes(take(&mut p, 4)?.try_into().ok()?) as usize;
-            let reason = std::str::from_utf8(take(&mut p, len)?).ok()?.to_string();
-            Err((reason, p.to_vec()))
-        }
-        _ => return None,
-    };
-    Some(Frame {
-        peer,
-        n,
-        arrival,
-        body,
-    })
+    let peer: std::sync::Arc<str> = std::str::from_utf8(bytes(&mut p)?).ok()?.into();
+    let mut frames = Vec::new();
+    while !p.is_empty() {
+        let arrival = i64::from_le_bytes(take(&mut p, 8)?.try_into().ok()?);
+        let n = u64::from_le_bytes(take(&mut p, 8)?.try_into().ok()?);
+        let body = match take(&mut p, 1)?[0] {
+            0 => Ok(bytes(&mut p)?.to_vec()),
+            1 => {
+                let reason = std::str::from_utf8(bytes(&mut p)?).ok()?.to_string();
+                Err((reason, bytes(&mut p)?.to_vec()))
+            }
+            _ => return None,
+        };
+        frames.push(Frame {
+            peer: peer.clone(),
+            n,
+            arrival,
+            body,
+        });
+    }
+    Some(frames)
 }
 
 /// Lands the worker's buffer when due; then the log keeps only `rest` (records logged but
@@ -413,17 +437,28 @@ async fn flush_if_due(
 /// live windows from it counts them once). A record torn by a crash is quarantined.
 pub async fn recover(worker: &mut Worker, opts: WalOptions) -> Result<Wal> {
     let (mut wal, recovered) = Wal::open(opts)?;
-    let (n, torn) = (recovered.payloads.len(), recovered.torn.len());
+    let torn = recovered.torn.len();
+    let mut n = 0;
     let mut log = Some(&mut wal);
     for (i, p) in recovered.payloads.iter().enumerate() {
-        match frame_from_log(p) {
-            Some(f) => accept(worker, &f, Duration::ZERO),
-            None => quarantine_log_record(worker, "unreadable write-ahead log record", p, "wal"),
+        let Some(frames) = frames_from_log(p) else {
+            quarantine_log_record(worker, "unreadable write-ahead log record", p, "wal");
+            flush_if_due(worker, &mut log, Duration::ZERO, || {
+                recovered.payloads[i + 1..].to_vec()
+            })
+            .await?;
+            continue;
+        };
+        n += frames.len();
+        for (j, f) in frames.iter().enumerate() {
+            accept(worker, f, Duration::ZERO);
+            flush_if_due(worker, &mut log, Duration::ZERO, || {
+                let mut rest = encode(&frames[j + 1..]);
+                rest.extend_from_slice(&recovered.payloads[i + 1..]);
+                rest
+            })
+            .await?;
         }
-        flush_if_due(worker, &mut log, Duration::ZERO, || {
-            recovered.payloads[i + 1..].to_vec()
-        })
-        .await?;
     }
     for t in &recovered.torn {
         let name = t
@@ -439,7 +474,7 @@ pub async fn recover(worker: &mut Worker, opts: WalOptions) -> Result<Wal> {
             &origin,
         );
     }
-    if n + torn > 0 {
+    if recovered.payloads.len() + torn > 0 {
         worker.flush().await?;
         wal.reset(&[])?;
         tracing::warn!(frames = n, torn, "landed what the write-ahead log held");
@@ -542,9 +577,7 @@ async fn take(
     clock: Duration,
 ) -> Result<()> {
     if let Some(w) = wal.as_deref_mut() {
-        for f in frames {
-            w.append(|b| log_frame(f, b));
-        }
+        log_frames(frames, |write| w.append(write));
         w.commit()?;
     }
     for (i, frame) in frames.iter().enumerate() {
@@ -554,15 +587,15 @@ async fn take(
     Ok(())
 }
 
+/// The payloads of `frames`' log records.
 fn encode(frames: &[Frame]) -> Vec<Vec<u8>> {
-    frames
-        .iter()
-        .map(|f| {
-            let mut b = Vec::new();
-            log_frame(f, &mut b);
-            b
-        })
-        .collect()
+    let mut out = Vec::new();
+    log_frames(frames, |write| {
+        let mut b = Vec::new();
+        write(&mut b);
+        out.push(b);
+    });
+    out
 }
 
 /// Runs the socket source until shutdown (listen) or until the peer closes (connect).
@@ -839,6 +872,39 @@ mod tests {
                 prop_assert!(n <= max + 5);
             }
         }
+    }
+
+    #[test]
+    fn frames_read_back_from_their_log_records() {
+        let (a, b): (std::sync::Arc<str>, std::sync::Arc<str>) = ("a:1".into(), "b:2".into());
+        let frame = |peer: &std::sync::Arc<str>, n: u64, body: FrameBody| Frame {
+            peer: peer.clone(),
+            n,
+            arrival: 1_000 + n as i64,
+            body,
+        };
+        let frames = vec![
+            frame(&a, 1, Ok(b"{\"text\": \"x\"}".to_vec())),
+            frame(&a, 2, Err(("too long".into(), vec![0, 255, 7]))),
+            frame(&a, 3, Ok(Vec::new())),
+            frame(&b, 1, Ok(b"y".to_vec())),
+        ];
+        let records = encode(&frames);
+        // One record per run of frames from one peer.
+        assert_eq!(records.len(), 2);
+        let back: Vec<Frame> = records
+            .iter()
+            .flat_map(|r| frames_from_log(r).expect("a log record"))
+            .collect();
+        let key = |f: &Frame| (f.peer.to_string(), f.n, f.arrival, f.body.clone());
+        assert_eq!(
+            back.iter().map(key).collect::<Vec<_>>(),
+            frames.iter().map(key).collect::<Vec<_>>()
+        );
+        // A record cut short is not read as frames.
+        let cut = &records[0][..records[0].len() - 1];
+        assert!(frames_from_log(cut).is_none());
+        assert!(frames_from_log(&[]).is_none());
     }
 
     #[test]

@@ -126,10 +126,14 @@ fn len5_client_reads_until_the_peer_closes() {
     );
 }
 
-/// The records a write-ahead log directory holds, by sequence number (see `pulse_ingest::wal`:
-/// `length u32 | crc u32 | seq u64 | payload`), complete ones only.
+/// The message numbers (`m000123` is 123) of the frames in the complete records a
+/// write-ahead log directory holds. Records (see `pulse_ingest::wal`): `length u32 | crc u32 |
+/// seq u64 | payload`; a socket's payload (see `pulse_ingest::socket`): the peer (`u32`
+/// length, bytes), then per frame `arrival i64 | n u64 | 0 | length u32 | body`.
 fn logged(dir: &std::path::Path) -> std::collections::BTreeSet<u64> {
-    let mut seqs = std::collections::BTreeSet::new();
+    let u32_at =
+        |b: &[u8], at: usize| u32::from_le_bytes(b[at..at + 4].try_into().unwrap()) as usize;
+    let mut numbers = std::collections::BTreeSet::new();
     for e in std::fs::read_dir(dir).unwrap() {
         let path = e.unwrap().path();
         if path.extension().is_none_or(|x| x != "wal") {
@@ -138,15 +142,23 @@ fn logged(dir: &std::path::Path) -> std::collections::BTreeSet<u64> {
         let b = std::fs::read(&path).unwrap();
         let mut at = 0;
         while at + 16 <= b.len() {
-            let len = u32::from_le_bytes(b[at..at + 4].try_into().unwrap()) as usize;
+            let len = u32_at(&b, at);
             if at + 16 + len > b.len() {
                 break;
             }
-            seqs.insert(u64::from_le_bytes(b[at + 8..at + 16].try_into().unwrap()));
+            let payload = &b[at + 16..at + 16 + len];
+            let mut f = 4 + u32_at(payload, 0);
+            while f < payload.len() {
+                assert_eq!(payload[f + 16], 0, "a frame with a body");
+                let body_len = u32_at(payload, f + 17);
+                let body = std::str::from_utf8(&payload[f + 21..f + 21 + body_len]).unwrap();
+                numbers.insert(body[1..7].parse::<u64>().unwrap());
+                f += 21 + body_len;
+            }
             at += 16 + len;
         }
     }
-    seqs
+    numbers
 }
 
 fn landed_numbers(p: &Pulse) -> Vec<u64> {
