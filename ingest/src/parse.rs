@@ -6,7 +6,7 @@ use std::borrow::Cow;
 use std::fmt;
 use std::marker::PhantomData;
 
-use chrono::{DateTime, Datelike, NaiveDateTime, Utc};
+use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::de::{Deserialize, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
 use crate::records::MessageRef;
@@ -80,16 +80,40 @@ fn twitter_time(b: &[u8]) -> Option<i64> {
         b'-' => -1,
         _ => return None,
     };
-    let offset = sign * (num(21..23)? * 3600 + num(23..25)? * 60) as i32;
-    let date = chrono::NaiveDate::from_ymd_opt(year as i32, month, day)?;
-    if date.weekday().num_days_from_monday() as usize != weekday {
+    let offset = sign * i64::from(num(21..23)? * 3600 + num(23..25)? * 60);
+    if offset.abs() >= 86_400 || h > 23 || m > 59 || sec > 59 {
         return None;
     }
-    let local = date.and_hms_opt(h, m, sec)?;
-    let t = local
-        .and_local_timezone(chrono::FixedOffset::east_opt(offset)?)
-        .single()?;
-    Some(t.timestamp_micros())
+    let days = days_from_civil(i64::from(year), month, day)?;
+    // 1970-01-01 was a Thursday (3 days after a Monday).
+    if (days + 3).rem_euclid(7) as usize != weekday {
+        return None;
+    }
+    let secs = days * 86_400 + i64::from(h * 3600 + m * 60 + sec) - offset;
+    Some(secs * 1_000_000)
+}
+
+/// Days from 1970-01-01 to a date of the proleptic Gregorian calendar, `None` for a day the
+/// month does not have (the civil-from-days inverse in Howard Hinnant's date algorithms).
+fn days_from_civil(year: i64, month: u32, day: u32) -> Option<i64> {
+    let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
+    let month_days = match month {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if leap => 29,
+        2 => 28,
+        _ => return None,
+    };
+    if day == 0 || day > month_days {
+        return None;
+    }
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = i64::from((month + 9) % 12);
+    let doy = (153 * mp + 2) / 5 + i64::from(day) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    Some(era * 146_097 + doe - 719_468)
 }
 
 /// Parses a count as sites display it: `564000`, `12,149`, `16.5K viewers`, `1.2M`,
@@ -715,7 +739,36 @@ mod tests {
         format!("{{{}}}", fields.join(","))
     }
 
+    /// Twitter's layout read by chrono (the reference for `twitter_time`).
+    fn twitter_time_by_chrono(s: &str) -> Option<i64> {
+        DateTime::parse_from_str(s, "%a %b %d %H:%M:%S %z %Y")
+            .ok()
+            .map(|t| t.timestamp_micros())
+    }
+
     proptest::proptest! {
+        #[test]
+        fn twitter_times_of_any_fields_read_as_chrono_reads_them(
+            wd in 0usize..7, mon in 0usize..12, day in 0u32..33, h in 0u32..26,
+            m in 0u32..62, sec in 0u32..62, year in 1900u32..2101, sign in 0usize..2,
+            zh in 0u32..26, zm in 0u32..60,
+        ) {
+            const DAYS: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
+            const MONTHS: [&str; 12] = [
+                "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+            ];
+            let s = format!(
+                "{} {} {day:02} {h:02}:{m:02}:{sec:02} {}{zh:02}{zm:02} {year}",
+                DAYS[wd], MONTHS[mon], ["+", "-"][sign]
+            );
+            // The hot path agrees with chrono; a leap second (60) is left to chrono.
+            let chrono = twitter_time_by_chrono(&s);
+            proptest::prop_assert_eq!(parse_time(&s), chrono, "{}", s);
+            if sec < 60 {
+                proptest::prop_assert_eq!(twitter_time(s.as_bytes()), chrono, "{}", s);
+            }
+        }
+
         #[test]
         fn borrowed_reader_agrees_with_the_value_rules(
             kv in proptest::collection::vec((key(), any_value(3)), 0..10),
