@@ -97,16 +97,18 @@ async fn read_frames<R: AsyncRead + Unpin>(
     let mut arrival = now_micros();
     loop {
         n += 1;
-        // Frames taken from one fill of the read buffer arrived together: one clock read.
-        if r.buffer().is_empty() {
-            arrival = now_micros();
-        }
+        // Frames taken from one fill of the read buffer arrived together: one clock read,
+        // once the read that fills it has returned.
+        let refill = r.buffer().is_empty();
         let read = match framing {
             Framing::Line => read_line(&mut r, max_frame)
                 .await
                 .map(|b| b.map(|b| (b, false))),
             Framing::Len5 => read_len5(&mut r, max_frame).await,
         };
+        if refill {
+            arrival = now_micros();
+        }
         let (body, stop) = match read {
             Ok(None) => break,
             Ok(Some(frame)) => frame,
@@ -347,12 +349,12 @@ fn quarantine(
 }
 
 /// Frames as write-ahead log records: one record per run of frames from the same peer (a
-/// read batch is one run), so the record's header, checksum and the peer's name are paid once
+/// read batch is one run, see [`record_runs`]), so the record's header, checksum and the peer's name are paid once
 /// a batch, not once a frame. A record is the peer (`u32` length, bytes), then each frame:
 /// arrival (`i64`), number (`u64`), and either `0`, the body's length (`u32`) and the body, or
 /// `1`, the reason it is bad and its bytes (each a `u32` length and the bytes).
 fn log_frames(frames: &[Frame], mut record: impl FnMut(&mut dyn FnMut(&mut Vec<u8>))) {
-    for run in frames.chunk_by(|a, b| a.peer == b.peer) {
+    for run in record_runs(frames) {
         record(&mut |b: &mut Vec<u8>| {
             let peer = run[0].peer.as_bytes();
             put_bytes(b, peer);
@@ -373,6 +375,30 @@ fn log_frames(frames: &[Frame], mut record: impl FnMut(&mut dyn FnMut(&mut Vec<u
             }
         });
     }
+}
+
+/// Frames cut into the runs [`log_frames`] writes as records: consecutive frames of one peer,
+/// of at most `RECORD_BYTES` of bodies unless one frame alone is more (a record's length
+/// is a `u32`).
+fn record_runs(frames: &[Frame]) -> Vec<&[Frame]> {
+    const RECORD_BYTES: usize = 64 << 20;
+    let size = |f: &Frame| match &f.body {
+        Ok(b) => b.len(),
+        Err((reason, raw)) => reason.len() + raw.len(),
+    };
+    let mut runs = Vec::new();
+    let (mut start, mut bytes) = (0, 0);
+    for (i, f) in frames.iter().enumerate() {
+        if i > start && (f.peer != frames[start].peer || bytes + size(f) > RECORD_BYTES) {
+            runs.push(&frames[start..i]);
+            (start, bytes) = (i, 0);
+        }
+        bytes += size(f);
+    }
+    if start < frames.len() {
+        runs.push(&frames[start..]);
+    }
+    runs
 }
 
 fn put_bytes(b: &mut Vec<u8>, bytes: &[u8]) {
@@ -695,6 +721,27 @@ mod tests {
             out.extend(batch.into_iter().map(|f| f.body));
         }
         out
+    }
+
+    #[tokio::test]
+    async fn a_frame_after_a_pause_arrives_after_it() {
+        use tokio::io::AsyncWriteExt;
+        let (mut peer, ours) = tokio::io::duplex(1024);
+        let (tx, mut rx) = mpsc::channel(100);
+        let reader = tokio::spawn(read_frames(ours, "p".into(), Framing::Line, 100, tx));
+        peer.write_all(b"a\n").await.unwrap();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        peer.write_all(b"b\nc\n").await.unwrap();
+        drop(peer);
+        reader.await.unwrap();
+        let mut got = Vec::new();
+        while let Some(batch) = rx.recv().await {
+            got.extend(batch.into_iter().map(|f| f.arrival));
+        }
+        assert_eq!(got.len(), 3);
+        // b was stamped when it came, not when the reader went back to wait for it.
+        assert!(got[1] - got[0] >= 250_000, "{got:?}");
+        assert!(got[2] >= got[1]);
     }
 
     #[tokio::test]

@@ -284,9 +284,10 @@ impl Wal {
         Ok(())
     }
 
-    /// After a flush landed: starts a new segment holding the last `keep` committed records
-    /// (logged, but not in the flush) and deletes the older segments. Call it between a
-    /// [`Wal::commit`] and the next [`Wal::append`].
+    /// After a flush landed: starts a new segment holding `keep`, the payloads of what was
+    /// logged but is not in the flush (numbered as the last `keep.len()` committed records),
+    /// and deletes the older segments. Call it between a [`Wal::commit`] and the next
+    /// [`Wal::append`].
     pub fn reset(&mut self, keep: &[Vec<u8>]) -> Result<()> {
         let next = self.segment + 1;
         let path = segment_path(&self.opts.dir, next);

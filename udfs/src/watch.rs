@@ -2,7 +2,8 @@
 //! snapshots) and the sessions they make, as `{snapshots, sessions}`. A session is a run of
 //! distinct times each at most `max_gap` after the one before. Times may come in any order
 //! and repeat (a snapshot landed twice is one snapshot); NULL times are skipped, and a group
-//! with none gives `{0, 0}`. `max_gap` must be the same on every row (a constant).
+//! with none gives `{0, 0}`. `max_gap` must be the same on every row (a constant) and not
+//! negative.
 //!
 //! It exists so viewer-day counts minutes and sessions with hash aggregates, each group
 //! sorting only its own few dozen times in a plain vector, instead of sorting the day's
@@ -110,6 +111,9 @@ struct Groups {
 impl Groups {
     fn set_gap(&mut self, gaps: &Int64Array) -> Result<()> {
         for g in gaps.iter().flatten() {
+            if g < 0 {
+                return exec_err!("watch: max_gap must not be negative, got {g}");
+            }
             match self.max_gap {
                 Some(m) if m != g => {
                     return exec_err!("watch: max_gap must be the same on every row");
@@ -172,7 +176,12 @@ impl Groups {
     }
 
     fn state_groups(&mut self, emit_to: EmitTo) -> Result<Vec<ArrayRef>> {
-        let groups = self.take(emit_to);
+        let mut groups = self.take(emit_to);
+        // Each group's distinct times only: less to send on and to merge.
+        for g in &mut groups {
+            g.sort_unstable();
+            g.dedup();
+        }
         let offsets = OffsetBuffer::from_lengths(groups.iter().map(Vec::len));
         let values = Int64Array::from(groups.concat());
         let list = ListArray::try_new(
@@ -251,6 +260,19 @@ impl GroupsAccumulator for Groups {
 #[derive(Debug)]
 struct One(Groups);
 
+impl One {
+    /// A copy of the one group: `state` and `evaluate` leave the accumulator as it is (a
+    /// window evaluates it again after each row it adds).
+    fn copy(&self) -> Groups {
+        let times = self.0.times.first().cloned().unwrap_or_default();
+        Groups {
+            capacity: times.capacity(),
+            times: vec![times],
+            max_gap: self.0.max_gap,
+        }
+    }
+}
+
 impl Accumulator for One {
     fn update_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
         let n = values.first().map_or(0, |v| v.len());
@@ -263,16 +285,14 @@ impl Accumulator for One {
     }
 
     fn state(&mut self) -> Result<Vec<ScalarValue>> {
-        self.0.times.resize_with(1, Vec::new);
-        let cols = self.0.state_groups(EmitTo::All)?;
+        let cols = self.copy().state_groups(EmitTo::All)?;
         cols.iter()
             .map(|c| ScalarValue::try_from_array(c, 0))
             .collect()
     }
 
     fn evaluate(&mut self) -> Result<ScalarValue> {
-        self.0.times.resize_with(1, Vec::new);
-        let out = self.0.evaluate_groups(EmitTo::All);
+        let out = self.copy().evaluate_groups(EmitTo::All);
         ScalarValue::try_from_array(&out, 0)
     }
 
