@@ -279,7 +279,7 @@ async fn profiles_refuse_to_skip_days() {
 
 /// Runs of one job for different dates at once (the nightly runner's max_concurrent), each
 /// in its own session: each has its own scratch space, so one ending does not remove what
-/// the other still reads.
+/// the other still reads (graph materializes three scratch tables).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn runs_of_one_job_for_other_dates_at_once_keep_their_scratch_apart() {
     let env = Env::new().await;
@@ -299,7 +299,7 @@ async fn runs_of_one_job_for_other_dates_at_once_keep_their_scratch_apart() {
                 &lake,
                 &ctx,
                 &registry,
-                "viewer-day",
+                "graph",
                 start,
                 start + chrono::Duration::days(1),
                 &[],
@@ -314,7 +314,7 @@ async fn runs_of_one_job_for_other_dates_at_once_keep_their_scratch_apart() {
     }
     let ctx = pulse_lake::catalog::session(&env.lake).await.unwrap();
     let days = ctx
-        .sql("SELECT count(DISTINCT dt) FROM viewer_channel_day")
+        .sql("SELECT count(DISTINCT dt) FROM graph_edges")
         .await
         .unwrap()
         .collect()
