@@ -94,7 +94,8 @@ async fn read_frames<R: AsyncRead + Unpin>(
     let peer: std::sync::Arc<str> = peer.into();
     let mut n: u64 = 0;
     let mut batch = Vec::new();
-    let mut arrival = now_micros();
+    // Set by the first read: the buffer starts empty.
+    let mut arrival = 0;
     loop {
         n += 1;
         // Frames taken from one fill of the read buffer arrived together: one clock read,
@@ -349,10 +350,11 @@ fn quarantine(
 }
 
 /// Frames as write-ahead log records: one record per run of frames from the same peer (a
-/// read batch is one run, see [`record_runs`]), so the record's header, checksum and the peer's name are paid once
-/// a batch, not once a frame. A record is the peer (`u32` length, bytes), then each frame:
-/// arrival (`i64`), number (`u64`), and either `0`, the body's length (`u32`) and the body, or
-/// `1`, the reason it is bad and its bytes (each a `u32` length and the bytes).
+/// read batch is one run, see [`record_runs`]), so the record's header, checksum and the
+/// peer's name are paid once a batch, not once a frame. A record is the peer (`u32` length,
+/// bytes), then each frame: arrival (`i64`), number (`u64`), and either `0`, the body's
+/// length (`u32`) and the body, or `1`, the reason it is bad and its bytes (each a `u32`
+/// length and the bytes).
 fn log_frames(frames: &[Frame], mut record: impl FnMut(&mut dyn FnMut(&mut Vec<u8>))) {
     for run in record_runs(frames) {
         record(&mut |b: &mut Vec<u8>| {

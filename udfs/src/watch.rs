@@ -56,8 +56,9 @@ fn output_fields() -> Fields {
     ])
 }
 
-fn time_list() -> DataType {
-    DataType::List(Arc::new(Field::new("item", DataType::Int64, true)))
+/// The element of a state's list of times.
+fn time_item() -> FieldRef {
+    Arc::new(Field::new("item", DataType::Int64, true))
 }
 
 #[derive(Debug, PartialEq, Eq, Hash)]
@@ -83,7 +84,7 @@ impl AggregateUDFImpl for Watch {
     }
     fn state_fields(&self, _args: StateFieldsArgs) -> Result<Vec<FieldRef>> {
         Ok(vec![
-            Arc::new(Field::new("times", time_list(), true)),
+            Arc::new(Field::new("times", DataType::List(time_item()), true)),
             Arc::new(Field::new("max_gap", DataType::Int64, true)),
         ])
     }
@@ -124,19 +125,17 @@ impl Groups {
         Ok(())
     }
 
-    /// Adds `values` (times and gaps, or a state's lists and gaps) row by row to the groups
-    /// `group_indices` names, skipping NULLs and the rows `filter` leaves out.
+    /// Adds the rows of `(t, gap)` (times and gaps, or a state's lists and gaps) to the
+    /// groups `group_indices` names, skipping NULLs and the rows `filter` leaves out: `each`
+    /// appends row `row` of `t` (downcast once by the caller) to its group's times.
     fn add(
         &mut self,
-        values: &[ArrayRef],
+        (t, gap): (&ArrayRef, &ArrayRef),
         group_indices: &[usize],
         filter: Option<&BooleanArray>,
         total_num_groups: usize,
-        each: impl Fn(&mut Vec<i64>, &ArrayRef, usize),
+        each: impl Fn(&mut Vec<i64>, usize),
     ) -> Result<()> {
-        let [t, gap] = values else {
-            return exec_err!("watch takes (t, max_gap)");
-        };
         self.set_gap(gap.as_primitive::<Int64Type>())?;
         self.times.resize_with(total_num_groups, Vec::new);
         for (row, &g) in group_indices.iter().enumerate() {
@@ -145,7 +144,7 @@ impl Groups {
             }
             let group = &mut self.times[g];
             let before = group.capacity();
-            each(group, t, row);
+            each(group, row);
             self.capacity += group.capacity() - before;
         }
         Ok(())
@@ -184,18 +183,21 @@ impl Groups {
         }
         let offsets = OffsetBuffer::from_lengths(groups.iter().map(Vec::len));
         let values = Int64Array::from(groups.concat());
-        let list = ListArray::try_new(
-            Arc::new(Field::new("item", DataType::Int64, true)),
-            offsets,
-            Arc::new(values),
-            None,
-        )?;
+        let list = ListArray::try_new(time_item(), offsets, Arc::new(values), None)?;
         let gaps = Int64Array::from(vec![self.max_gap; list.len()]);
         Ok(vec![Arc::new(list), Arc::new(gaps)])
     }
 
     fn bytes(&self) -> usize {
         self.times.capacity() * size_of::<Vec<i64>>() + self.capacity * size_of::<i64>()
+    }
+}
+
+/// The aggregate's two arguments (or a state's two columns).
+fn args(values: &[ArrayRef]) -> Result<(&ArrayRef, &ArrayRef)> {
+    match values {
+        [t, gap] => Ok((t, gap)),
+        _ => exec_err!("watch takes (t, max_gap)"),
     }
 }
 
@@ -207,12 +209,14 @@ impl GroupsAccumulator for Groups {
         opt_filter: Option<&BooleanArray>,
         total_num_groups: usize,
     ) -> Result<()> {
+        let args = args(values)?;
+        let times = args.0.as_primitive::<Int64Type>();
         self.add(
-            values,
+            args,
             group_indices,
             opt_filter,
             total_num_groups,
-            |g, t, row| g.push(t.as_primitive::<Int64Type>().value(row)),
+            |g, row| g.push(times.value(row)),
         )
     }
 
@@ -222,16 +226,17 @@ impl GroupsAccumulator for Groups {
         group_indices: &[usize],
         total_num_groups: usize,
     ) -> Result<()> {
-        self.add(
-            values,
-            group_indices,
-            None,
-            total_num_groups,
-            |g, t, row| {
-                let list = t.as_list::<i32>().value(row);
-                g.extend(list.as_primitive::<Int64Type>().iter().flatten())
-            },
-        )
+        let args = args(values)?;
+        let lists = args.0.as_list::<i32>();
+        let (times, offsets) = (lists.values().as_primitive::<Int64Type>(), lists.offsets());
+        self.add(args, group_indices, None, total_num_groups, |g, row| {
+            let (from, to) = (offsets[row] as usize, offsets[row + 1] as usize);
+            g.extend(
+                (from..to)
+                    .filter(|&i| times.is_valid(i))
+                    .map(|i| times.value(i)),
+            )
+        })
     }
 
     fn evaluate(&mut self, emit_to: EmitTo) -> Result<ArrayRef> {
