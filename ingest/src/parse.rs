@@ -4,10 +4,11 @@
 
 use std::borrow::Cow;
 use std::fmt;
-use std::marker::PhantomData;
 
 use chrono::{DateTime, NaiveDateTime, Utc};
-use serde::de::{Deserialize, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::de::{
+    Deserialize, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor,
+};
 
 use crate::records::MessageRef;
 
@@ -254,9 +255,24 @@ struct Obj<T>(Option<T>);
 
 impl<'de, T: Fields<'de>> Deserialize<'de> for Obj<T> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-        struct V<T>(PhantomData<T>);
-        impl<'de, T: Fields<'de>> Visitor<'de> for V<T> {
-            type Value = Obj<T>;
+        let mut t = T::default();
+        let object = Fill(&mut t).deserialize(d)?;
+        Ok(Obj(object.then_some(t)))
+    }
+}
+
+/// Reads a JSON object's fields into a `T` in place, `true`; anything else is skipped,
+/// `false`. (A tweet's fields are many: moving them from one frame to the next took as long
+/// as reading the keys.)
+struct Fill<'t, T>(&'t mut T);
+
+impl<'de, T: Fields<'de>> DeserializeSeed<'de> for Fill<'_, T> {
+    type Value = bool;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> std::result::Result<bool, D::Error> {
+        struct V<'t, T>(&'t mut T);
+        impl<'de, T: Fields<'de>> Visitor<'de> for V<'_, T> {
+            type Value = bool;
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
                 f.write_str("a JSON value")
             }
@@ -264,18 +280,17 @@ impl<'de, T: Fields<'de>> Deserialize<'de> for Obj<T> {
                 self,
                 mut a: A,
             ) -> std::result::Result<Self::Value, A::Error> {
-                let mut t = T::default();
                 while let Some(key) = a.next_key::<Scalar<'de>>()? {
                     match key {
-                        Scalar::Str(k) => t.field(&k, &mut a)?,
+                        Scalar::Str(k) => self.0.field(&k, &mut a)?,
                         _ => skip(&mut a)?,
                     }
                 }
-                Ok(Obj(Some(t)))
+                Ok(true)
             }
-            skip_other_values!(Obj(None); str, seq);
+            skip_other_values!(false; str, seq);
         }
-        d.deserialize_any(V(PhantomData))
+        d.deserialize_any(V(self.0))
     }
 }
 
@@ -430,7 +445,11 @@ pub struct Tweet<'a>(Option<TweetFields<'a>>);
 impl<'a> Tweet<'a> {
     /// Parses `json` (one JSON document of any kind).
     pub fn parse(json: &'a str) -> serde_json::Result<Tweet<'a>> {
-        Ok(Tweet(serde_json::from_str::<Obj<TweetFields<'a>>>(json)?.0))
+        let mut fields = TweetFields::default();
+        let mut de = serde_json::Deserializer::from_str(json);
+        let object = Fill(&mut fields).deserialize(&mut de)?;
+        de.end()?;
+        Ok(Tweet(object.then_some(fields)))
     }
 
     /// True for an object with a `created_at` or `data` key (of any value): what a socket
@@ -447,30 +466,33 @@ impl<'a> Tweet<'a> {
     pub fn message(self) -> std::result::Result<MessageRef<'a>, String> {
         let mut v = self.0.ok_or("tweet is not a JSON object")?;
         let includes_username = v.includes_username.take();
-        let t = match v.data.take() {
-            Some(d) => *d,
-            None => v,
+        // Fields are taken out where they are (the struct is big to move).
+        let t = match v.data.as_deref_mut() {
+            Some(d) => d,
+            None => &mut v,
         };
         let text = t
             .full_text
-            .or(t.text)
-            .or(t.extended_full_text)
+            .take()
+            .or(t.text.take())
+            .or(t.extended_full_text.take())
             .ok_or("tweet has no text")?;
-        let created = t.created_at.ok_or("tweet has no created_at")?;
+        let created = t.created_at.take().ok_or("tweet has no created_at")?;
         let event_time =
             parse_time(&created).ok_or_else(|| format!("unparseable created_at {created:?}"))?;
-        let message_id = t.id_str.or_else(|| match t.id {
+        let message_id = t.id_str.take().or_else(|| match t.id.take() {
             Some(Scalar::Str(s)) => Some(s),
             Some(Scalar::Uint(i)) => Some(Cow::Owned(i.to_string())),
             _ => None,
         });
         let author = t
             .user
+            .take()
             .and_then(|u| u.screen_name.or(u.username))
             .or(includes_username)
-            .or(t.author_id)
-            .or(t.author)
-            .or(t.user_name);
+            .or(t.author_id.take())
+            .or(t.author.take())
+            .or(t.user_name.take());
         Ok(MessageRef {
             event_time,
             source: Cow::Borrowed("twitter"),
@@ -478,7 +500,7 @@ impl<'a> Tweet<'a> {
             channel: None,
             author,
             text,
-            language: t.lang,
+            language: t.lang.take(),
         })
     }
 }

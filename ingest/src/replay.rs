@@ -8,7 +8,9 @@
 //! minute 15 UTC). `auto` picks the format from the file name and header.
 //!
 //! Every record's key is the file's content hash and its line, so replaying the same files
-//! lands the same file names. A bad record (malformed JSON, invalid UTF-8, a wrong number of
+//! lands the same file names. A file is hashed in one streaming pass before it is read; tweet
+//! JSON lines, the format of big dumps, are then read a few MiB of whole lines at a time, so
+//! memory does not grow with the file (other formats are read whole). A bad record (malformed JSON, invalid UTF-8, a wrong number of
 //! fields, an unparseable time) is quarantined with its raw bytes and `file:line`; the good
 //! records around it land. With `--speed N` records are paced at N times real time by their
 //! own timestamps, and the flush clock follows input time, so even paced replays cut their
@@ -141,21 +143,34 @@ pub async fn replay(
     mut to: Option<&mut crate::socket::Sender>,
 ) -> Result<ReplayReport> {
     let mut report = ReplayReport::default();
-    let started = tokio::time::Instant::now();
-    let mut t0: Option<i64> = None;
+    let mut pace = Pace {
+        started: tokio::time::Instant::now(),
+        first: None,
+        speed: opts.speed,
+    };
     for path in collect_files(paths)? {
         if *shutdown.borrow() {
             break;
         }
-        let bytes = match std::fs::read(&path) {
-            Ok(b) => b,
+        // The content hash names the records, so it comes first; the read after it stops
+        // at the hashed length (a file still being appended to is replayed as hashed).
+        let opened = file_hash(&path).and_then(|(hash, len)| {
+            let file = std::fs::File::open(&path)?;
+            Ok((
+                hash,
+                len,
+                LineChunks::open(std::io::Read::take(file, len), len, CHUNK)?,
+            ))
+        });
+        let (hash, len, mut chunks) = match opened {
+            Ok(o) => o,
             Err(e) => {
                 report.skipped.push((path, e.to_string()));
                 continue;
             }
         };
         let format = match opts.format {
-            Format::Auto => match detect(&path, &bytes) {
+            Format::Auto => match detect(&path, chunks.head()) {
                 Some(f) => f,
                 None => {
                     tracing::warn!(file = %path.display(), "unrecognised file: skipped");
@@ -173,62 +188,35 @@ pub async fn replay(
             ));
             continue;
         }
-        let as_of = opts.as_of.unwrap_or_else(|| mtime_micros(&path));
-        let items = parse_file(format, &path, &bytes, as_of);
-        let hash = blake3::hash(&bytes).to_hex();
-        let key_base = format!("replay-{}", &hash[..16]);
-        let origin_base = path.display().to_string();
+        let file = FileKeys {
+            as_of: opts.as_of.unwrap_or_else(|| mtime_micros(&path)),
+            key_base: format!("replay-{}", &hash.to_hex()[..16]),
+            origin_base: path.display().to_string(),
+        };
         report.files += 1;
-        tracing::info!(file = %origin_base, ?format, bytes = bytes.len(), "replaying");
-        for item in items {
-            // Only an atomic load per record unless the value changed.
-            if shutdown.has_changed().unwrap_or(true) && *shutdown.borrow() {
-                break;
-            }
-            let clock = match (opts.speed, item.time) {
-                (Some(speed), Some(t)) if speed > 0.0 => {
-                    let first = *t0.get_or_insert(t);
-                    let since = Duration::from_micros((t - first).max(0) as u64).div_f64(speed);
-                    if let Some(to) = to.as_deref_mut()
-                        && started + since > tokio::time::Instant::now()
-                    {
-                        // What was sent is due before the pause.
-                        to.flush().await?;
-                    }
-                    tokio::time::sleep_until(started + since).await;
-                    since
-                }
-                _ => Duration::ZERO,
-            };
-            let key = || format!("{key_base}-{:09}", item.line);
-            let origin = || format!("{origin_base}:{}", item.line);
-            match item.out {
-                Ok(Out::Message(m)) => match to.as_deref_mut() {
-                    Some(to) => send(to, worker, key, clock, &m, origin).await?,
-                    None => worker.push_message(key, clock, &m),
-                },
-                Ok(Out::Records(records)) => {
-                    for r in records {
-                        match (to.as_deref_mut(), r) {
-                            (Some(to), Record::Message(m)) => {
-                                send(to, worker, key, clock, &m.as_ref(), origin).await?
-                            }
-                            (_, r) => worker.push(key, clock, r),
-                        }
+        tracing::info!(file = %file.origin_base, ?format, bytes = len, "replaying");
+        let read_err = |e| Error::io(format!("reading {}", path.display()), e);
+        if format == Format::TweetsJsonl {
+            // Big files are tweet dumps: read a chunk of whole lines at a time.
+            let mut first_line = 1;
+            while let Some(chunk) = chunks.next_lines().map_err(read_err)? {
+                for item in parse_jsonl(chunk, first_line) {
+                    if !play(item, &file, &mut pace, worker, to.as_deref_mut(), shutdown).await? {
+                        break;
                     }
                 }
-                Err((reason, raw)) => worker.quarantine(
-                    key,
-                    clock,
-                    QuarantineRow {
-                        received_at: item.time.unwrap_or(as_of),
-                        origin: origin(),
-                        reason,
-                        raw,
-                    },
-                ),
+                if *shutdown.borrow() {
+                    break;
+                }
+                first_line += memchr::memchr_iter(b'\n', chunk).count() as u64;
             }
-            worker.maybe_flush(clock).await?;
+        } else {
+            let bytes = chunks.into_bytes().map_err(read_err)?;
+            for item in parse_file(format, &path, &bytes, file.as_of) {
+                if !play(item, &file, &mut pace, worker, to.as_deref_mut(), shutdown).await? {
+                    break;
+                }
+            }
         }
     }
     if let Some(to) = to {
@@ -237,6 +225,168 @@ pub async fn replay(
     worker.flush().await?;
     report.stats = worker.stats();
     Ok(report)
+}
+
+/// What names a file's records: the key (content hash and line) and the `file:line` origin
+/// of a quarantined one, and the time of records without their own.
+struct FileKeys {
+    as_of: i64,
+    key_base: String,
+    origin_base: String,
+}
+
+/// `--speed`: records are due at their own times' distance from the first one's.
+struct Pace {
+    started: tokio::time::Instant,
+    first: Option<i64>,
+    speed: Option<f64>,
+}
+
+/// Lands (or sends) one record, paced; `false` when the replay is to stop.
+async fn play(
+    item: Item<'_>,
+    file: &FileKeys,
+    pace: &mut Pace,
+    worker: &mut Worker,
+    mut to: Option<&mut crate::socket::Sender>,
+    shutdown: &tokio::sync::watch::Receiver<bool>,
+) -> Result<bool> {
+    // Only an atomic load per record unless the value changed.
+    if shutdown.has_changed().unwrap_or(true) && *shutdown.borrow() {
+        return Ok(false);
+    }
+    let clock = match (pace.speed, item.time) {
+        (Some(speed), Some(t)) if speed > 0.0 => {
+            let first = *pace.first.get_or_insert(t);
+            let since = Duration::from_micros((t - first).max(0) as u64).div_f64(speed);
+            if let Some(to) = to.as_deref_mut()
+                && pace.started + since > tokio::time::Instant::now()
+            {
+                // What was sent is due before the pause.
+                to.flush().await?;
+            }
+            tokio::time::sleep_until(pace.started + since).await;
+            since
+        }
+        _ => Duration::ZERO,
+    };
+    let key = || format!("{}-{:09}", file.key_base, item.line);
+    let origin = || format!("{}:{}", file.origin_base, item.line);
+    match item.out {
+        Ok(Out::Message(m)) => match to {
+            Some(to) => send(to, worker, key, clock, &m, origin).await?,
+            None => worker.push_message(key, clock, &m),
+        },
+        Ok(Out::Records(records)) => {
+            for r in records {
+                match (to.as_deref_mut(), r) {
+                    (Some(to), Record::Message(m)) => {
+                        send(to, worker, key, clock, &m.as_ref(), origin).await?
+                    }
+                    (_, r) => worker.push(key, clock, r),
+                }
+            }
+        }
+        Err((reason, raw)) => worker.quarantine(
+            key,
+            clock,
+            QuarantineRow {
+                received_at: item.time.unwrap_or(file.as_of),
+                origin: origin(),
+                reason,
+                raw,
+            },
+        ),
+    }
+    worker.maybe_flush(clock).await?;
+    Ok(true)
+}
+
+/// A file's BLAKE3 hash and the length it covers, read in one streaming pass.
+fn file_hash(path: &Path) -> std::io::Result<(blake3::Hash, u64)> {
+    let mut hasher = blake3::Hasher::new();
+    hasher.update_reader(std::fs::File::open(path)?)?;
+    Ok((hasher.finalize(), hasher.count()))
+}
+
+/// Bytes of a chunk of JSON lines: big enough that a read and a parse pass over it cost
+/// little per line, small enough to stay in cache-friendly reach and bound memory.
+const CHUNK: usize = 4 << 20;
+
+/// A file read a chunk of whole lines at a time, so a big JSON lines file is never held in
+/// memory at once (a chunk grows only to fit a line longer than it).
+struct LineChunks<R> {
+    reader: R,
+    buf: Vec<u8>,
+    /// `buf[..len]` is read; `buf[..cut]` is the chunk last handed out.
+    len: usize,
+    cut: usize,
+    eof: bool,
+}
+
+impl<R: std::io::Read> LineChunks<R> {
+    /// Starts reading an input of `len` bytes in chunks of `chunk` bytes: the first chunk
+    /// is read at once.
+    fn open(reader: R, len: u64, chunk: usize) -> std::io::Result<Self> {
+        // One byte past a small input, so the read that finds its end fits.
+        let size = usize::try_from(len).map_or(chunk, |l| l.saturating_add(1).min(chunk));
+        let mut chunks = LineChunks {
+            reader,
+            buf: vec![0; size],
+            len: 0,
+            cut: 0,
+            eof: false,
+        };
+        chunks.fill()?;
+        Ok(chunks)
+    }
+
+    /// Reads until the buffer is full or the input ends.
+    fn fill(&mut self) -> std::io::Result<()> {
+        while self.len < self.buf.len() && !self.eof {
+            match self.reader.read(&mut self.buf[self.len..]) {
+                Ok(0) => self.eof = true,
+                Ok(n) => self.len += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    /// The first bytes (up to a chunk), to detect the format from.
+    fn head(&self) -> &[u8] {
+        &self.buf[..self.len]
+    }
+
+    /// Everything, for the formats parsed as a whole.
+    fn into_bytes(mut self) -> std::io::Result<Vec<u8>> {
+        self.buf.truncate(self.len);
+        self.reader.read_to_end(&mut self.buf)?;
+        Ok(self.buf)
+    }
+
+    /// The next run of whole lines (the input's last line may lack its newline); `None` at
+    /// the end.
+    fn next_lines(&mut self) -> std::io::Result<Option<&[u8]>> {
+        self.buf.copy_within(self.cut..self.len, 0);
+        self.len -= self.cut;
+        self.cut = 0;
+        loop {
+            self.fill()?;
+            if let Some(nl) = memchr::memrchr(b'\n', &self.buf[..self.len]) {
+                self.cut = nl + 1;
+            } else if self.eof {
+                self.cut = self.len;
+            } else {
+                // One line longer than the buffer.
+                let grown = (self.buf.len() * 2).max(1);
+                self.buf.resize(grown, 0);
+                continue;
+            }
+            return Ok((self.cut > 0).then(|| &self.buf[..self.cut]));
+        }
+    }
 }
 
 /// Sends a message to a socket worker, or quarantines it when it does not fit a frame.
@@ -340,8 +490,8 @@ pub fn detect(path: &Path, bytes: &[u8]) -> Option<Format> {
     }
 }
 
-/// The records of a file, in order; tweet JSON lines are read one by one as the replay
-/// goes, so a big file's messages are never all held at once.
+/// The records of a file held whole, in order (a replay reads tweet JSON lines in chunks
+/// instead, through [`parse_jsonl`]).
 fn parse_file<'a>(
     format: Format,
     path: &Path,
@@ -350,7 +500,7 @@ fn parse_file<'a>(
 ) -> Box<dyn Iterator<Item = Item<'a>> + 'a> {
     match format {
         Format::Auto => Box::new(std::iter::empty()),
-        Format::TweetsJsonl => Box::new(parse_jsonl(bytes)),
+        Format::TweetsJsonl => Box::new(parse_jsonl(bytes, 1)),
         Format::Profiler => Box::new(parse_profiler(path, bytes).into_iter()),
         Format::HourlyViewers => Box::new(parse_hourly(path, bytes).into_iter()),
         _ => Box::new(parse_csv(format, path, bytes, as_of).into_iter()),
@@ -365,14 +515,15 @@ fn bad(line: u64, time: Option<i64>, reason: impl Into<String>, raw: &[u8]) -> I
     }
 }
 
-fn parse_jsonl(bytes: &[u8]) -> impl Iterator<Item = Item<'_>> {
+/// The records of JSON lines, numbered from `first_line`.
+fn parse_jsonl(bytes: &[u8], first_line: u64) -> impl Iterator<Item = Item<'_>> {
     // A file valid as a whole (the usual case) is checked once and cut with `memchr`.
     let lines: Box<dyn Iterator<Item = &[u8]>> = match std::str::from_utf8(bytes) {
         Ok(text) => Box::new(text.split('\n').map(str::as_bytes)),
         Err(_) => Box::new(bytes.split(|&b| b == b'\n')),
     };
-    lines.enumerate().filter_map(|(i, raw)| {
-        let line = i as u64 + 1;
+    lines.enumerate().filter_map(move |(i, raw)| {
+        let line = first_line + i as u64;
         let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
         if raw.iter().all(u8::is_ascii_whitespace) {
             return None;
@@ -1058,6 +1209,51 @@ mod tests {
         }
 
         #[test]
+        fn line_chunks_cut_at_newlines_and_number_lines_as_the_whole(
+            lines in proptest::collection::vec(
+                prop_oneof![
+                    Just(br#"{"created_at":"2018-07-18T22:00:00Z","text":"ok #t"}"#.to_vec()),
+                    Just(b"{not json".to_vec()),
+                    Just(b"".to_vec()),
+                    proptest::collection::vec(any::<u8>().prop_filter("no newline", |b| *b != b'\n'), 0..90),
+                ],
+                0..20,
+            ),
+            final_newline in any::<bool>(),
+            chunk in 1usize..64,
+            most in 1usize..9,
+        ) {
+            let mut bytes = lines.join(&b'\n');
+            if final_newline {
+                bytes.push(b'\n');
+            }
+            // A reader that hands out at most `most` bytes a call.
+            struct Trickle<'a>(&'a [u8], usize);
+            impl std::io::Read for Trickle<'_> {
+                fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+                    let n = self.0.len().min(buf.len()).min(self.1);
+                    buf[..n].copy_from_slice(&self.0[..n]);
+                    self.0 = &self.0[n..];
+                    Ok(n)
+                }
+            }
+            let mut chunks = LineChunks::open(Trickle(&bytes, most), bytes.len() as u64, chunk).unwrap();
+            prop_assert_eq!(chunks.head(), &bytes[..bytes.len().min(chunk)]);
+            let (mut seen, mut items, mut first_line) = (Vec::new(), Vec::new(), 1);
+            while let Some(c) = chunks.next_lines().unwrap() {
+                // Every chunk but the input's last ends a line.
+                prop_assert!(c.ends_with(b"\n") || seen.len() + c.len() == bytes.len());
+                prop_assert!(!c.is_empty());
+                seen.extend_from_slice(c);
+                items.extend(parse_jsonl(c, first_line).map(|i| (i.line, i.out.is_ok())));
+                first_line += c.iter().filter(|&&b| b == b'\n').count() as u64;
+            }
+            prop_assert_eq!(&seen, &bytes);
+            let whole: Vec<(u64, bool)> = parse_jsonl(&bytes, 1).map(|i| (i.line, i.out.is_ok())).collect();
+            prop_assert_eq!(items, whole);
+        }
+
+        #[test]
         fn every_jsonl_line_lands_or_is_quarantined_with_its_bytes(
             lines in proptest::collection::vec(
                 prop_oneof![
@@ -1072,7 +1268,7 @@ mod tests {
             ),
         ) {
             let bytes = lines.join(&b'\n');
-            let items: Vec<Item> = parse_jsonl(&bytes).collect();
+            let items: Vec<Item> = parse_jsonl(&bytes, 1).collect();
             let expected: Vec<(u64, &[u8])> = lines
                 .iter()
                 .enumerate()

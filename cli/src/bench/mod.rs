@@ -1171,6 +1171,26 @@ fn bench_ingest(rows: usize, flush_rows: usize, runs: usize) -> anyhow::Result<(
         Ok(t.elapsed())
     };
     let parse = best("parse", &parse_run)?;
+    // ... and parsing, appending and encoding each flush's Parquet files in memory (nothing
+    // landed): the path less the worker and the lake's writes.
+    let columns_run = |_: &str| -> anyhow::Result<Duration> {
+        let t = Instant::now();
+        let mut rows_out = 0;
+        for chunk in lines.chunks(flush_rows) {
+            let mut b = Buffers::default();
+            for l in chunk {
+                let m = pulse_ingest::parse::Tweet::parse(l)?
+                    .message()
+                    .map_err(anyhow::Error::msg)?;
+                b.messages.push(&m);
+            }
+            rows_out += b.messages.len();
+            std::hint::black_box(b.messages.encode()?);
+        }
+        ensure!(rows_out == rows, "columns held {rows_out} of {rows}");
+        Ok(t.elapsed())
+    };
+    let columns = best("columns", &columns_run)?;
     println!(
         "{:<42} {:>10} {:>14} {:>10}",
         "path", "seconds", "records/s", "of limit"
@@ -1181,6 +1201,7 @@ fn bench_ingest(rows: usize, flush_rows: usize, runs: usize) -> anyhow::Result<(
         ("len5 socket + write-ahead log -> Parquet", socket_wal),
         ("Parquet writer on Arrow batches (limit)", writer),
         ("JSON parse alone (nothing appended)", parse),
+        ("parse and encode Parquet (nothing landed)", columns),
     ] {
         let r = rate(rows, d);
         println!(

@@ -59,6 +59,66 @@ fn hex(b: &[u8]) -> String {
 }
 
 #[test]
+fn a_json_lines_file_bigger_than_a_read_chunk_lands_every_line_once() {
+    // Replay reads JSON lines 4 MiB at a time: a bad line across the first cut, a line
+    // longer than a chunk and a last line without its newline are all where they belong.
+    let p = Pulse::new();
+    let tweet = |i: usize, text: &str| {
+        format!(
+            "{{\"created_at\":\"2026-01-05T{:02}:{:02}:{:02}Z\",\"id_str\":\"{i}\",\"text\":\"{text}\"}}",
+            i / 3600,
+            i / 60 % 60,
+            i % 60
+        )
+    };
+    let n = 40_000;
+    let mut lines: Vec<String> = (0..n)
+        .map(|i| tweet(i, &format!("t{i} {}", ".".repeat(60))))
+        .collect();
+    let mut offset = 0;
+    let across = (0..n)
+        .find(|&i| {
+            offset += lines[i].len() + 1;
+            offset > 4 << 20
+        })
+        .unwrap();
+    // Same length, so the cut still falls inside it.
+    lines[across] = format!("{{bad{}", "x".repeat(lines[across].len() - 4));
+    let long = across + 100;
+    lines[long] = tweet(long, &"a".repeat(5_000_000));
+    let body = lines.join("\n");
+    let f = write(&p, "big.jsonl", body.as_bytes());
+    let out = p.ok(&["ingest", "replay", &f]);
+    assert!(
+        out.contains(&format!("{} records landed, 1 quarantined", n - 1)),
+        "{out}"
+    );
+    let q = p.sql("SELECT origin, reason FROM quarantine_replay");
+    assert_eq!(q.len(), 1);
+    assert!(
+        q[0][0].ends_with(&format!("big.jsonl:{}", across + 1))
+            && q[0][1].starts_with("malformed JSON"),
+        "{q:?}"
+    );
+    let rows = p.sql(&format!(
+        "SELECT count(*), count(DISTINCT message_id), max(length(text)), \
+         max(CASE WHEN message_id = '{long}' THEN length(text) END), \
+         max(CASE WHEN message_id = '{}' THEN text END) FROM messages",
+        n - 1
+    ));
+    assert_eq!(
+        rows,
+        vec![vec![
+            (n - 1).to_string(),
+            (n - 1).to_string(),
+            "5000000".to_string(),
+            "5000000".to_string(),
+            format!("t{} {}", n - 1, ".".repeat(60))
+        ]]
+    );
+}
+
+#[test]
 fn replaying_the_same_input_twice_does_not_duplicate() {
     let p = Pulse::new();
     let lines: String = (0..250)
