@@ -8,14 +8,15 @@
 //! minute 15 UTC). `auto` picks the format from the file name and header.
 //!
 //! Every record's key is the file's content hash and its line, so replaying the same files
-//! lands the same file names. A file is hashed in one streaming pass before it is read; tweet
-//! JSON lines, the format of big dumps, are then read a few MiB of whole lines at a time, so
-//! memory does not grow with the file (other formats are read whole). A bad record (malformed JSON, invalid UTF-8, a wrong number of
-//! fields, an unparseable time) is quarantined with its raw bytes and `file:line`; the good
-//! records around it land. With `--speed N` records are paced at N times real time by their
-//! own timestamps, and the flush clock follows input time, so even paced replays cut their
-//! files at the same places.
+//! lands the same file names. A file is hashed in one streaming pass, then read again up to
+//! the hashed length; tweet JSON lines, the format of big dumps, are read a few MiB of whole
+//! lines at a time, so memory does not grow with the file (other formats are read whole). A
+//! bad record (malformed JSON, invalid UTF-8, a wrong number of fields, an unparseable time)
+//! is quarantined with its raw bytes and `file:line`; the good records around it land. With
+//! `--speed N` records are paced at N times real time by their own timestamps, and the flush
+//! clock follows input time, so even paced replays cut their files at the same places.
 
+use std::io::{Read, Seek};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -93,7 +94,8 @@ pub struct ReplayOptions {
 pub struct ReplayReport {
     /// Files replayed.
     pub files: usize,
-    /// Files skipped, with why (unrecognised format, unreadable).
+    /// Files skipped, with why (unrecognised format, unreadable), and files whose reading
+    /// failed partway (the lines before the failure were replayed).
     pub skipped: Vec<(PathBuf, String)>,
     /// The worker's counters.
     pub stats: Stats,
@@ -152,17 +154,11 @@ pub async fn replay(
         if *shutdown.borrow() {
             break;
         }
-        // The content hash names the records, so it comes first; the read after it stops
-        // at the hashed length (a file still being appended to is replayed as hashed).
-        let opened = file_hash(&path).and_then(|(hash, len)| {
-            let file = std::fs::File::open(&path)?;
-            Ok((
-                hash,
-                len,
-                LineChunks::open(std::io::Read::take(file, len), len, CHUNK)?,
-            ))
-        });
-        let (hash, len, mut chunks) = match opened {
+        let Opened {
+            hash,
+            len,
+            mut chunks,
+        } = match open_file(&path) {
             Ok(o) => o,
             Err(e) => {
                 report.skipped.push((path, e.to_string()));
@@ -193,30 +189,51 @@ pub async fn replay(
             key_base: format!("replay-{}", &hash.to_hex()[..16]),
             origin_base: path.display().to_string(),
         };
+        // Formats parsed as a whole are read before any of their records is played.
+        let whole = match format {
+            Format::TweetsJsonl => None,
+            _ => match chunks.take_all() {
+                Ok(b) => Some(b),
+                Err(e) => {
+                    report.skipped.push((path, e.to_string()));
+                    continue;
+                }
+            },
+        };
         report.files += 1;
         tracing::info!(file = %file.origin_base, ?format, bytes = len, "replaying");
-        let read_err = |e| Error::io(format!("reading {}", path.display()), e);
-        if format == Format::TweetsJsonl {
-            // Big files are tweet dumps: read a chunk of whole lines at a time.
-            let mut first_line = 1;
-            while let Some(chunk) = chunks.next_lines().map_err(read_err)? {
-                for item in parse_jsonl(chunk, first_line) {
-                    if !play(item, &file, &mut pace, worker, to.as_deref_mut(), shutdown).await? {
-                        break;
-                    }
-                }
-                if *shutdown.borrow() {
-                    break;
-                }
-                first_line += memchr::memchr_iter(b'\n', chunk).count() as u64;
-            }
-        } else {
-            let bytes = chunks.into_bytes().map_err(read_err)?;
+        if let Some(bytes) = whole {
             for item in parse_file(format, &path, &bytes, file.as_of) {
                 if !play(item, &file, &mut pace, worker, to.as_deref_mut(), shutdown).await? {
                     break;
                 }
             }
+            continue;
+        }
+        // Big files are tweet dumps: read a chunk of whole lines at a time.
+        let mut first_line = 1;
+        loop {
+            let chunk = match chunks.next_lines() {
+                Ok(Some(chunk)) => chunk,
+                Ok(None) => break,
+                Err(e) => {
+                    // What was read before stays played; the file is named as cut short.
+                    tracing::warn!(file = %file.origin_base, error = %e, "read failed");
+                    report
+                        .skipped
+                        .push((path, format!("read failed at line {first_line}: {e}")));
+                    break;
+                }
+            };
+            for item in parse_jsonl(chunk, first_line) {
+                if !play(item, &file, &mut pace, worker, to.as_deref_mut(), shutdown).await? {
+                    break;
+                }
+            }
+            if *shutdown.borrow() {
+                break;
+            }
+            first_line += memchr::memchr_iter(b'\n', chunk).count() as u64;
         }
     }
     if let Some(to) = to {
@@ -302,15 +319,42 @@ async fn play(
     Ok(true)
 }
 
-/// A file's BLAKE3 hash and the length it covers, read in one streaming pass.
-fn file_hash(path: &Path) -> std::io::Result<(blake3::Hash, u64)> {
+/// A file to replay: its BLAKE3 hash (which names its records), its length, and a reader of
+/// exactly the bytes hashed. A regular file is hashed in one streaming pass and read again
+/// from the same handle up to the hashed length; a pipe or device, which reads once, is
+/// read whole and hashed in memory.
+fn open_file(path: &Path) -> std::io::Result<Opened> {
+    let mut file = std::fs::File::open(path)?;
+    if !file.metadata()?.is_file() {
+        let mut bytes = Vec::new();
+        file.read_to_end(&mut bytes)?;
+        let (hash, len) = (blake3::hash(&bytes), bytes.len() as u64);
+        let reader: Box<dyn Read> = Box::new(std::io::Cursor::new(bytes));
+        let chunks = LineChunks::open(reader, len, CHUNK)?;
+        return Ok(Opened { hash, len, chunks });
+    }
     let mut hasher = blake3::Hasher::new();
-    hasher.update_reader(std::fs::File::open(path)?)?;
-    Ok((hasher.finalize(), hasher.count()))
+    hasher.update_reader(&file)?;
+    let len = hasher.count();
+    file.rewind()?;
+    let reader: Box<dyn Read> = Box::new(file.take(len));
+    let chunks = LineChunks::open(reader, len, CHUNK)?;
+    Ok(Opened {
+        hash: hasher.finalize(),
+        len,
+        chunks,
+    })
 }
 
-/// Bytes of a chunk of JSON lines: big enough that a read and a parse pass over it cost
-/// little per line, small enough to stay in cache-friendly reach and bound memory.
+/// A file [`open_file`] opened.
+struct Opened {
+    hash: blake3::Hash,
+    len: u64,
+    chunks: LineChunks<Box<dyn Read>>,
+}
+
+/// Bytes of a chunk of JSON lines: big enough that the read of it costs little per line,
+/// small enough to bound a replay's memory.
 const CHUNK: usize = 4 << 20;
 
 /// A file read a chunk of whole lines at a time, so a big JSON lines file is never held in
@@ -321,6 +365,8 @@ struct LineChunks<R> {
     /// `buf[..len]` is read; `buf[..cut]` is the chunk last handed out.
     len: usize,
     cut: usize,
+    /// Bytes the input has yet to give.
+    left: u64,
     eof: bool,
 }
 
@@ -335,6 +381,7 @@ impl<R: std::io::Read> LineChunks<R> {
             buf: vec![0; size],
             len: 0,
             cut: 0,
+            left: len,
             eof: false,
         };
         chunks.fill()?;
@@ -345,8 +392,17 @@ impl<R: std::io::Read> LineChunks<R> {
     fn fill(&mut self) -> std::io::Result<()> {
         while self.len < self.buf.len() && !self.eof {
             match self.reader.read(&mut self.buf[self.len..]) {
+                Ok(0) if self.left > 0 => {
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::UnexpectedEof,
+                        format!("the file shrank by {} bytes while replayed", self.left),
+                    ));
+                }
                 Ok(0) => self.eof = true,
-                Ok(n) => self.len += n,
+                Ok(n) => {
+                    self.len += n;
+                    self.left = self.left.saturating_sub(n as u64);
+                }
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(e),
             }
@@ -360,10 +416,14 @@ impl<R: std::io::Read> LineChunks<R> {
     }
 
     /// Everything, for the formats parsed as a whole.
-    fn into_bytes(mut self) -> std::io::Result<Vec<u8>> {
+    fn take_all(&mut self) -> std::io::Result<Vec<u8>> {
+        // Room for the rest and for the read that finds the end.
+        let rest = usize::try_from(self.left).unwrap_or(usize::MAX);
+        self.buf
+            .resize(self.len.saturating_add(rest).saturating_add(1), 0);
+        self.fill()?;
         self.buf.truncate(self.len);
-        self.reader.read_to_end(&mut self.buf)?;
-        Ok(self.buf)
+        Ok(std::mem::take(&mut self.buf))
     }
 
     /// The next run of whole lines (the input's last line may lack its newline); `None` at
@@ -379,8 +439,11 @@ impl<R: std::io::Read> LineChunks<R> {
             } else if self.eof {
                 self.cut = self.len;
             } else {
-                // One line longer than the buffer.
-                let grown = (self.buf.len() * 2).max(1);
+                // One line longer than the buffer: room for it, but not past the input's end.
+                let rest = usize::try_from(self.left).unwrap_or(usize::MAX);
+                let grown = (self.buf.len() * 2)
+                    .min(self.len.saturating_add(rest).saturating_add(1))
+                    .max(self.buf.len() + 1);
                 self.buf.resize(grown, 0);
                 continue;
             }
@@ -1180,6 +1243,44 @@ mod tests {
         }
     }
 
+    #[test]
+    fn files_and_pipes_are_hashed_as_they_are_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let body = b"{\"a\":1}\nline two\n".repeat(1000);
+        let read_all = |path: &Path| {
+            let Opened {
+                hash,
+                len,
+                mut chunks,
+            } = open_file(path).unwrap();
+            let mut seen = Vec::new();
+            while let Some(c) = chunks.next_lines().unwrap() {
+                seen.extend_from_slice(c);
+            }
+            (hash, len, seen)
+        };
+        let file = dir.path().join("file.jsonl");
+        std::fs::write(&file, &body).unwrap();
+        assert_eq!(
+            read_all(&file),
+            (blake3::hash(&body), body.len() as u64, body.clone())
+        );
+        // A pipe reads once: it is read whole, and hashed as read.
+        let fifo = dir.path().join("fifo");
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+        if !made.is_ok_and(|s| s.success()) {
+            eprintln!("skipped the pipe: mkfifo failed");
+            return;
+        }
+        let writer = {
+            let (fifo, body) = (fifo.clone(), body.clone());
+            std::thread::spawn(move || std::fs::write(fifo, body).unwrap())
+        };
+        let got = read_all(&fifo);
+        writer.join().unwrap();
+        assert_eq!(got, (blake3::hash(&body), body.len() as u64, body));
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
 
@@ -1222,6 +1323,7 @@ mod tests {
             final_newline in any::<bool>(),
             chunk in 1usize..64,
             most in 1usize..9,
+            shrank in prop_oneof![3 => Just(0u64), 1 => 1u64..4],
         ) {
             let mut bytes = lines.join(&b'\n');
             if final_newline {
@@ -1237,8 +1339,29 @@ mod tests {
                     Ok(n)
                 }
             }
-            let mut chunks = LineChunks::open(Trickle(&bytes, most), bytes.len() as u64, chunk).unwrap();
+            // A file that shrank after it was hashed (read as `shrank` bytes short) is an
+            // error, never a silently short replay.
+            let expected = bytes.len() as u64 + shrank;
+            let open = LineChunks::open(Trickle(&bytes, most), expected, chunk);
+            if shrank > 0 {
+                prop_assert!(open.and_then(|mut c| c.take_all()).is_err());
+                let mut chunks = LineChunks::open(Trickle(&bytes, most), expected, chunk);
+                let failed = loop {
+                    match chunks.as_mut().map(|c| c.next_lines()) {
+                        Err(_) | Ok(Err(_)) => break true,
+                        Ok(Ok(Some(_))) => {}
+                        Ok(Ok(None)) => break false,
+                    }
+                };
+                prop_assert!(failed);
+                return Ok(());
+            }
+            let mut chunks = open.unwrap();
             prop_assert_eq!(chunks.head(), &bytes[..bytes.len().min(chunk)]);
+            prop_assert_eq!(
+                LineChunks::open(Trickle(&bytes, most), expected, chunk).unwrap().take_all().unwrap(),
+                bytes.clone()
+            );
             let (mut seen, mut items, mut first_line) = (Vec::new(), Vec::new(), 1);
             while let Some(c) = chunks.next_lines().unwrap() {
                 // Every chunk but the input's last ends a line.
