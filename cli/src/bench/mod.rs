@@ -1007,6 +1007,7 @@ async fn write_history(
 }
 
 fn bench_ingest(rows: usize, flush_rows: usize, runs: usize) -> anyhow::Result<()> {
+    ensure!(flush_rows > 0, "--flush-rows must be at least 1");
     let dir = tempfile::tempdir()?;
     let input = dir.path().join("tweets.jsonl");
     {
