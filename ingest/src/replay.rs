@@ -325,25 +325,20 @@ async fn play(
 /// read whole and hashed in memory.
 fn open_file(path: &Path) -> std::io::Result<Opened> {
     let mut file = std::fs::File::open(path)?;
-    if !file.metadata()?.is_file() {
+    let (hash, len, reader): (_, _, Box<dyn Read>) = if file.metadata()?.is_file() {
+        let mut hasher = blake3::Hasher::new();
+        hasher.update_reader(&file)?;
+        let len = hasher.count();
+        file.rewind()?;
+        (hasher.finalize(), len, Box::new(file.take(len)))
+    } else {
         let mut bytes = Vec::new();
         file.read_to_end(&mut bytes)?;
         let (hash, len) = (blake3::hash(&bytes), bytes.len() as u64);
-        let reader: Box<dyn Read> = Box::new(std::io::Cursor::new(bytes));
-        let chunks = LineChunks::open(reader, len, CHUNK)?;
-        return Ok(Opened { hash, len, chunks });
-    }
-    let mut hasher = blake3::Hasher::new();
-    hasher.update_reader(&file)?;
-    let len = hasher.count();
-    file.rewind()?;
-    let reader: Box<dyn Read> = Box::new(file.take(len));
+        (hash, len, Box::new(std::io::Cursor::new(bytes)))
+    };
     let chunks = LineChunks::open(reader, len, CHUNK)?;
-    Ok(Opened {
-        hash: hasher.finalize(),
-        len,
-        chunks,
-    })
+    Ok(Opened { hash, len, chunks })
 }
 
 /// A file [`open_file`] opened.
@@ -415,12 +410,15 @@ impl<R: std::io::Read> LineChunks<R> {
         &self.buf[..self.len]
     }
 
+    /// A buffer size with room for the rest of the input and for the read that finds its end.
+    fn to_end(&self) -> usize {
+        let rest = usize::try_from(self.left).unwrap_or(usize::MAX);
+        self.len.saturating_add(rest).saturating_add(1)
+    }
+
     /// Everything, for the formats parsed as a whole.
     fn take_all(&mut self) -> std::io::Result<Vec<u8>> {
-        // Room for the rest and for the read that finds the end.
-        let rest = usize::try_from(self.left).unwrap_or(usize::MAX);
-        self.buf
-            .resize(self.len.saturating_add(rest).saturating_add(1), 0);
+        self.buf.resize(self.to_end(), 0);
         self.fill()?;
         self.buf.truncate(self.len);
         Ok(std::mem::take(&mut self.buf))
@@ -440,9 +438,8 @@ impl<R: std::io::Read> LineChunks<R> {
                 self.cut = self.len;
             } else {
                 // One line longer than the buffer: room for it, but not past the input's end.
-                let rest = usize::try_from(self.left).unwrap_or(usize::MAX);
                 let grown = (self.buf.len() * 2)
-                    .min(self.len.saturating_add(rest).saturating_add(1))
+                    .min(self.to_end())
                     .max(self.buf.len() + 1);
                 self.buf.resize(grown, 0);
                 continue;

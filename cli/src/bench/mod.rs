@@ -1006,6 +1006,22 @@ async fn write_history(
     Ok(rows)
 }
 
+/// A tweet line as a `messages` row, as the ingest paths read it.
+fn tweet_message(line: &str) -> anyhow::Result<pulse_ingest::records::MessageRef<'_>> {
+    pulse_ingest::parse::Tweet::parse(line)?
+        .message()
+        .map_err(anyhow::Error::msg)
+}
+
+/// One flush's tweet lines in the `messages` columns (encoded to Parquet as they fill).
+fn message_columns(lines: &[String]) -> anyhow::Result<Buffers> {
+    let mut b = Buffers::default();
+    for l in lines {
+        b.messages.push(&tweet_message(l)?);
+    }
+    Ok(b)
+}
+
 fn bench_ingest(rows: usize, flush_rows: usize, runs: usize) -> anyhow::Result<()> {
     ensure!(flush_rows > 0, "--flush-rows must be at least 1");
     let dir = tempfile::tempdir()?;
@@ -1126,15 +1142,8 @@ fn bench_ingest(rows: usize, flush_rows: usize, runs: usize) -> anyhow::Result<(
 
     // 3. The limit: the Parquet writer on the same rows as ready Arrow batches.
     let mut batches = Vec::new();
-    for chunk in (0..rows).collect::<Vec<_>>().chunks(flush_rows) {
-        let mut b = Buffers::default();
-        for &i in chunk {
-            let line = tweet_line(i);
-            let m = pulse_ingest::parse::Tweet::parse(&line)?
-                .message()
-                .map_err(anyhow::Error::msg)?;
-            b.messages.push(&m);
-        }
+    for chunk in lines.chunks(flush_rows) {
+        let mut b = message_columns(chunk)?;
         batches.extend(b.batches()?.into_iter().map(|(_, b)| b));
     }
     let batches = std::sync::Arc::new(batches);
@@ -1163,10 +1172,7 @@ fn bench_ingest(rows: usize, flush_rows: usize, runs: usize) -> anyhow::Result<(
         let t = Instant::now();
         let mut text_bytes = 0usize;
         for l in lines.iter() {
-            let m = pulse_ingest::parse::Tweet::parse(l)?
-                .message()
-                .map_err(anyhow::Error::msg)?;
-            text_bytes += m.text.len();
+            text_bytes += tweet_message(l)?.text.len();
         }
         std::hint::black_box(text_bytes);
         Ok(t.elapsed())
@@ -1178,13 +1184,7 @@ fn bench_ingest(rows: usize, flush_rows: usize, runs: usize) -> anyhow::Result<(
         let t = Instant::now();
         let mut rows_out = 0;
         for chunk in lines.chunks(flush_rows) {
-            let mut b = Buffers::default();
-            for l in chunk {
-                let m = pulse_ingest::parse::Tweet::parse(l)?
-                    .message()
-                    .map_err(anyhow::Error::msg)?;
-                b.messages.push(&m);
-            }
+            let mut b = message_columns(chunk)?;
             rows_out += b.messages.len();
             std::hint::black_box(b.messages.encode()?);
         }
